@@ -1,0 +1,63 @@
+import { ConfigError } from './config.js';
+import { devCommand } from './commands/dev.js';
+import {
+  apiCommand,
+  canaryCommand,
+  migrateCommand,
+  setupTemporalCommand,
+  workerCommand,
+} from './commands/production.js';
+import { installAllServers } from './servers/install.js';
+
+const COMMANDS: Record<string, { describe: string; run: (env: NodeJS.ProcessEnv) => Promise<unknown> }> = {
+  dev: {
+    describe: 'everything on this machine: Temporal dev server + UI, Postgres, worker, API',
+    run: devCommand,
+  },
+  worker: { describe: 'the Temporal worker (production)', run: workerCommand },
+  api: { describe: 'the HTTP API (production)', run: apiCommand },
+  migrate: { describe: 'apply database migrations and exit', run: migrateCommand },
+  'setup-temporal': {
+    describe: 'register search attributes in the namespace and exit',
+    run: setupTemporalCommand,
+  },
+  canary: {
+    describe: 'run a canary workflow through a running worker and print its result',
+    run: async (env) => console.log(JSON.stringify(await canaryCommand(env))),
+  },
+  'install-servers': {
+    describe: 'build the Temporal CLI, the time-skipping test server and stripe-mock into .cache/',
+    run: () => installAllServers(),
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  return [
+    'usage: npm run cli -- <command>',
+    '',
+    ...Object.entries(COMMANDS).map(([name, { describe }]) => `  ${name.padEnd(width)}  ${describe}`),
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const name = process.argv[2];
+  const command = name ? COMMANDS[name] : undefined;
+  if (!command) {
+    console.error(name ? `unknown command: ${name}\n\n${usage()}` : usage());
+    process.exit(2);
+  }
+  try {
+    await command.run(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      // A configuration mistake is the operator's to fix: a clear list, no stack trace.
+      console.error(error.message);
+      process.exit(78); // EX_CONFIG
+    }
+    console.error(`${name} failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  }
+}
+
+void main();

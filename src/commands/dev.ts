@@ -1,0 +1,208 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { loadConfig, type Config } from '../config.js';
+import { migrate } from '../db/migrate.js';
+import { createPool } from '../db/pool.js';
+import { Shutdown } from '../lifecycle.js';
+import { createLogger, type Logger } from '../logger.js';
+import { PROJECT_ROOT } from '../paths.js';
+import { resolveTemporalCli } from '../servers/install.js';
+import { startEmbeddedPostgres } from '../servers/postgres.js';
+import { startTemporalDevServer } from '../servers/temporal.js';
+import { stderrProgress } from '../servers/process.js';
+import { connectClient, connectWorker, ensureSearchAttributes } from '../temporal/connection.js';
+import { installTemporalRuntime } from '../temporal/runtime.js';
+import { canaryWorkflowId } from '../../workflows/canary-workflow.messages.js';
+import type { canaryWorkflow } from '../../workflows/canary-workflow.js';
+import { startApiService, startWorkerService } from './services.js';
+
+const DEV_DATABASE = 'billing';
+
+/**
+ * Secrets for a local installation, generated once on first start and kept in the data folder
+ * (mode 0600). They are not defaults: every installation gets its own random values, and a value set
+ * in the environment always wins.
+ */
+interface DevSecrets {
+  POSTGRES_PASSWORD: string;
+  CRON_SECRET: string;
+  ADMIN_CREDENTIALS: string;
+  AUTH0_WEBHOOK_SECRET: string;
+  STRIPE_TEST_WEBHOOK_SECRET: string;
+}
+
+async function loadDevSecrets(dataDir: string): Promise<{ path: string; secrets: DevSecrets }> {
+  const path = join(dataDir, 'dev-secrets.json');
+  try {
+    return { path, secrets: JSON.parse(await readFile(path, 'utf8')) as DevSecrets };
+  } catch {
+    const token = () => randomBytes(32).toString('base64url');
+    const secrets: DevSecrets = {
+      POSTGRES_PASSWORD: token(),
+      CRON_SECRET: token(),
+      ADMIN_CREDENTIALS: `admin:${token()}`,
+      AUTH0_WEBHOOK_SECRET: token(),
+      STRIPE_TEST_WEBHOOK_SECRET: `whsec_${token()}`,
+    };
+    await writeFile(path, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    return { path, secrets };
+  }
+}
+
+function portInUse(host: string, port: number): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const socket = createConnection({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolvePromise(true);
+    });
+    socket.once('error', () => resolvePromise(false));
+  });
+}
+
+async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
+  const client = new pg.Client(adminUrl);
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (!rowCount) await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+}
+
+function maskPassword(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}
+
+/**
+ * `dev`: the whole system on one machine with nothing installed by hand: the Temporal dev server with
+ * its Web UI (persisted to SQLite under the data folder), Postgres (DATABASE_URL, or embedded), the
+ * migrations, the search attributes, then the worker and the API in this process.
+ */
+export async function devCommand(env: NodeJS.ProcessEnv): Promise<void> {
+  const devConfig = loadConfig(env, 'dev');
+  const logger = createLogger(devConfig.logLevel);
+  const shutdown = new Shutdown(logger);
+  shutdown.handleSignals();
+  const started = Date.now();
+  try {
+    await startDev(env, devConfig, logger, shutdown, started);
+  } catch (error) {
+    logger.fatal({ err: error }, 'dev failed to start');
+    await shutdown.exit(1);
+  }
+}
+
+async function startDev(
+  env: NodeJS.ProcessEnv,
+  devConfig: Config,
+  logger: Logger,
+  shutdown: Shutdown,
+  started: number,
+): Promise<void> {
+  const dataDir = resolve(PROJECT_ROOT, devConfig.dev.dataDir);
+  await mkdir(dataDir, { recursive: true, mode: 0o755 });
+  const { path: secretsPath, secrets } = await loadDevSecrets(dataDir);
+
+  // Temporal dev server with its Web UI, persisted to a SQLite file.
+  const [temporalHost = '127.0.0.1', temporalPortText = '7233'] = devConfig.temporal.address.split(':');
+  const temporalPort = Number(temporalPortText);
+  for (const [what, port] of [
+    ['Temporal', temporalPort],
+    ['Temporal UI', devConfig.dev.temporalUiPort],
+  ] as const) {
+    if (await portInUse(temporalHost, port)) {
+      throw new Error(
+        `${what} port ${port} is already in use: is another \`dev\` running? ` +
+          'Choose other ports with TEMPORAL_ADDRESS and DEV_TEMPORAL_UI_PORT.',
+      );
+    }
+  }
+  installTemporalRuntime(logger);
+  const executable = await resolveTemporalCli({ env });
+  stderrProgress(`Temporal dev server: starting on ${temporalHost}:${temporalPort}`);
+  const temporalServer = await startTemporalDevServer({
+    executable,
+    ip: temporalHost,
+    port: temporalPort,
+    uiPort: devConfig.dev.temporalUiPort,
+    namespace: devConfig.temporal.namespace,
+    dbFilename: join(dataDir, 'temporal.sqlite'),
+    logFile: join(dataDir, 'temporal.log'),
+    pidFile: join(dataDir, 'temporal.pid'),
+  });
+  shutdown.add('Temporal dev server', () => temporalServer.stop());
+
+  // Postgres: the one given, or an embedded one in the data folder.
+  let databaseUrl = env.DATABASE_URL || undefined;
+  if (!databaseUrl) {
+    stderrProgress(`Postgres: starting embedded server on 127.0.0.1:${devConfig.dev.postgresPort}`);
+    const postgres = await startEmbeddedPostgres({
+      dataDir: join(dataDir, 'postgres'),
+      port: devConfig.dev.postgresPort,
+      password: secrets.POSTGRES_PASSWORD,
+      progress: stderrProgress,
+    });
+    shutdown.add('Postgres', () => postgres.stop());
+    await ensureDatabase(postgres.url('postgres'), DEV_DATABASE);
+    databaseUrl = postgres.url(DEV_DATABASE);
+  }
+
+  // From here on the configuration is the API's: complete, with the local secrets filled in.
+  const { POSTGRES_PASSWORD: _unused, ...secretEnv } = secrets;
+  const config = loadConfig({ HOST: '127.0.0.1', ...secretEnv, ...env, DATABASE_URL: databaseUrl }, 'api');
+
+  await migrate(databaseUrl, logger);
+  const db = createPool({ url: databaseUrl, max: config.database.poolMax, logger });
+  shutdown.add('Postgres pool', () => db.end());
+
+  const temporal = await connectClient(config.temporal);
+  shutdown.add('Temporal client', () => temporal.connection.close());
+  const added = await ensureSearchAttributes(temporal);
+  if (added.length) logger.info({ added }, 'search attributes registered');
+
+  const connection = await connectWorker(config.temporal);
+  shutdown.add('worker connection', () => connection.close());
+  await startWorkerService({ config, logger, db, connection, shutdown });
+  const api = await startApiService({ config, logger, db, temporal, shutdown });
+
+  // The canary proves the wiring end to end, and leaves a history per run in the Temporal UI.
+  const canary = await temporal.workflow.execute<typeof canaryWorkflow>('canaryWorkflow', {
+    workflowId: canaryWorkflowId(new Date()),
+    taskQueue: config.temporal.taskQueue,
+    args: [{}],
+    workflowExecutionTimeout: '1 minute',
+  });
+
+  const uiUrl = `http://${temporalHost}:${devConfig.dev.temporalUiPort}`;
+  logger.info(
+    {
+      api: api.url,
+      temporalUi: uiUrl,
+      temporal: config.temporal.address,
+      database: maskPassword(databaseUrl),
+      schemaVersion: canary.schemaVersion,
+      readyInMs: Date.now() - started,
+    },
+    'dev ready',
+  );
+  process.stderr.write(
+    [
+      '',
+      'Billing orchestrator is running (Ctrl-C stops everything)',
+      `  API            ${api.url}   (GET /healthz, GET /readyz)`,
+      `  Temporal UI    ${uiUrl}`,
+      `  Temporal       ${config.temporal.address}   namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue}`,
+      `  Postgres       ${maskPassword(databaseUrl)}`,
+      `  Local secrets  ${secretsPath}`,
+      `  Ready in       ${Math.round((Date.now() - started) / 100) / 10} s`,
+      '',
+    ].join('\n'),
+  );
+}

@@ -1,0 +1,71 @@
+import { loadConfig } from '../config.js';
+import { createPool } from '../db/pool.js';
+import { migrate } from '../db/migrate.js';
+import { Shutdown } from '../lifecycle.js';
+import { createLogger } from '../logger.js';
+import { connectClient, connectWorker, ensureSearchAttributes } from '../temporal/connection.js';
+import { installTemporalRuntime } from '../temporal/runtime.js';
+import { canaryWorkflowId, CANARY_WORKFLOW_TYPE } from '../../workflows/canary-workflow.messages.js';
+import type { CanaryResult } from '../../workflows/canary-workflow.messages.js';
+import { startApiService, startWorkerService } from './services.js';
+
+// The production entry points: each runs one role against servers someone else operates.
+
+export async function migrateCommand(env: NodeJS.ProcessEnv): Promise<void> {
+  const config = loadConfig(env, 'migrate');
+  const logger = createLogger(config.logLevel);
+  await migrate(config.database.url!, logger);
+}
+
+export async function setupTemporalCommand(env: NodeJS.ProcessEnv): Promise<void> {
+  const config = loadConfig(env, 'setup-temporal');
+  const logger = createLogger(config.logLevel);
+  const client = await connectClient(config.temporal);
+  try {
+    const added = await ensureSearchAttributes(client);
+    logger.info({ added, namespace: config.temporal.namespace }, 'search attributes registered');
+  } finally {
+    await client.connection.close();
+  }
+}
+
+export async function workerCommand(env: NodeJS.ProcessEnv): Promise<void> {
+  const config = loadConfig(env, 'worker');
+  const logger = createLogger(config.logLevel);
+  const shutdown = new Shutdown(logger);
+  shutdown.handleSignals();
+  installTemporalRuntime(logger);
+  const db = createPool({ url: config.database.url!, max: config.database.poolMax, logger });
+  shutdown.add('Postgres pool', () => db.end());
+  const connection = await connectWorker(config.temporal);
+  shutdown.add('Temporal connection', () => connection.close());
+  await startWorkerService({ config, logger, db, connection, shutdown });
+}
+
+export async function apiCommand(env: NodeJS.ProcessEnv): Promise<void> {
+  const config = loadConfig(env, 'api');
+  const logger = createLogger(config.logLevel);
+  const shutdown = new Shutdown(logger);
+  shutdown.handleSignals();
+  const db = createPool({ url: config.database.url!, max: config.database.poolMax, logger });
+  shutdown.add('Postgres pool', () => db.end());
+  const temporal = await connectClient(config.temporal);
+  shutdown.add('Temporal client', () => temporal.connection.close());
+  await startApiService({ config, logger, db, temporal, shutdown });
+}
+
+/** Starts a canary workflow and waits for it: proves client, server, worker and database work together. */
+export async function canaryCommand(env: NodeJS.ProcessEnv): Promise<CanaryResult> {
+  const config = loadConfig(env, 'setup-temporal');
+  const client = await connectClient(config.temporal);
+  try {
+    return await client.workflow.execute<() => Promise<CanaryResult>>(CANARY_WORKFLOW_TYPE, {
+      workflowId: canaryWorkflowId(new Date()),
+      taskQueue: config.temporal.taskQueue,
+      args: [],
+      workflowExecutionTimeout: '2 minutes',
+    });
+  } finally {
+    await client.connection.close();
+  }
+}

@@ -1,0 +1,77 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import type { Client } from '@temporalio/client';
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import { createActivities } from '../../activities/index.js';
+import { createApp } from '../../api/app.js';
+import type { Config } from '../config.js';
+import type { Queryable } from '../db/pool.js';
+import type { Shutdown } from '../lifecycle.js';
+import type { Logger } from '../logger.js';
+import { WORKFLOWS_PATH } from '../paths.js';
+
+export interface WorkerServiceOptions {
+  config: Config;
+  logger: Logger;
+  db: Queryable;
+  connection: NativeConnection;
+  shutdown: Shutdown;
+}
+
+/** Starts the Temporal worker; on shutdown it stops polling and lets running activities finish. */
+export async function startWorkerService(options: WorkerServiceOptions): Promise<Worker> {
+  const { config, logger, db, connection, shutdown } = options;
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    workflowsPath: WORKFLOWS_PATH,
+    activities: createActivities({ db }),
+    shutdownGraceTime: '10 seconds',
+  });
+  const running = worker.run();
+  running.catch((error: unknown) => {
+    logger.fatal({ err: error }, 'worker failed');
+    void shutdown.exit(1);
+  });
+  shutdown.add('worker', async () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await running.catch(() => undefined);
+  });
+  logger.info(
+    { taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace },
+    'worker started',
+  );
+  return worker;
+}
+
+export interface ApiServiceOptions {
+  config: Config;
+  logger: Logger;
+  db: Queryable;
+  temporal: Client;
+  shutdown: Shutdown;
+}
+
+/** Serves the Hono app; on shutdown it stops accepting connections and closes idle keep-alives. */
+export async function startApiService(options: ApiServiceOptions): Promise<{ url: string }> {
+  const { config, logger, db, temporal, shutdown } = options;
+  const app = createApp({ db, temporal, logger });
+  const server = serve({ fetch: app.fetch, hostname: config.http.host, port: config.http.port });
+  await Promise.race([
+    once(server, 'listening'),
+    once(server, 'error').then(([error]) => Promise.reject(error as Error)),
+  ]);
+  shutdown.add('HTTP server', async () => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      if ('closeIdleConnections' in server) server.closeIdleConnections();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host;
+  const url = `http://${host}:${port}`;
+  logger.info({ url }, 'API listening');
+  return { url };
+}

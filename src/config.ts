@@ -1,0 +1,238 @@
+import { z } from 'zod';
+import { Secret } from './secret.js';
+
+/** The process roles that read configuration; each requires its own set of settings. */
+export type Role = 'dev' | 'api' | 'worker' | 'migrate' | 'setup-temporal';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const secret = (minLength: number, pattern?: { regex: RegExp; hint: string }) =>
+  z
+    .string()
+    .min(minLength, { message: `must be at least ${minLength} characters` })
+    .refine((value) => !pattern || pattern.regex.test(value), {
+      message: pattern ? `must ${pattern.hint}` : 'invalid',
+    })
+    .transform((value) => new Secret(value));
+
+const clockTime = z
+  .string()
+  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, { message: 'must be a UTC time of day as HH:MM, e.g. 02:00' })
+  .transform((value) => {
+    const [hour, minute] = value.split(':').map(Number) as [number, number];
+    return { hour, minute };
+  });
+
+const hostPort = z
+  .string()
+  .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, { message: 'must be host:port, e.g. 127.0.0.1:7233' });
+
+const postgresUrl = z
+  .string()
+  .refine((value) => /^postgres(ql)?:\/\/[^\s]+$/.test(value) && URL.canParse(value), {
+    message: 'must be a postgres:// or postgresql:// URL',
+  });
+
+const httpUrl = z.string().refine((value) => /^https?:\/\//.test(value) && URL.canParse(value), {
+  message: 'must be an http(s) URL',
+});
+
+const adminCredentials = z.string().transform((value, ctx) => {
+  const entries = value.split(',').map((entry) => entry.trim());
+  const credentials: AdminCredential[] = [];
+  for (const entry of entries) {
+    const separator = entry.indexOf(':');
+    const actor = separator > 0 ? entry.slice(0, separator) : '';
+    const token = separator > 0 ? entry.slice(separator + 1) : '';
+    if (!/^[A-Za-z0-9._@-]{1,64}$/.test(actor) || token.length < 32) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be a comma-separated list of actor:token, tokens at least 32 characters',
+      });
+      return z.NEVER;
+    }
+    credentials.push({ actor, token: new Secret(token) });
+  }
+  return credentials;
+});
+
+const schema = z.object({
+  DATABASE_URL: postgresUrl.optional(),
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+
+  TEMPORAL_ADDRESS: hostPort.default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('billing'),
+  TEMPORAL_TLS: z.stringbool().default(false),
+  TEMPORAL_API_KEY: secret(16).optional(),
+
+  STRIPE_SECRET_KEY: secret(16, {
+    regex: /^(sk|rk)_live_/,
+    hint: 'start with sk_live_ or rk_live_ (test keys go in STRIPE_TEST_SECRET_KEY)',
+  }).optional(),
+  STRIPE_WEBHOOK_SECRET: secret(16, { regex: /^whsec_/, hint: 'start with whsec_' }).optional(),
+  STRIPE_TEST_SECRET_KEY: secret(16, {
+    regex: /^(sk|rk)_test_/,
+    hint: 'start with sk_test_ or rk_test_',
+  }).optional(),
+  STRIPE_TEST_WEBHOOK_SECRET: secret(16, { regex: /^whsec_/, hint: 'start with whsec_' }).optional(),
+  STRIPE_API_URL: httpUrl.optional(),
+
+  AUTH0_WEBHOOK_SECRET: secret(32).optional(),
+  AUTH0_JWKS_URL: httpUrl.optional(),
+  AUTH0_ISSUER: httpUrl.optional(),
+  AUTH0_AUDIENCE: z.string().min(1).optional(),
+
+  CRON_SECRET: secret(32).optional(),
+  ADMIN_CREDENTIALS: adminCredentials.optional(),
+
+  GRACE_PERIOD_DAYS: z.coerce.number().int().min(0).max(90).default(7),
+  USAGE_COLLECTION_TIME: clockTime.prefault('02:00'),
+  STRIPE_SYNC_TIME: clockTime.prefault('03:00'),
+
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+
+  DEV_DATA_DIR: z.string().min(1).default('.data'),
+  DEV_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(5433),
+  DEV_TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+});
+
+export interface AdminCredential {
+  actor: string;
+  token: Secret;
+}
+
+type Parsed = z.infer<typeof schema>;
+
+export interface Config {
+  database: { url: string | undefined; poolMax: number };
+  temporal: {
+    address: string;
+    namespace: string;
+    taskQueue: string;
+    tls: boolean;
+    apiKey: Secret | undefined;
+  };
+  stripe: {
+    live: { secretKey: Secret | undefined; webhookSecret: Secret | undefined };
+    test: { secretKey: Secret | undefined; webhookSecret: Secret | undefined };
+    apiUrl: string | undefined;
+  };
+  auth0: {
+    webhookSecret: Secret | undefined;
+    jwksUrl: string | undefined;
+    issuer: string | undefined;
+    audience: string | undefined;
+  };
+  cronSecret: Secret | undefined;
+  adminCredentials: AdminCredential[];
+  billing: { gracePeriodDays: number };
+  schedules: {
+    usageCollection: { hour: number; minute: number };
+    stripeSync: { hour: number; minute: number };
+  };
+  http: { host: string; port: number };
+  logLevel: (typeof LOG_LEVELS)[number];
+  /** Only `dev` reads these: where the embedded servers keep their files and listen. */
+  dev: { dataDir: string; postgresPort: number; temporalUiPort: number };
+}
+
+/** What each role cannot start without. Everything else is optional or has a non-secret default. */
+const REQUIRED: Record<Role, (keyof Parsed)[]> = {
+  dev: [],
+  'setup-temporal': [],
+  migrate: ['DATABASE_URL'],
+  worker: ['DATABASE_URL'],
+  api: ['DATABASE_URL', 'CRON_SECRET', 'ADMIN_CREDENTIALS', 'AUTH0_WEBHOOK_SECRET'],
+};
+
+export interface ConfigProblem {
+  field: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: ConfigProblem[]) {
+    super(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+        problems.map((problem) => `  ${problem.field}: ${problem.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Parses configuration from environment variables. Throws a ConfigError naming every bad or missing
+ * field at once; messages never contain the values, so they are safe to print.
+ */
+export function loadConfig(env: Record<string, string | undefined>, role: Role): Config {
+  // An empty variable (`FOO=` or compose's `${FOO:-}`) means "not set".
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const result = schema.safeParse(present);
+  const problems: ConfigProblem[] = result.success
+    ? []
+    : result.error.issues.map((issue) => ({
+        field: String(issue.path[0] ?? '(root)'),
+        message: issue.message,
+      }));
+
+  const failed = new Set(problems.map((problem) => problem.field));
+  for (const field of REQUIRED[role]) {
+    if (present[field] === undefined && !failed.has(field)) {
+      problems.push({ field, message: `is required to run \`${role}\`` });
+    }
+  }
+  if (
+    role === 'api' &&
+    present.STRIPE_WEBHOOK_SECRET === undefined &&
+    present.STRIPE_TEST_WEBHOOK_SECRET === undefined
+  ) {
+    problems.push({
+      field: 'STRIPE_WEBHOOK_SECRET',
+      message: 'is required to run `api` (or STRIPE_TEST_WEBHOOK_SECRET for a test-mode installation)',
+    });
+  }
+  if (!result.success || problems.length > 0) {
+    throw new ConfigError(problems.sort((a, b) => a.field.localeCompare(b.field)));
+  }
+  return toConfig(result.data);
+}
+
+function toConfig(parsed: Parsed): Config {
+  return {
+    database: { url: parsed.DATABASE_URL, poolMax: parsed.DATABASE_POOL_MAX },
+    temporal: {
+      address: parsed.TEMPORAL_ADDRESS,
+      namespace: parsed.TEMPORAL_NAMESPACE,
+      taskQueue: parsed.TEMPORAL_TASK_QUEUE,
+      tls: parsed.TEMPORAL_TLS,
+      apiKey: parsed.TEMPORAL_API_KEY,
+    },
+    stripe: {
+      live: { secretKey: parsed.STRIPE_SECRET_KEY, webhookSecret: parsed.STRIPE_WEBHOOK_SECRET },
+      test: { secretKey: parsed.STRIPE_TEST_SECRET_KEY, webhookSecret: parsed.STRIPE_TEST_WEBHOOK_SECRET },
+      apiUrl: parsed.STRIPE_API_URL,
+    },
+    auth0: {
+      webhookSecret: parsed.AUTH0_WEBHOOK_SECRET,
+      jwksUrl: parsed.AUTH0_JWKS_URL,
+      issuer: parsed.AUTH0_ISSUER,
+      audience: parsed.AUTH0_AUDIENCE,
+    },
+    cronSecret: parsed.CRON_SECRET,
+    adminCredentials: parsed.ADMIN_CREDENTIALS ?? [],
+    billing: { gracePeriodDays: parsed.GRACE_PERIOD_DAYS },
+    schedules: { usageCollection: parsed.USAGE_COLLECTION_TIME, stripeSync: parsed.STRIPE_SYNC_TIME },
+    http: { host: parsed.HOST, port: parsed.PORT },
+    logLevel: parsed.LOG_LEVEL,
+    dev: {
+      dataDir: parsed.DEV_DATA_DIR,
+      postgresPort: parsed.DEV_POSTGRES_PORT,
+      temporalUiPort: parsed.DEV_TEMPORAL_UI_PORT,
+    },
+  };
+}

@@ -1,0 +1,37 @@
+import { join } from 'node:path';
+import { runner } from 'node-pg-migrate';
+import type { Logger } from '../logger.js';
+import { PROJECT_ROOT } from '../paths.js';
+
+export const MIGRATIONS_DIR = join(PROJECT_ROOT, 'migrations');
+export const MIGRATIONS_TABLE = 'schema_migrations';
+
+/**
+ * Applies pending migrations (node-pg-migrate): numbered plain SQL files, forward only, each in its own
+ * transaction together with its row in `schema_migrations`. A Postgres advisory lock serialises
+ * concurrent runners (two processes starting at once: the second waits, then finds nothing to do).
+ * Any failure rejects, and the caller stops start-up.
+ */
+export async function migrate(databaseUrl: string, logger: Logger): Promise<string[]> {
+  const applied = await runner({
+    databaseUrl,
+    dir: MIGRATIONS_DIR,
+    migrationsTable: MIGRATIONS_TABLE,
+    direction: 'up',
+    count: Infinity,
+    checkOrder: true,
+    advisoryLockMode: 'wait',
+    logger: {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (message: string) => logger.warn({ component: 'migrate' }, message),
+      error: (message: string) => logger.error({ component: 'migrate' }, message),
+    },
+  });
+  const names = applied.map((migration) => migration.name);
+  logger.info(
+    { component: 'migrate', applied: names },
+    names.length ? 'migrations applied' : 'schema up to date',
+  );
+  return names;
+}

@@ -1,0 +1,2 @@
+// The worker's workflowsPath: every workflow type the worker runs is exported here.
+export { canaryWorkflow } from './canary-workflow.js';
