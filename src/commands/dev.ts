@@ -15,7 +15,7 @@ import { startTemporalDevServer } from '../servers/temporal.js';
 import { stderrProgress } from '../servers/process.js';
 import { connectClient, connectWorker, ensureSearchAttributes } from '../temporal/connection.js';
 import { installTemporalRuntime } from '../temporal/runtime.js';
-import { canaryWorkflowId } from '../../workflows/canary-workflow.messages.js';
+import { CANARY_WORKFLOW_TYPE, canaryWorkflowId } from '../../workflows/canary-workflow.messages.js';
 import type { canaryWorkflow } from '../../workflows/canary-workflow.js';
 import { startApiService, startWorkerService } from './services.js';
 
@@ -173,7 +173,7 @@ async function startDev(
   const api = await startApiService({ config, logger, db, temporal, shutdown });
 
   // The canary proves the wiring end to end, and leaves a history per run in the Temporal UI.
-  const canary = await temporal.workflow.execute<typeof canaryWorkflow>('canaryWorkflow', {
+  const canary = await temporal.workflow.execute<typeof canaryWorkflow>(CANARY_WORKFLOW_TYPE, {
     workflowId: canaryWorkflowId(new Date()),
     taskQueue: config.temporal.taskQueue,
     args: [{}],

@@ -7,6 +7,7 @@ import { connectClient, connectWorker, ensureSearchAttributes } from '../tempora
 import { installTemporalRuntime } from '../temporal/runtime.js';
 import { canaryWorkflowId, CANARY_WORKFLOW_TYPE } from '../../workflows/canary-workflow.messages.js';
 import type { CanaryResult } from '../../workflows/canary-workflow.messages.js';
+import type { canaryWorkflow } from '../../workflows/canary-workflow.js';
 import { startApiService, startWorkerService } from './services.js';
 
 // The production entry points: each runs one role against servers someone else operates.
@@ -49,7 +50,7 @@ export async function apiCommand(env: NodeJS.ProcessEnv): Promise<void> {
   shutdown.handleSignals();
   const db = createPool({ url: config.database.url!, max: config.database.poolMax, logger });
   shutdown.add('Postgres pool', () => db.end());
-  const temporal = await connectClient(config.temporal);
+  const temporal = await connectClient(config.temporal, { lazy: true });
   shutdown.add('Temporal client', () => temporal.connection.close());
   await startApiService({ config, logger, db, temporal, shutdown });
 }
@@ -59,10 +60,10 @@ export async function canaryCommand(env: NodeJS.ProcessEnv): Promise<CanaryResul
   const config = loadConfig(env, 'setup-temporal');
   const client = await connectClient(config.temporal);
   try {
-    return await client.workflow.execute<() => Promise<CanaryResult>>(CANARY_WORKFLOW_TYPE, {
+    return await client.workflow.execute<typeof canaryWorkflow>(CANARY_WORKFLOW_TYPE, {
       workflowId: canaryWorkflowId(new Date()),
       taskQueue: config.temporal.taskQueue,
-      args: [],
+      args: [{}],
       workflowExecutionTimeout: '2 minutes',
     });
   } finally {

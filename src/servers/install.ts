@@ -138,7 +138,7 @@ export async function resolveTestServer(options: InstallOptions = {}): Promise<S
         ],
         {
           onLine: (line) => {
-            if (/Copying|BUILD|ERROR/.test(line)) progress(`test server: ${line.replace(/^\[\w+\]\s*/, '')}`);
+            if (/BUILD|ERROR/.test(line)) progress(`test server: ${line.replace(/^\[\w+\]\s*/, '')}`);
           },
         },
       );

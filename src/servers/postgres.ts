@@ -1,4 +1,4 @@
-import { access, chown, mkdir, rm, writeFile } from 'node:fs/promises';
+import { access, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { arch, platform, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { hasCommand, run, type Progress } from './process.js';
@@ -90,9 +90,31 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     async stop() {
       if (stopped) return;
       stopped = true;
+      const pid = await postmasterPid(dataDir);
       await ctl(['stop', '-m', 'fast', '-w', '-t', '60']);
+      // pg_ctl returns once the pid file is gone; the postmaster exits a moment later.
+      for (let i = 0; pid && i < 100 && isAlive(pid); i++) await sleep(50);
     },
   };
+}
+
+async function postmasterPid(dataDir: string): Promise<number | undefined> {
+  const text = await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => '');
+  const pid = Number(text.split('\n')[0]);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -14,8 +14,17 @@ function connectionOptions(config: TemporalConfig) {
   };
 }
 
-export async function connectClient(config: TemporalConfig): Promise<Client> {
-  const connection = await Connection.connect(connectionOptions(config));
+/**
+ * A Temporal client. `lazy` connects on first use: the API then starts while Temporal is still down
+ * and reports it in /readyz (503) instead of failing to start.
+ */
+export async function connectClient(
+  config: TemporalConfig,
+  options: { lazy?: boolean } = {},
+): Promise<Client> {
+  const connection = options.lazy
+    ? Connection.lazy({ ...connectionOptions(config), connectTimeout: '5 seconds' })
+    : await Connection.connect(connectionOptions(config));
   return new Client({ connection, namespace: config.namespace });
 }
 

@@ -1,0 +1,43 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../../activities/index.js';
+import { canaryWorkflow } from '../../workflows/canary-workflow.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { connectToDevServer, uniqueTaskQueue } from '../helpers/temporal.js';
+import { withWorker } from '../helpers/worker.js';
+
+describe('canaryWorkflow on the real dev server', () => {
+  let env: TestWorkflowEnvironment;
+  let db: TestDatabase;
+  beforeAll(async () => {
+    env = await connectToDevServer();
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await env.teardown();
+    await db.drop();
+  });
+
+  it('given a worker with the real activities, should run end to end and read the schema version', async () => {
+    const taskQueue = uniqueTaskQueue('canary');
+    const workflowId = `canary-test-${taskQueue}`;
+    const result = await withWorker(env, { taskQueue, activities: createActivities({ db: db.pool }) }, () =>
+      env.client.workflow.execute(canaryWorkflow, { workflowId, taskQueue, args: [{ delayMs: 50 }] }),
+    );
+    expect(result.schemaVersion).toBe('001_initial_schema');
+    expect(Date.parse(result.finishedAt)).toBeGreaterThanOrEqual(Date.parse(result.startedAt) + 50);
+
+    const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+    expect(history.events?.some((event) => event.activityTaskCompletedEventAttributes)).toBe(true);
+    if (process.env.RECORD_HISTORIES) {
+      // Refresh the recorded history the replay test checks determinism against.
+      await writeFile(
+        join(import.meta.dirname, '..', 'replay', 'histories', 'canary-workflow.json'),
+        historyToJSON(history),
+      );
+    }
+  });
+});

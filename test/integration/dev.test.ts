@@ -1,0 +1,126 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { PROJECT_ROOT } from '../../src/paths.js';
+import { freePort } from '../helpers/ports.js';
+
+interface DevRun {
+  child: ChildProcess;
+  apiUrl: string;
+  uiUrl: string;
+  databaseUrl: string;
+  exited: Promise<number | null>;
+}
+
+/** Starts `dev` as a terminal would: its own process group, so a Ctrl-C can reach the whole group. */
+async function startDev(env: Record<string, string>): Promise<DevRun> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'dev'], {
+    cwd: PROJECT_ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let stderr = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (chunk) => {
+      stderr += chunk;
+      if (stderr.includes('Ready in')) resolve();
+    });
+    void exited.then((code) => reject(new Error(`dev exited with ${code} before ready:\n${stderr}`)));
+  });
+  const field = (label: string) => new RegExp(`${label}\\s+(\\S+)`).exec(stderr)?.[1] ?? '';
+  return { child, exited, apiUrl: field('API'), uiUrl: field('Temporal UI'), databaseUrl: field('Postgres') };
+}
+
+/** Ctrl-C in a terminal: SIGINT to every process of the foreground group. */
+function pressCtrlC(run: DevRun): Promise<number | null> {
+  process.kill(-run.child.pid!, 'SIGINT');
+  return run.exited;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('npm run dev', () => {
+  let dataDir: string;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'billing-dev-'));
+    await chmod(dataDir, 0o755);
+    env = {
+      DEV_DATA_DIR: dataDir,
+      TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`,
+      DEV_TEMPORAL_UI_PORT: String(await freePort()),
+      DEV_POSTGRES_PORT: String(await freePort()),
+      PORT: String(await freePort()),
+      TEMPORAL_CLI_PATH: inject('temporalCliPath'),
+      LOG_LEVEL: 'warn',
+    };
+  });
+  afterAll(() => rm(dataDir, { recursive: true, force: true }));
+
+  it('should serve the API and the Temporal UI, stop cleanly on Ctrl-C, and find its data again', async () => {
+    const first = await startDev(env);
+    try {
+      expect((await fetch(`${first.apiUrl}/readyz`)).status).toBe(200);
+      const ui = await fetch(first.uiUrl);
+      expect(ui.status).toBe(200);
+      expect(await ui.text()).toMatch(/<!doctype html>/i);
+    } catch (error) {
+      await pressCtrlC(first);
+      throw error;
+    }
+
+    // A row written during the first run, read back in the second.
+    const secrets = JSON.parse(await readFile(join(dataDir, 'dev-secrets.json'), 'utf8'));
+    const databaseUrl = first.databaseUrl.replace('***', encodeURIComponent(secrets.POSTGRES_PASSWORD));
+    const db = new pg.Client(databaseUrl);
+    await db.connect();
+    await db.query(
+      `INSERT INTO clusters (id, name, hopsworks_api_url) VALUES ('dev-test', 'Dev test', 'http://127.0.0.1:1')`,
+    );
+    await db.end();
+
+    const temporalPid = Number(await readFile(join(dataDir, 'temporal.pid'), 'utf8'));
+    const postgresPid = Number(
+      (await readFile(join(dataDir, 'postgres', 'postmaster.pid'), 'utf8')).split('\n')[0],
+    );
+    expect(isAlive(temporalPid) && isAlive(postgresPid)).toBe(true);
+
+    expect(await pressCtrlC(first)).toBe(0);
+    // No orphans: the Temporal server and Postgres were stopped, not left behind.
+    expect(isAlive(temporalPid)).toBe(false);
+    expect(isAlive(postgresPid)).toBe(false);
+
+    const second = await startDev(env);
+    try {
+      const client = new Client({ connection: await Connection.connect({ address: env.TEMPORAL_ADDRESS! }) });
+      const canaries: string[] = [];
+      for await (const workflow of client.workflow.list({ query: `WorkflowType = 'canaryWorkflow'` })) {
+        canaries.push(workflow.workflowId);
+      }
+      await client.connection.close();
+      expect(canaries.length).toBe(2); // the first run's canary survived in the SQLite file
+
+      const again = new pg.Client(databaseUrl);
+      await again.connect();
+      const { rows } = await again.query(`SELECT name FROM clusters WHERE id = 'dev-test'`);
+      await again.end();
+      expect(rows).toEqual([{ name: 'Dev test' }]);
+    } finally {
+      expect(await pressCtrlC(second)).toBe(0);
+    }
+  }, 180_000);
+});

@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { TestProject } from 'vitest/node';
+import { migrate } from '../../src/db/migrate.js';
+import { createLogger } from '../../src/logger.js';
+import { resolveStripeMock, resolveTemporalCli, resolveTestServer } from '../../src/servers/install.js';
+import { startEmbeddedPostgres, type PostgresServer } from '../../src/servers/postgres.js';
+import { stderrProgress } from '../../src/servers/process.js';
+import { startTemporalDevServer } from '../../src/servers/temporal.js';
+import { freePort } from '../helpers/ports.js';
+import './context.js';
+
+const TEMPLATE = `billing_template_${process.pid}`;
+
+/**
+ * Starts the real servers once for the whole run: the Temporal CLI dev server (in memory), Postgres
+ * (TEST_DATABASE_URL's server when set, otherwise an embedded one in a temporary folder), and a
+ * migrated template database that each test file clones into a database of its own.
+ */
+export default async function setup(project: TestProject) {
+  const started = Date.now();
+  const temporalCli = await resolveTemporalCli();
+  const testServer = await resolveTestServer();
+  const stripeMock = await resolveStripeMock();
+  if (temporalCli.type !== 'existing-path' || testServer.type !== 'existing-path') {
+    throw new Error('the test suite needs the Temporal CLI and test server built locally (Go, Java, Maven)');
+  }
+
+  const temporal = await startTemporalDevServer({
+    executable: temporalCli,
+    ip: '127.0.0.1',
+    port: await freePort(),
+    namespace: 'default',
+  });
+
+  let postgres: PostgresServer | undefined;
+  let scratch: string | undefined;
+  let adminUrl = process.env.TEST_DATABASE_URL;
+  if (!adminUrl) {
+    scratch = await mkdtemp(join(tmpdir(), 'billing-test-'));
+    await chmod(scratch, 0o755); // the unprivileged postgres user must reach it when we run as root
+    postgres = await startEmbeddedPostgres({
+      dataDir: join(scratch, 'postgres'),
+      port: await freePort(),
+      password: randomBytes(16).toString('hex'),
+      progress: () => undefined,
+    });
+    adminUrl = postgres.url('postgres');
+  }
+
+  const admin = new pg.Client(adminUrl);
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${TEMPLATE}`);
+  await admin.query(`CREATE DATABASE ${TEMPLATE}`);
+  const templateUrl = new URL(adminUrl);
+  templateUrl.pathname = `/${TEMPLATE}`;
+  await migrate(templateUrl.toString(), createLogger('warn'));
+  stderrProgress(`test servers ready in ${Date.now() - started} ms (Temporal ${temporal.address})`);
+
+  project.provide('temporalAddress', temporal.address);
+  project.provide('temporalCliPath', temporalCli.path);
+  project.provide('testServerPath', testServer.path);
+  project.provide('stripeMockPath', stripeMock);
+  project.provide('postgresAdminUrl', adminUrl);
+  project.provide('templateDatabase', TEMPLATE);
+
+  return async () => {
+    await admin.query(`DROP DATABASE IF EXISTS ${TEMPLATE}`).catch(() => undefined);
+    await admin.end();
+    await postgres?.stop();
+    await temporal.stop();
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  };
+}
