@@ -1,56 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { PROJECT_ROOT } from '../../src/paths.js';
+import { isAlive, pressCtrlC, startDev } from '../helpers/dev-process.js';
 import { freePort } from '../helpers/ports.js';
-
-interface DevRun {
-  child: ChildProcess;
-  apiUrl: string;
-  uiUrl: string;
-  databaseUrl: string;
-  exited: Promise<number | null>;
-}
-
-/** Starts `dev` as a terminal would: its own process group, so a Ctrl-C can reach the whole group. */
-async function startDev(env: Record<string, string>): Promise<DevRun> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'dev'], {
-    cwd: PROJECT_ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-    detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let stderr = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (chunk) => {
-      stderr += chunk;
-      if (stderr.includes('Ready in')) resolve();
-    });
-    void exited.then((code) => reject(new Error(`dev exited with ${code} before ready:\n${stderr}`)));
-  });
-  const field = (label: string) => new RegExp(`${label}\\s+(\\S+)`).exec(stderr)?.[1] ?? '';
-  return { child, exited, apiUrl: field('API'), uiUrl: field('Temporal UI'), databaseUrl: field('Postgres') };
-}
-
-/** Ctrl-C in a terminal: SIGINT to every process of the foreground group. */
-function pressCtrlC(run: DevRun): Promise<number | null> {
-  process.kill(-run.child.pid!, 'SIGINT');
-  return run.exited;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('npm run dev', () => {
   let dataDir: string;

@@ -1,0 +1,12 @@
+import { devStartup } from './dev-startup.js';
+import { report, type Scenario } from './report.js';
+
+// `npm run bench [name…]`: runs the scenarios (all by default) and records their figures.
+const scenarios: Scenario[] = [devStartup];
+
+const wanted = process.argv.slice(2);
+for (const scenario of scenarios) {
+  if (wanted.length > 0 && !wanted.includes(scenario.name)) continue;
+  console.log(`running ${scenario.name}…`);
+  await report(scenario.name, await scenario.run());
+}
