@@ -12,10 +12,10 @@ export const MIGRATIONS_TABLE = 'schema_migrations';
  * concurrent runners (two processes starting at once: the second waits, then finds nothing to do).
  * Any failure rejects, and the caller stops start-up.
  */
-export async function migrate(databaseUrl: string, logger: Logger): Promise<string[]> {
+export async function migrate(databaseUrl: string, logger: Logger, dir = MIGRATIONS_DIR): Promise<string[]> {
   const applied = await runner({
     databaseUrl,
-    dir: MIGRATIONS_DIR,
+    dir,
     migrationsTable: MIGRATIONS_TABLE,
     direction: 'up',
     count: Infinity,

@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, MIGRATIONS_TABLE } from '../../src/db/migrate.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -31,6 +34,27 @@ describe('migrations', () => {
       expect(rows[0].n).toBe(1);
     } finally {
       await fresh.drop();
+    }
+  });
+
+  it('given a failing migration, should reject, roll it back whole and keep the ones before it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'billing-migrations-'));
+    const broken = await createTestDatabase({ migrated: false });
+    try {
+      await writeFile(join(dir, '001_ok.sql'), 'CREATE TABLE kept (id int);');
+      await writeFile(
+        join(dir, '002_broken.sql'),
+        'CREATE TABLE half (id int);\nSELECT * FROM no_such_table;',
+      );
+      await expect(migrate(broken.url, silentLogger, dir)).rejects.toThrow(/no_such_table/);
+      const { rows } = await broken.pool.query(
+        `SELECT (SELECT array_agg(name) FROM ${MIGRATIONS_TABLE}) AS applied,
+                to_regclass('kept') IS NOT NULL AS kept, to_regclass('half') IS NOT NULL AS half`,
+      );
+      expect(rows[0]).toEqual({ applied: ['001_ok'], kept: true, half: false });
+    } finally {
+      await broken.drop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
