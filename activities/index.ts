@@ -1,14 +1,22 @@
-import type { Queryable } from '../src/db/pool.js';
+import type pg from 'pg';
+import { createCustomerActivities } from './customers.js';
+import { createHopsworksActivities, type HopsworksDependencies } from './hopsworks.js';
+import { createStripeActivities, type StripeApi } from './stripe.js';
 import { createSystemActivities } from './system.js';
 
 export interface ActivityDependencies {
-  db: Queryable;
+  db: pg.Pool;
+  stripe: StripeApi;
+  hopsworks: Omit<HopsworksDependencies, 'db'>;
 }
 
 /** Every activity of the worker, built from the dependencies the entry point constructed. */
 export function createActivities(deps: ActivityDependencies) {
   return {
     ...createSystemActivities(deps),
+    ...createCustomerActivities(deps),
+    ...createStripeActivities(deps),
+    ...createHopsworksActivities({ db: deps.db, ...deps.hopsworks }),
   };
 }
 

@@ -1,14 +1,33 @@
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { requestId, type RequestIdVariables } from 'hono/request-id';
+import type Stripe from 'stripe';
+import type { Config } from '../src/config.js';
+import type { Queryable } from '../src/db/pool.js';
 import type { Logger } from '../src/logger.js';
-import { ApiError, errorBody } from './errors.js';
-import { healthRoutes, type HealthDependencies } from './health.js';
+import { ApiError, errorBody, isDatabaseUnavailable } from './errors.js';
+import { healthRoutes } from './health.js';
+import { billingRoutes } from './routes/billing.js';
+import { auth0WebhookRoutes } from './webhooks/auth0.js';
+import { stripeWebhookRoutes } from './webhooks/stripe.js';
 
-export type AppEnv = { Variables: RequestIdVariables & { logger: Logger } };
+export type AppEnv = {
+  Variables: RequestIdVariables & { logger: Logger; customerSubject: string; adminActor: string };
+};
 
-export interface AppDependencies extends HealthDependencies {
+export interface AppDependencies {
+  db: Queryable;
+  temporal: Client;
   logger: Logger;
+  /** The Stripe SDK for calls made while answering a request (checkout sessions). */
+  stripe?: Pick<Stripe, 'checkout'>;
+  config?: Pick<Config, 'stripe' | 'auth0' | 'temporal' | 'adminCredentials'>;
 }
 
 /**
@@ -36,6 +55,27 @@ export function createApp(deps: AppDependencies) {
   });
 
   app.route('/', healthRoutes(deps));
+  if (deps.config) {
+    const { config } = deps;
+    app.route(
+      '/',
+      stripeWebhookRoutes({
+        db: deps.db,
+        temporal: deps.temporal,
+        taskQueue: config.temporal.taskQueue,
+        secrets: { live: config.stripe.live.webhookSecret, test: config.stripe.test.webhookSecret },
+      }),
+    );
+    app.route(
+      '/',
+      auth0WebhookRoutes({
+        temporal: deps.temporal,
+        taskQueue: config.temporal.taskQueue,
+        secret: config.auth0.webhookSecret,
+      }),
+    );
+    app.route('/', billingRoutes({ db: deps.db, stripe: deps.stripe, auth: config.auth0 }));
+  }
 
   app.notFound((c) => c.json(errorBody('not_found', `No route for ${c.req.method} ${c.req.path}`), 404));
   app.onError((error, c) => {
@@ -46,7 +86,22 @@ export function createApp(deps: AppDependencies) {
       const status = error.status;
       return c.json(errorBody(status === 413 ? 'payload_too_large' : 'http_error', error.message), status);
     }
-    (c.var.logger ?? deps.logger).error({ err: error }, 'unhandled error');
+    if (error instanceof WorkflowNotFoundError) {
+      return c.json(errorBody('not_found', 'No such customer workflow'), 404);
+    }
+    if (error instanceof WorkflowExecutionAlreadyStartedError) {
+      return c.json(errorBody('already_started', 'The workflow is already running'), 409);
+    }
+    if (error instanceof WorkflowUpdateFailedError) {
+      const reason = error.cause instanceof Error ? error.cause.message : 'The update was rejected';
+      return c.json(errorBody('update_rejected', reason), 422);
+    }
+    const logger = c.var.logger ?? deps.logger;
+    if (isDatabaseUnavailable(error)) {
+      logger.error({ err: error.message }, 'Postgres unavailable');
+      return c.json(errorBody('database_unavailable', 'The database is unavailable; retry later'), 503);
+    }
+    logger.error({ err: error }, 'unhandled error');
     return c.json(errorBody('internal', 'Internal server error'), 500);
   });
 

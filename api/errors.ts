@@ -1,4 +1,6 @@
+import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { z } from 'zod';
 
 /** The one error shape of the API: `{ error: { code, message, details } }`. */
 export interface ErrorBody {
@@ -20,4 +22,50 @@ export class ApiError extends Error {
 
 export function errorBody(code: string, message: string, details?: unknown): ErrorBody {
   return { error: details === undefined ? { code, message } : { code, message, details } };
+}
+
+/** Field-level details of a validation failure: which field, and what is wrong with it. */
+export function validationDetails(error: z.ZodError): { field: string; message: string }[] {
+  return error.issues.map((issue) => ({ field: issue.path.join('.') || '(body)', message: issue.message }));
+}
+
+/** Parses a JSON body with a zod schema: malformed JSON and invalid fields are both 400s naming the problem. */
+export async function parseJson<T extends z.ZodType>(c: Context, schema: T): Promise<z.output<T>> {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    throw new ApiError(400, 'malformed_body', 'The body is not valid JSON');
+  }
+  const result = schema.safeParse(body);
+  if (!result.success) {
+    throw new ApiError(
+      400,
+      'validation_failed',
+      'The request body is invalid',
+      validationDetails(result.error),
+    );
+  }
+  return result.data;
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+]);
+
+/** Whether an error means Postgres is unreachable (a retry later can succeed), not a bug. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+  return /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED/i.test(
+    error.message,
+  );
 }

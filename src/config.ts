@@ -82,6 +82,7 @@ const schema = z.object({
   AUTH0_JWKS_URL: httpUrl.optional(),
   AUTH0_ISSUER: httpUrl.optional(),
   AUTH0_AUDIENCE: z.string().min(1).optional(),
+  AUTH0_CLIENT_ID: z.string().min(1).max(200).optional(),
 
   CRON_SECRET: secret(32).optional(),
   ADMIN_CREDENTIALS: adminCredentials.optional(),
@@ -125,6 +126,8 @@ export interface Config {
     jwksUrl: string | undefined;
     issuer: string | undefined;
     audience: string | undefined;
+    /** The OAuth client id Hopsworks knows the identity provider by. */
+    clientId: string | undefined;
   };
   cronSecret: Secret | undefined;
   adminCredentials: AdminCredential[];
@@ -144,7 +147,7 @@ const REQUIRED: Record<Role, (keyof Parsed)[]> = {
   dev: [],
   'setup-temporal': [],
   migrate: ['DATABASE_URL'],
-  worker: ['DATABASE_URL'],
+  worker: ['DATABASE_URL', 'AUTH0_CLIENT_ID'],
   api: ['DATABASE_URL', 'CRON_SECRET', 'ADMIN_CREDENTIALS', 'AUTH0_WEBHOOK_SECRET'],
 };
 
@@ -196,6 +199,16 @@ export function loadConfig(env: Record<string, string | undefined>, role: Role):
       message: 'is required to run `api` (or STRIPE_TEST_WEBHOOK_SECRET for a test-mode installation)',
     });
   }
+  if (
+    role === 'worker' &&
+    present.STRIPE_SECRET_KEY === undefined &&
+    present.STRIPE_TEST_SECRET_KEY === undefined
+  ) {
+    problems.push({
+      field: 'STRIPE_SECRET_KEY',
+      message: 'is required to run `worker` (or STRIPE_TEST_SECRET_KEY for a test-mode installation)',
+    });
+  }
   if (!result.success || problems.length > 0) {
     throw new ConfigError(problems.sort((a, b) => a.field.localeCompare(b.field)));
   }
@@ -222,6 +235,7 @@ function toConfig(parsed: Parsed): Config {
       jwksUrl: parsed.AUTH0_JWKS_URL,
       issuer: parsed.AUTH0_ISSUER,
       audience: parsed.AUTH0_AUDIENCE,
+      clientId: parsed.AUTH0_CLIENT_ID,
     },
     cronSecret: parsed.CRON_SECRET,
     adminCredentials: parsed.ADMIN_CREDENTIALS ?? [],

@@ -17,6 +17,8 @@ import { connectClient, connectWorker, ensureSearchAttributes } from '../tempora
 import { installTemporalRuntime } from '../temporal/runtime.js';
 import { CANARY_WORKFLOW_TYPE, canaryWorkflowId } from '../../workflows/canary-workflow.messages.js';
 import type { canaryWorkflow } from '../../workflows/canary-workflow.js';
+import { createStripeClient } from '../stripe/client.js';
+import { startSandbox, type Sandbox } from './sandbox.js';
 import { startApiService, startWorkerService } from './services.js';
 
 const DEV_DATABASE = 'billing';
@@ -154,13 +156,27 @@ async function startDev(
     databaseUrl = postgres.url(DEV_DATABASE);
   }
 
-  // From here on the configuration is the API's: complete, with the local secrets filled in.
-  const { POSTGRES_PASSWORD: _unused, ...secretEnv } = secrets;
-  const config = loadConfig({ HOST: '127.0.0.1', ...secretEnv, ...env, DATABASE_URL: databaseUrl }, 'api');
-
   await migrate(databaseUrl, logger);
-  const db = createPool({ url: databaseUrl, max: config.database.poolMax, logger });
+  const db = createPool({ url: databaseUrl, max: devConfig.database.poolMax, logger });
   shutdown.add('Postgres pool', () => db.end());
+
+  // Without a Stripe key, the sandbox (the tests' fakes) stands in for Stripe and Hopsworks.
+  const { POSTGRES_PASSWORD: _unused, ...secretEnv } = secrets;
+  let sandbox: Sandbox | undefined;
+  if (!env.STRIPE_SECRET_KEY && !env.STRIPE_TEST_SECRET_KEY) {
+    sandbox = await startSandbox({
+      db,
+      stripeWebhookSecret: env.STRIPE_TEST_WEBHOOK_SECRET || secrets.STRIPE_TEST_WEBHOOK_SECRET,
+    });
+    shutdown.add('sandbox', () => sandbox!.stop());
+  }
+
+  // From here on the configuration is complete, with the local secrets filled in: check it as
+  // both the worker and the API would.
+  const fullEnv = { HOST: '127.0.0.1', ...secretEnv, ...sandbox?.env, ...env, DATABASE_URL: databaseUrl };
+  loadConfig(fullEnv, 'worker');
+  const config = loadConfig(fullEnv, 'api');
+  const stripe = createStripeClient(config.stripe)!;
 
   const temporal = await connectClient(config.temporal);
   shutdown.add('Temporal client', () => temporal.connection.close());
@@ -169,8 +185,9 @@ async function startDev(
 
   const connection = await connectWorker(config.temporal);
   shutdown.add('worker connection', () => connection.close());
-  await startWorkerService({ config, logger, db, connection, shutdown });
-  const api = await startApiService({ config, logger, db, temporal, shutdown });
+  await startWorkerService({ config, logger, db, stripe, connection, shutdown });
+  const api = await startApiService({ config, logger, db, temporal, stripe, shutdown });
+  sandbox?.connect(api.url);
 
   // The canary proves the wiring end to end, and leaves a history per run in the Temporal UI.
   const canary = await temporal.workflow.execute<typeof canaryWorkflow>(CANARY_WORKFLOW_TYPE, {
@@ -200,6 +217,7 @@ async function startDev(
       `  Temporal UI    ${uiUrl}`,
       `  Temporal       ${config.temporal.address}   namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue}`,
       `  Postgres       ${maskPassword(databaseUrl)}`,
+      `  Stripe         ${sandbox ? `local sandbox (fake Stripe at ${config.stripe.apiUrl})` : 'Stripe API'}`,
       `  Local secrets  ${secretsPath}`,
       `  Ready in       ${Math.round((Date.now() - started) / 100) / 10} s`,
       '',

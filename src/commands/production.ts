@@ -3,6 +3,7 @@ import { createPool } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
 import { Shutdown } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
+import { createStripeClient } from '../stripe/client.js';
 import { connectClient, connectWorker, ensureSearchAttributes } from '../temporal/connection.js';
 import { installTemporalRuntime } from '../temporal/runtime.js';
 import { canaryWorkflowId, CANARY_WORKFLOW_TYPE } from '../../workflows/canary-workflow.messages.js';
@@ -40,7 +41,8 @@ export async function workerCommand(env: NodeJS.ProcessEnv): Promise<void> {
   shutdown.add('Postgres pool', () => db.end());
   const connection = await connectWorker(config.temporal);
   shutdown.add('Temporal connection', () => connection.close());
-  await startWorkerService({ config, logger, db, connection, shutdown });
+  const stripe = createStripeClient(config.stripe)!; // the worker role requires a key
+  await startWorkerService({ config, logger, db, stripe, connection, shutdown });
 }
 
 export async function apiCommand(env: NodeJS.ProcessEnv): Promise<void> {
@@ -52,7 +54,14 @@ export async function apiCommand(env: NodeJS.ProcessEnv): Promise<void> {
   shutdown.add('Postgres pool', () => db.end());
   const temporal = await connectClient(config.temporal, { lazy: true });
   shutdown.add('Temporal client', () => temporal.connection.close());
-  await startApiService({ config, logger, db, temporal, shutdown });
+  await startApiService({
+    config,
+    logger,
+    db,
+    temporal,
+    stripe: createStripeClient(config.stripe),
+    shutdown,
+  });
 }
 
 /** Starts a canary workflow and waits for it: proves client, server, worker and database work together. */

@@ -2,6 +2,8 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Client } from '@temporalio/client';
+import type pg from 'pg';
+import type Stripe from 'stripe';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.js';
 import { createApp } from '../../api/app.js';
@@ -14,20 +16,27 @@ import { WORKFLOWS_PATH } from '../paths.js';
 export interface WorkerServiceOptions {
   config: Config;
   logger: Logger;
-  db: Queryable;
+  db: pg.Pool;
+  stripe: Stripe;
+  /** Overrides fetch for Hopsworks calls (the local sandbox); the global fetch otherwise. */
+  hopsworksFetch?: typeof fetch;
   connection: NativeConnection;
   shutdown: Shutdown;
 }
 
 /** Starts the Temporal worker; on shutdown it stops polling and lets running activities finish. */
 export async function startWorkerService(options: WorkerServiceOptions): Promise<Worker> {
-  const { config, logger, db, connection, shutdown } = options;
+  const { config, logger, db, stripe, connection, shutdown } = options;
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowsPath: WORKFLOWS_PATH,
-    activities: createActivities({ db }),
+    activities: createActivities({
+      db,
+      stripe,
+      hopsworks: { oauthClientId: config.auth0.clientId!, fetch: options.hopsworksFetch },
+    }),
     shutdownGraceTime: '10 seconds',
   });
   const running = worker.run();
@@ -51,13 +60,14 @@ export interface ApiServiceOptions {
   logger: Logger;
   db: Queryable;
   temporal: Client;
+  stripe: Stripe | undefined;
   shutdown: Shutdown;
 }
 
 /** Serves the Hono app; on shutdown it stops accepting connections and closes idle keep-alives. */
 export async function startApiService(options: ApiServiceOptions): Promise<{ url: string }> {
-  const { config, logger, db, temporal, shutdown } = options;
-  const app = createApp({ db, temporal, logger });
+  const { config, logger, db, temporal, stripe, shutdown } = options;
+  const app = createApp({ db, temporal, logger, config, ...(stripe ? { stripe } : {}) });
   const server = serve({ fetch: app.fetch, hostname: config.http.host, port: config.http.port });
   await Promise.race([
     once(server, 'listening'),

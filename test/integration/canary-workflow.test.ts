@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../../activities/index.js';
+import { createSystemActivities } from '../../activities/system.js';
 import { canaryWorkflow } from '../../workflows/canary-workflow.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { connectToDevServer, uniqueTaskQueue } from '../helpers/temporal.js';
@@ -24,8 +24,10 @@ describe('canaryWorkflow on the real dev server', () => {
   it('given a worker with the real activities, should run end to end and read the schema version', async () => {
     const taskQueue = uniqueTaskQueue('canary');
     const workflowId = `canary-test-${taskQueue}`;
-    const result = await withWorker(env, { taskQueue, activities: createActivities({ db: db.pool }) }, () =>
-      env.client.workflow.execute(canaryWorkflow, { workflowId, taskQueue, args: [{ delayMs: 50 }] }),
+    const result = await withWorker(
+      env,
+      { taskQueue, activities: createSystemActivities({ db: db.pool }) },
+      () => env.client.workflow.execute(canaryWorkflow, { workflowId, taskQueue, args: [{ delayMs: 50 }] }),
     );
     expect(result.schemaVersion).toBe('001_initial_schema');
     expect(Date.parse(result.finishedAt)).toBeGreaterThanOrEqual(Date.parse(result.startedAt) + 50);

@@ -76,6 +76,8 @@ describe('the production entry points, each in its own process', () => {
       ADMIN_CREDENTIALS: `ops:${adminToken}`,
       AUTH0_WEBHOOK_SECRET: 'auth0-secret-'.padEnd(40, 'x'),
       STRIPE_TEST_WEBHOOK_SECRET: 'whsec_test_0123456789abcdef',
+      STRIPE_TEST_SECRET_KEY: 'sk_test_cli_0123456789abcdef',
+      AUTH0_CLIENT_ID: 'cli-test',
     };
     try {
       const migrated = await runCli(['migrate'], env);

@@ -1,0 +1,94 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type Stripe from 'stripe';
+import type { Queryable } from '../src/db/pool.js';
+import { findCustomer, setStripeCustomerId } from '../src/db/customers.js';
+import { activeSubscriptionPriceIds } from '../src/db/prices.js';
+import type { SubscriptionSnapshot } from '../src/domain/customer.js';
+import { CustomerErrors } from '../workflows/customer-workflow.messages.js';
+
+/** The part of the Stripe SDK these activities use: tests hand in the real SDK pointed at a fake. */
+export type StripeApi = Pick<Stripe, 'customers' | 'subscriptions' | 'paymentMethods'>;
+
+export function subscriptionSnapshot(subscription: Stripe.Subscription): SubscriptionSnapshot {
+  // Since API version 2025-03-31 the billing period lives on the subscription items.
+  const item = subscription.items?.data?.[0] as
+    (Stripe.SubscriptionItem & { current_period_start?: number; current_period_end?: number }) | undefined;
+  const legacy = subscription as Stripe.Subscription & {
+    current_period_start?: number;
+    current_period_end?: number;
+  };
+  return {
+    id: subscription.id,
+    status: subscription.status,
+    currentPeriodStart: item?.current_period_start ?? legacy.current_period_start ?? null,
+    currentPeriodEnd: item?.current_period_end ?? legacy.current_period_end ?? null,
+    cancelAtPeriodEnd: subscription.cancel_at_period_end ?? false,
+  };
+}
+
+/**
+ * Stripe calls of the customer lifecycle. Every write carries an idempotency key made of business ids
+ * (customer, checkout session), never run ids, so a retry after a crash lands on the same object.
+ */
+export function createStripeActivities({ stripe, db }: { stripe: StripeApi; db: Queryable }) {
+  return {
+    async ensureStripeCustomer(input: {
+      customerId: string;
+      email: string;
+    }): Promise<{ stripeCustomerId: string }> {
+      const existing = await findCustomer(db, input.customerId);
+      if (existing?.stripeCustomerId) return { stripeCustomerId: existing.stripeCustomerId };
+      const customer = await stripe.customers.create(
+        { email: input.email, metadata: { customer_id: input.customerId } },
+        { idempotencyKey: `customer:${input.customerId}:create` },
+      );
+      await setStripeCustomerId(db, input.customerId, customer.id);
+      return { stripeCustomerId: customer.id };
+    },
+
+    /** Creates the metered subscription after payment setup; the session id makes it happen once. */
+    async createSubscription(input: {
+      customerId: string;
+      stripeCustomerId: string;
+      checkoutSessionId: string;
+    }): Promise<{ subscription: SubscriptionSnapshot; paymentMethodId: string | null }> {
+      const prices = await activeSubscriptionPriceIds(db);
+      if (prices.length === 0) {
+        throw ApplicationFailure.create({
+          type: CustomerErrors.NO_STRIPE_PRICES,
+          message: 'no active price has a Stripe price id: set prices.stripe_price_id first',
+          nonRetryable: true,
+        });
+      }
+      const methods = await stripe.paymentMethods.list({
+        customer: input.stripeCustomerId,
+        type: 'card',
+        limit: 1,
+      });
+      const paymentMethodId = methods.data[0]?.id ?? null;
+      if (paymentMethodId) {
+        await stripe.customers.update(
+          input.stripeCustomerId,
+          { invoice_settings: { default_payment_method: paymentMethodId } },
+          {
+            idempotencyKey: `customer:${input.customerId}:default-payment-method:${input.checkoutSessionId}`,
+          },
+        );
+      }
+      const subscription = await stripe.subscriptions.create(
+        {
+          customer: input.stripeCustomerId,
+          items: prices.map((price) => ({ price })),
+          metadata: { customer_id: input.customerId },
+          ...(paymentMethodId ? { default_payment_method: paymentMethodId } : {}),
+        },
+        { idempotencyKey: `subscription:${input.customerId}:${input.checkoutSessionId}` },
+      );
+      return { subscription: subscriptionSnapshot(subscription), paymentMethodId };
+    },
+
+    async fetchSubscription(input: { subscriptionId: string }): Promise<SubscriptionSnapshot> {
+      return subscriptionSnapshot(await stripe.subscriptions.retrieve(input.subscriptionId));
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import { createHash } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
+import { customerIdForSubject } from '../../src/domain/customer.js';
+import type { Secret } from '../../src/secret.js';
+import { signalSignup } from '../../src/temporal/customers.js';
+import { customerWorkflowId } from '../../workflows/customer-workflow.messages.js';
+import type { AppEnv } from '../app.js';
+import { ApiError, parseJson } from '../errors.js';
+
+const user = z.object({
+  user_id: z.string().min(1).max(255),
+  email: z.email().max(320),
+  name: z.string().max(200).optional(),
+});
+
+/** Auth0's post-registration payload: the user flat, or under `user` (as an Action forwards it). */
+export const auth0SignupBody = z
+  .union([user, z.object({ user })])
+  .transform((body) => ('user' in body ? body.user : body));
+
+export interface Auth0WebhookDependencies {
+  temporal: Client;
+  taskQueue: string;
+  secret: Secret | undefined;
+}
+
+export function customerIdFor(authSubject: string): string {
+  return customerIdForSubject(createHash('sha256').update(authSubject).digest('hex'));
+}
+
+/**
+ * `POST /api/webhooks/auth0`: a new user signed up. The shared secret (`Authorization: Bearer …`) is
+ * compared in constant time. The customer id is derived from the subject, so a repeated delivery
+ * reaches the same workflow and changes nothing.
+ */
+export function auth0WebhookRoutes(deps: Auth0WebhookDependencies) {
+  return new Hono<AppEnv>().post('/api/webhooks/auth0', bodyLimit({ maxSize: 64 * 1024 }), async (c) => {
+    if (!deps.secret) throw new ApiError(404, 'not_configured', 'The Auth0 webhook is not configured');
+    const token = /^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1] ?? '';
+    if (!deps.secret.equals(token))
+      throw new ApiError(401, 'unauthorized', 'Invalid or missing webhook secret');
+
+    const signup = await parseJson(c, auth0SignupBody);
+    const customerId = customerIdFor(signup.user_id);
+    try {
+      await signalSignup(deps.temporal, deps.taskQueue, customerId, {
+        authSubject: signup.user_id,
+        email: signup.email,
+        ...(signup.name ? { name: signup.name } : {}),
+      });
+    } catch (error) {
+      c.var.logger.error(
+        { err: error instanceof Error ? error.message : String(error) },
+        'signup not delivered',
+      );
+      throw new ApiError(503, 'temporal_unavailable', 'Temporal is unavailable; retry later');
+    }
+    return c.json({ customerId, workflowId: customerWorkflowId(customerId) }, 202);
+  });
+}

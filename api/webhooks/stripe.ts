@@ -1,0 +1,184 @@
+import type { Client } from '@temporalio/client';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import Stripe from 'stripe';
+import { findCustomer, findCustomerIdByStripeCustomer } from '../../src/db/customers.js';
+import type { Queryable } from '../../src/db/pool.js';
+import { markStripeEvent, recordStripeEvent } from '../../src/db/stripe-events.js';
+import type { Secret } from '../../src/secret.js';
+import { signalStripeEvent } from '../../src/temporal/customers.js';
+import type { StripeEventSignal } from '../../workflows/customer-workflow.messages.js';
+import type { AppEnv } from '../app.js';
+import { ApiError } from '../errors.js';
+
+/** Stripe signs the timestamp too; older deliveries are refused so a captured request cannot be replayed. */
+const TOLERANCE_SECONDS = 300;
+export const WEBHOOK_BODY_LIMIT = 512 * 1024;
+
+/** The event types a customer's workflow acts on (now or in later issues); others are acknowledged. */
+const ROUTED_TYPES = new Set([
+  'checkout.session.completed',
+  'checkout.session.async_payment_succeeded',
+  'checkout.session.async_payment_failed',
+  'customer.subscription.created',
+  'customer.subscription.updated',
+  'customer.subscription.deleted',
+  'payment_method.attached',
+  'payment_method.detached',
+  'invoice.created',
+  'invoice.finalized',
+  'invoice.paid',
+  'invoice.payment_succeeded',
+  'invoice.payment_failed',
+]);
+
+export interface StripeWebhookDependencies {
+  db: Queryable;
+  temporal: Client;
+  taskQueue: string;
+  secrets: { live: Secret | undefined; test: Secret | undefined };
+}
+
+type StripeObject = Record<string, unknown> & { id?: string; customer?: unknown; metadata?: unknown };
+
+function text(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
+}
+
+function idOf(value: unknown): string | null {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object' && 'id' in value) return text((value as { id: unknown }).id);
+  return null;
+}
+
+/** The Stripe customer an event belongs to; a detached payment method keeps it only in previous_attributes. */
+function stripeCustomerOf(event: Stripe.Event): string | null {
+  const object = event.data.object as unknown as StripeObject;
+  if (object.object === 'customer') return text(object.id);
+  const previous = (event.data.previous_attributes ?? {}) as unknown as StripeObject;
+  return idOf(object.customer) ?? idOf(previous.customer);
+}
+
+function toSignal(event: Stripe.Event): StripeEventSignal {
+  const object = event.data.object as unknown as StripeObject;
+  const metadata = (object.metadata && typeof object.metadata === 'object' ? object.metadata : {}) as Record<
+    string,
+    string
+  >;
+  return {
+    id: event.id,
+    type: event.type,
+    created: event.created,
+    livemode: event.livemode,
+    object: {
+      id: text(object.id) ?? '',
+      customer: stripeCustomerOf(event),
+      status: text(object.status),
+      mode: text(object.mode),
+      paymentStatus: text(object.payment_status),
+      setupIntent: idOf(object.setup_intent),
+      paymentMethod: idOf(object.payment_method),
+      metadata: Object.fromEntries(Object.entries(metadata).filter(([, value]) => typeof value === 'string')),
+    },
+  };
+}
+
+/**
+ * Stripe webhooks: `/api/webhooks/stripe` (live) and `/api/webhooks/stripe-test` (test mode). The raw
+ * body's signature is verified, the event recorded once in stripe_events, routed to its customer and
+ * delivered to the customer's workflow. 400 only for what a retry cannot fix (signature, timestamp,
+ * body, mode); 503 when Postgres or Temporal is down, so Stripe retries; 200 for everything else.
+ */
+export function stripeWebhookRoutes(deps: StripeWebhookDependencies) {
+  const receive = (mode: 'live' | 'test') => async (c: import('hono').Context<AppEnv>) => {
+    const secret = deps.secrets[mode];
+    if (!secret)
+      throw new ApiError(404, 'not_configured', `The ${mode}-mode Stripe webhook endpoint is not configured`);
+    const signature = c.req.header('stripe-signature');
+    if (!signature) throw new ApiError(400, 'missing_signature', 'Stripe-Signature header is required');
+    const raw = await c.req.text();
+
+    let event: Stripe.Event;
+    try {
+      event = Stripe.webhooks.constructEvent(raw, signature, secret.reveal(), TOLERANCE_SECONDS);
+    } catch (error) {
+      if (error instanceof SyntaxError)
+        throw new ApiError(400, 'malformed_body', 'The body is not valid JSON');
+      const message = error instanceof Error ? error.message : '';
+      if (/tolerance/i.test(message)) {
+        throw new ApiError(
+          400,
+          'stale_timestamp',
+          `The signature timestamp is older than ${TOLERANCE_SECONDS} s`,
+        );
+      }
+      throw new ApiError(400, 'invalid_signature', 'The Stripe signature does not match the body');
+    }
+    if (typeof event?.id !== 'string' || typeof event.type !== 'string' || !event.data?.object) {
+      throw new ApiError(400, 'malformed_body', 'The body is not a Stripe event');
+    }
+    if (event.livemode !== (mode === 'live')) {
+      throw new ApiError(
+        400,
+        'wrong_mode',
+        `A ${event.livemode ? 'live' : 'test'}-mode event was sent to the ${mode}-mode endpoint`,
+      );
+    }
+
+    const logger = c.var.logger.child({ eventId: event.id, eventType: event.type });
+    const stripeCustomerId = stripeCustomerOf(event);
+    const status = await recordStripeEvent(deps.db, {
+      id: event.id,
+      type: event.type,
+      livemode: event.livemode,
+      apiVersion: event.api_version ?? null,
+      created: event.created,
+      stripeCustomerId,
+      payload: event,
+    });
+    if (status !== 'received') return c.json({ received: true, duplicate: true, status });
+
+    if (!ROUTED_TYPES.has(event.type)) {
+      await markStripeEvent(deps.db, event.id, { status: 'ignored' });
+      logger.info('Stripe event type not handled; recorded and acknowledged');
+      return c.json({ received: true, status: 'ignored' });
+    }
+
+    const signal = toSignal(event);
+    const claimed = signal.object.metadata.customer_id;
+    const customerId =
+      (claimed && (await findCustomer(deps.db, claimed)) ? claimed : undefined) ??
+      (stripeCustomerId ? await findCustomerIdByStripeCustomer(deps.db, stripeCustomerId) : undefined);
+    if (!customerId) {
+      await markStripeEvent(deps.db, event.id, {
+        status: 'unroutable',
+        error: 'no customer matches this event',
+      });
+      logger.warn({ stripeCustomerId }, 'Stripe event for an unknown customer; recorded for operators');
+      return c.json({ received: true, status: 'unroutable' });
+    }
+
+    try {
+      await signalStripeEvent(deps.temporal, deps.taskQueue, customerId, signal);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      await markStripeEvent(deps.db, event.id, { status: 'received', customerId, error: message }).catch(
+        () => undefined,
+      );
+      logger.error({ err: message }, 'Temporal unavailable: Stripe will retry the delivery');
+      throw new ApiError(503, 'temporal_unavailable', 'Temporal is unavailable; retry later');
+    }
+    await markStripeEvent(deps.db, event.id, { status: 'signalled', customerId });
+    return c.json({ received: true, status: 'signalled' });
+  };
+
+  const limit = bodyLimit({
+    maxSize: WEBHOOK_BODY_LIMIT,
+    onError: () => {
+      throw new ApiError(413, 'payload_too_large', `The body is larger than ${WEBHOOK_BODY_LIMIT} bytes`);
+    },
+  });
+  return new Hono<AppEnv>()
+    .post('/api/webhooks/stripe', limit, receive('live'))
+    .post('/api/webhooks/stripe-test', limit, receive('test'));
+}

@@ -1,0 +1,49 @@
+import { randomBytes } from 'node:crypto';
+import type { Queryable } from '../db/pool.js';
+import { startFakeHopsworks } from '../../test/fakes/hopsworks/index.js';
+import { startFakeStripe } from '../../test/fakes/stripe/index.js';
+
+export interface Sandbox {
+  /** Settings that point the system at the sandbox (they never override what the environment sets). */
+  env: Record<string, string>;
+  /** Stripe delivers its webhooks to the API once it listens. */
+  connect(apiUrl: string): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * `dev` without a Stripe key: the same fakes the tests use stand in for Stripe and Hopsworks, so the
+ * whole lifecycle runs on one machine. Stripe's state lives in memory: it starts empty on every run.
+ */
+export async function startSandbox(options: {
+  db: Queryable;
+  stripeWebhookSecret: string;
+}): Promise<Sandbox> {
+  const stripe = await startFakeStripe({ webhookSecret: options.stripeWebhookSecret, livemode: false });
+  const hopsworksKey = randomBytes(24).toString('hex');
+  const hopsworks = await startFakeHopsworks({ apiKey: hopsworksKey });
+  // One sandbox cluster, pointed at this run's fake Hopsworks, and Stripe prices for the price book.
+  await options.db.query(
+    `INSERT INTO clusters (id, name, hopsworks_api_url, hopsworks_api_key, capacity)
+     VALUES ('sandbox', 'Local sandbox', $1, $2, 1000)
+     ON CONFLICT (id) DO UPDATE SET hopsworks_api_url = EXCLUDED.hopsworks_api_url,
+       hopsworks_api_key = EXCLUDED.hopsworks_api_key, active = true`,
+    [hopsworks.url, hopsworksKey],
+  );
+  await options.db.query(
+    `UPDATE prices SET stripe_price_id = 'price_sandbox_' || metric
+     WHERE stripe_price_id IS NULL AND active AND metric <> 'credits'`,
+  );
+  return {
+    env: {
+      STRIPE_TEST_SECRET_KEY: 'sk_test_sandbox_0000000000',
+      STRIPE_API_URL: stripe.url,
+      AUTH0_CLIENT_ID: 'sandbox',
+    },
+    connect: (apiUrl) => stripe.setWebhookUrl(`${apiUrl}/api/webhooks/stripe-test`),
+    async stop() {
+      await stripe.close();
+      await hopsworks.close();
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import type { Queryable } from './pool.js';
+
+export type StripeEventStatus = 'received' | 'signalled' | 'ignored' | 'unroutable' | 'failed';
+
+export interface RecordedEvent {
+  id: string;
+  type: string;
+  livemode: boolean;
+  apiVersion: string | null;
+  created: number;
+  stripeCustomerId: string | null;
+  payload: unknown;
+}
+
+/**
+ * Records an event once (its id is the primary key) and returns its status: `received` for a new
+ * event or one whose earlier delivery failed half-way; a final status for one already handled.
+ */
+export async function recordStripeEvent(db: Queryable, event: RecordedEvent): Promise<StripeEventStatus> {
+  const { rows } = await db.query<{ status: StripeEventStatus }>(
+    `WITH inserted AS (
+       INSERT INTO stripe_events (id, type, livemode, api_version, stripe_created_at, stripe_customer_id, payload)
+       VALUES ($1, $2, $3, $4, to_timestamp($5), $6, $7)
+       ON CONFLICT (id) DO NOTHING
+       RETURNING status)
+     SELECT status FROM inserted UNION ALL SELECT status FROM stripe_events WHERE id = $1 LIMIT 1`,
+    [
+      event.id,
+      event.type,
+      event.livemode,
+      event.apiVersion,
+      event.created,
+      event.stripeCustomerId,
+      JSON.stringify(event.payload),
+    ],
+  );
+  return rows[0]?.status ?? 'received';
+}
+
+export async function markStripeEvent(
+  db: Queryable,
+  id: string,
+  update: { status: StripeEventStatus; customerId?: string | null; error?: string | null },
+): Promise<void> {
+  await db.query(
+    `UPDATE stripe_events SET status = $2, customer_id = COALESCE($3, customer_id), error = $4,
+       processed_at = CASE WHEN $2 = 'received' THEN NULL ELSE now() END
+     WHERE id = $1`,
+    [id, update.status, update.customerId ?? null, update.error ?? null],
+  );
+}

@@ -1,0 +1,124 @@
+/**
+ * The billing state of one customer, owned by their customerWorkflow. Plain JSON only (no Map, Set,
+ * Date or bigint), because it is carried through continue-as-new and returned by the getState query.
+ * Everything here is pure and deterministic: the workflow and the tests share it.
+ */
+
+export const BILLING_STATUSES = [
+  'pending',
+  'provisioning',
+  'awaiting_capacity',
+  'provisioning_failed',
+  'awaiting_payment_method',
+  'active',
+  'past_due',
+  'suspended',
+  'canceled',
+] as const;
+export type BillingStatus = (typeof BILLING_STATUSES)[number];
+export type BillingMode = 'postpaid' | 'prepaid';
+
+export interface SubscriptionSnapshot {
+  id: string;
+  /** Stripe's subscription status: active, past_due, unpaid, canceled, incomplete, trialing, … */
+  status: string;
+  currentPeriodStart: number | null;
+  currentPeriodEnd: number | null;
+  cancelAtPeriodEnd: boolean;
+}
+
+export interface CustomerState {
+  customerId: string;
+  authSubject: string | null;
+  email: string | null;
+  billingMode: BillingMode;
+  status: BillingStatus;
+  stripeCustomerId: string | null;
+  clusterId: string | null;
+  hopsworks: { userId: string; username: string; projectId: string | null } | null;
+  subscription: SubscriptionSnapshot | null;
+  /** Payment methods known to be attached, newest last. */
+  paymentMethods: string[];
+  /** A postpaid customer whose last payment method was removed; dunning decides what follows. */
+  paymentMethodMissing: boolean;
+  /** Why provisioning stopped, for operators; null while it goes well. */
+  problem: { step: string; message: string; at: string } | null;
+  /** Stripe event ids already handled, newest last: a bounded window for deduplication. */
+  seenEventIds: string[];
+  /** Event types received that this workflow does not act on, with how many of each. */
+  ignoredEvents: Record<string, number>;
+}
+
+export const SEEN_EVENTS_WINDOW = 500;
+
+export function initialCustomerState(customerId: string): CustomerState {
+  return {
+    customerId,
+    authSubject: null,
+    email: null,
+    billingMode: 'postpaid',
+    status: 'pending',
+    stripeCustomerId: null,
+    clusterId: null,
+    hopsworks: null,
+    subscription: null,
+    paymentMethods: [],
+    paymentMethodMissing: false,
+    problem: null,
+    seenEventIds: [],
+    ignoredEvents: {},
+  };
+}
+
+/** Records an event id; false when it was already seen (a duplicate delivery). */
+export function rememberEvent(state: CustomerState, eventId: string): boolean {
+  if (state.seenEventIds.includes(eventId)) return false;
+  state.seenEventIds.push(eventId);
+  if (state.seenEventIds.length > SEEN_EVENTS_WINDOW) {
+    state.seenEventIds.splice(0, state.seenEventIds.length - SEEN_EVENTS_WINDOW);
+  }
+  return true;
+}
+
+/** Subscriptions that still bill the customer: a second one must never be created beside them. */
+export function hasLiveSubscription(state: CustomerState): boolean {
+  return (
+    state.subscription !== null && !['canceled', 'incomplete_expired'].includes(state.subscription.status)
+  );
+}
+
+/**
+ * The customer's status implied by Stripe's subscription status, for a customer past provisioning.
+ * Suspension is the workflow's decision (grace periods), never Stripe's, so it is kept as it is.
+ */
+export function statusForSubscription(
+  current: BillingStatus,
+  subscription: SubscriptionSnapshot,
+): BillingStatus {
+  if (current === 'suspended' || current === 'canceled') return current;
+  switch (subscription.status) {
+    case 'active':
+    case 'trialing':
+      return 'active';
+    case 'past_due':
+    case 'unpaid':
+      return 'past_due';
+    default:
+      return 'awaiting_payment_method';
+  }
+}
+
+export function addPaymentMethod(state: CustomerState, paymentMethodId: string): void {
+  if (!state.paymentMethods.includes(paymentMethodId)) state.paymentMethods.push(paymentMethodId);
+  state.paymentMethodMissing = false;
+}
+
+export function removePaymentMethod(state: CustomerState, paymentMethodId: string): void {
+  state.paymentMethods = state.paymentMethods.filter((id) => id !== paymentMethodId);
+  state.paymentMethodMissing = state.billingMode === 'postpaid' && state.paymentMethods.length === 0;
+}
+
+/** A deterministic customer id from the identity provider's subject: the same signup, the same id. */
+export function customerIdForSubject(subjectDigestHex: string): string {
+  return `cust_${subjectDigestHex.slice(0, 24)}`;
+}

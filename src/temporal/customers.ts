@@ -1,0 +1,52 @@
+import type { Client } from '@temporalio/client';
+import type { customerWorkflow } from '../../workflows/customer-workflow.js';
+import {
+  customerWorkflowId,
+  signupSignal,
+  stripeEventSignal,
+  type SignupDetails,
+  type StripeEventSignal,
+} from '../../workflows/customer-workflow.messages.js';
+
+/** A Temporal call from an HTTP request must fail fast (and the caller answer 503), not hang. */
+const DEADLINE_MS = 5_000;
+
+/**
+ * Delivers a Stripe event to the customer's workflow, starting it if it is not running
+ * (signal-with-start: atomic, never a racing start-then-signal).
+ */
+export async function signalStripeEvent(
+  client: Client,
+  taskQueue: string,
+  customerId: string,
+  event: StripeEventSignal,
+): Promise<void> {
+  await client.connection.withDeadline(Date.now() + DEADLINE_MS, () =>
+    client.workflow.signalWithStart<typeof customerWorkflow, [StripeEventSignal]>('customerWorkflow', {
+      workflowId: customerWorkflowId(customerId),
+      taskQueue,
+      args: [{ customerId }],
+      signal: stripeEventSignal,
+      signalArgs: [event],
+    }),
+  );
+}
+
+/** Starts the customer's workflow for a signup; a second delivery only signals the running one. */
+export async function signalSignup(
+  client: Client,
+  taskQueue: string,
+  customerId: string,
+  signup: SignupDetails,
+): Promise<void> {
+  await client.connection.withDeadline(Date.now() + DEADLINE_MS, () =>
+    client.workflow.signalWithStart<typeof customerWorkflow, [SignupDetails]>('customerWorkflow', {
+      workflowId: customerWorkflowId(customerId),
+      taskQueue,
+      args: [{ customerId, signup }],
+      signal: signupSignal,
+      signalArgs: [signup],
+      memo: { email: signup.email },
+    }),
+  );
+}

@@ -1,0 +1,124 @@
+export type StripeErrorType =
+  | 'invalid_request_error'
+  | 'api_error'
+  | 'card_error'
+  | 'idempotency_error'
+  | 'authentication_error'
+  | 'rate_limit_error';
+
+export interface StripeErrorBody {
+  type: StripeErrorType;
+  message: string;
+  code?: string;
+  param?: string;
+  decline_code?: string;
+  doc_url?: string;
+}
+
+// Thrown by handlers and turned into Stripe's `{ "error": { … } }` body by the server.
+export class StripeApiError extends Error {
+  readonly status: number;
+  readonly body: StripeErrorBody;
+  readonly headers: Record<string, string>;
+
+  constructor(status: number, body: StripeErrorBody, headers: Record<string, string> = {}) {
+    super(body.message);
+    this.status = status;
+    this.body = body;
+    this.headers = headers;
+  }
+}
+
+function docUrl(code: string): string {
+  return `https://stripe.com/docs/error-codes/${code.replaceAll('_', '-')}`;
+}
+
+export function invalidRequest(message: string, param?: string, code?: string): StripeApiError {
+  return new StripeApiError(400, {
+    type: 'invalid_request_error',
+    message,
+    ...(code ? { code, doc_url: docUrl(code) } : {}),
+    ...(param ? { param } : {}),
+  });
+}
+
+export function missingParam(param: string): StripeApiError {
+  return invalidRequest(`Missing required param: ${param}.`, param, 'parameter_missing');
+}
+
+// A missing object named in the URL is a 404 with param `id`; one named in the body is a 400 with that
+// param, as Stripe does ("No such customer: 'cus_x'").
+export function noSuch(kind: string, id: string, param = 'id'): StripeApiError {
+  return new StripeApiError(param === 'id' ? 404 : 400, {
+    type: 'invalid_request_error',
+    message: `No such ${kind}: '${id}'`,
+    code: 'resource_missing',
+    doc_url: docUrl('resource_missing'),
+    param,
+  });
+}
+
+export function unrecognizedUrl(method: string, path: string): StripeApiError {
+  return new StripeApiError(404, {
+    type: 'invalid_request_error',
+    message: `Unrecognized request URL (${method}: ${path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.`,
+  });
+}
+
+export function missingApiKey(): StripeApiError {
+  return new StripeApiError(401, {
+    type: 'invalid_request_error',
+    message:
+      "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details, or we can help at https://support.stripe.com/.",
+  });
+}
+
+export function invalidApiKey(key: string): StripeApiError {
+  const masked = key.length > 12 ? `${key.slice(0, 8)}${'*'.repeat(key.length - 12)}${key.slice(-4)}` : key;
+  return new StripeApiError(401, {
+    type: 'invalid_request_error',
+    message: `Invalid API Key provided: ${masked}`,
+    code: 'api_key_invalid',
+  });
+}
+
+export function rateLimited(): StripeApiError {
+  return new StripeApiError(429, {
+    type: 'invalid_request_error',
+    code: 'rate_limit',
+    doc_url: docUrl('rate_limit'),
+    message:
+      'Request rate limit exceeded. You can learn more about rate limits here https://stripe.com/docs/rate-limits.',
+  });
+}
+
+export function apiError(): StripeApiError {
+  return new StripeApiError(500, {
+    type: 'api_error',
+    message: 'An unknown error occurred while processing this request (injected by the fake).',
+  });
+}
+
+export function cardDeclined(): StripeApiError {
+  return new StripeApiError(402, {
+    type: 'card_error',
+    code: 'card_declined',
+    decline_code: 'generic_decline',
+    doc_url: docUrl('card_declined'),
+    message: 'Your card was declined.',
+  });
+}
+
+export function idempotencyMismatch(key: string): StripeApiError {
+  return new StripeApiError(400, {
+    type: 'idempotency_error',
+    message: `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.`,
+  });
+}
+
+export function idempotencyOtherEndpoint(key: string, first: string, now: string): StripeApiError {
+  return new StripeApiError(400, {
+    type: 'idempotency_error',
+    message: `Keys for idempotent requests can only be used for the same endpoint they were first used for ('${first}' vs '${now}'). Try using a key other than '${key}' if you meant to execute a different request.`,
+  });
+}

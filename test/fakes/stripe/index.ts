@@ -1,0 +1,238 @@
+import type { AddressInfo } from 'node:net';
+import Stripe from 'stripe';
+import { clone, StripeStore, type CompleteCheckoutOptions } from './store.js';
+import { ApiServer, type FailureRule, type RequestLogEntry } from './server.js';
+import {
+  WebhookDeliverer,
+  type DeliveryOptions,
+  type DeliveryRecord,
+  type FlushOptions,
+  type RetryOptions,
+} from './webhooks.js';
+import type {
+  CheckoutSessionObject,
+  CustomerObject,
+  MeterEventObject,
+  PaymentMethodObject,
+  PriceObject,
+  StripeEvent,
+  SubscriptionObject,
+  SubscriptionStatus,
+} from './objects.js';
+
+export { signStripePayload } from './signature.js';
+export type { CompleteCheckoutOptions } from './store.js';
+export type { FailureRule, RequestLogEntry } from './server.js';
+export type { DeliveryOptions, DeliveryRecord, FlushOptions, RetryOptions } from './webhooks.js';
+export type * from './objects.js';
+
+export interface FakeStripeOptions {
+  webhookUrl?: string;
+  webhookSecret: string;
+  livemode?: boolean;
+  // 0 (the default) picks a free port; the fake binds 127.0.0.1 only.
+  port?: number;
+  // Milliseconds since the epoch; `created`, periods and webhook signatures all read it.
+  clock?: () => number;
+  // Seeds the PRNG behind shuffled deliveries, so a failing order can be replayed.
+  seed?: number;
+  retry?: Partial<RetryOptions>;
+  delivery?: Partial<DeliveryOptions>;
+  // What events report as api_version; defaults to the installed SDK's pinned version.
+  apiVersion?: string;
+}
+
+const host = '127.0.0.1';
+
+export class FakeStripe {
+  readonly host = host;
+  private readonly store: StripeStore;
+  private readonly api: ApiServer;
+  private readonly deliverer: WebhookDeliverer;
+  private webhookTarget: string | undefined;
+  private boundPort = 0;
+
+  constructor(options: FakeStripeOptions) {
+    const clock = options.clock ?? Date.now;
+    const livemode = options.livemode ?? false;
+    const apiVersion = options.apiVersion ?? Stripe.API_VERSION;
+    this.webhookTarget = options.webhookUrl;
+    this.deliverer = new WebhookDeliverer({
+      secret: options.webhookSecret,
+      clock,
+      seed: options.seed ?? 0x5eed,
+      retry: { attempts: 3, delayMs: 50, timeoutMs: 5_000, ...options.retry },
+      url: () => this.webhookTarget,
+    });
+    if (options.delivery) this.deliverer.setDelivery(options.delivery);
+    this.store = new StripeStore({
+      livemode,
+      clock,
+      apiVersion,
+      baseUrl: () => this.url,
+      pendingWebhooks: () => (this.webhookTarget ? 1 : 0),
+      onEvent: (event) => this.deliverer.enqueue(event),
+    });
+    this.api = new ApiServer({
+      store: this.store,
+      livemode,
+      apiVersion,
+      baseUrl: () => this.url,
+      completeCheckout: (sessionId) => this.store.completeCheckoutSession(sessionId),
+    });
+  }
+
+  async listen(port: number): Promise<void> {
+    const server = this.api.server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.boundPort = (server.address() as AddressInfo).port;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get url(): string {
+    return `http://${host}:${this.boundPort}`;
+  }
+
+  // A Stripe SDK client aimed at this fake, without SDK retries so tests see every failure.
+  client(apiKey = 'sk_test_fake'): Stripe {
+    return new Stripe(apiKey, { host, port: this.boundPort, protocol: 'http', maxNetworkRetries: 0 });
+  }
+
+  get webhookUrl(): string | undefined {
+    return this.webhookTarget;
+  }
+
+  // Events raised while no URL is set are stored but never delivered (redeliver() still can).
+  setWebhookUrl(url: string | undefined): void {
+    this.webhookTarget = url;
+  }
+
+  // --- what tests assert on (live views; do not mutate) ---
+
+  get events(): readonly StripeEvent[] {
+    return this.store.events;
+  }
+
+  get deliveries(): readonly DeliveryRecord[] {
+    return this.deliverer.deliveries;
+  }
+
+  get requests(): readonly RequestLogEntry[] {
+    return this.api.requests;
+  }
+
+  get meterEvents(): readonly MeterEventObject[] {
+    return this.store.meterEvents;
+  }
+
+  get customers(): ReadonlyMap<string, CustomerObject> {
+    return this.store.customers;
+  }
+
+  get paymentMethods(): ReadonlyMap<string, PaymentMethodObject> {
+    return this.store.paymentMethods;
+  }
+
+  get prices(): ReadonlyMap<string, PriceObject> {
+    return this.store.prices;
+  }
+
+  get subscriptions(): ReadonlyMap<string, SubscriptionObject> {
+    return this.store.subscriptions;
+  }
+
+  get checkoutSessions(): ReadonlyMap<string, CheckoutSessionObject> {
+    return this.store.checkoutSessions;
+  }
+
+  // --- webhook delivery controls ---
+
+  get delivery(): Readonly<DeliveryOptions> {
+    return this.deliverer.delivery;
+  }
+
+  get queuedEvents(): readonly StripeEvent[] {
+    return this.deliverer.queued;
+  }
+
+  setDelivery(options: Partial<DeliveryOptions> & { seed?: number }): void {
+    this.deliverer.setDelivery(options);
+  }
+
+  flush(options?: FlushOptions): Promise<void> {
+    return this.deliverer.flush(options);
+  }
+
+  redeliver(eventId: string): Promise<void> {
+    const event = this.store.eventsById.get(eventId);
+    if (!event) return Promise.reject(new Error(`fake Stripe: no event ${eventId}`));
+    return this.deliverer.redeliver(event);
+  }
+
+  // Resolves once nothing is being delivered; in manual mode, queued events do not count.
+  idle(): Promise<void> {
+    return this.deliverer.idle();
+  }
+
+  // --- state controls: what a customer, a bank or Stripe itself would do ---
+
+  completeCheckoutSession(sessionId: string, options?: CompleteCheckoutOptions): CheckoutSessionObject {
+    return clone(this.store.completeCheckoutSession(sessionId, options));
+  }
+
+  settleAsyncPayment(sessionId: string, outcome: 'succeeded' | 'failed'): CheckoutSessionObject {
+    return clone(this.store.settleAsyncPayment(sessionId, outcome));
+  }
+
+  setSubscriptionStatus(subscriptionId: string, status: SubscriptionStatus): SubscriptionObject {
+    return clone(this.store.setSubscriptionStatus(subscriptionId, status));
+  }
+
+  detachAllPaymentMethods(customerId: string): PaymentMethodObject[] {
+    this.store.customer(customerId);
+    return this.store
+      .customerPaymentMethods(customerId)
+      .map((paymentMethod) =>
+        clone(this.store.detachPaymentMethod(paymentMethod.id, { id: null, idempotency_key: null })),
+      );
+  }
+
+  // Raises an event the fake does not model (an invoice.paid, say) with any object as its data.
+  emitEvent(
+    type: string,
+    object: Record<string, unknown>,
+    previousAttributes?: Record<string, unknown>,
+  ): StripeEvent {
+    if (!type.includes('.')) throw new Error(`fake Stripe: invalid event type ${type}`);
+    return this.store.emit(type, object, { id: null, idempotency_key: null }, previousAttributes);
+  }
+
+  failNext(rule: FailureRule): void {
+    this.api.failNext(rule);
+  }
+
+  async close(): Promise<void> {
+    this.deliverer.close();
+    const server = this.api.server;
+    if (!server.listening) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+}
+
+export async function startFakeStripe(options: FakeStripeOptions): Promise<FakeStripe> {
+  const fake = new FakeStripe(options);
+  await fake.listen(options.port ?? 0);
+  return fake;
+}

@@ -1,0 +1,289 @@
+import type { Metadata } from './form.js';
+
+// The subset of Stripe's object shapes that the fake keeps; field names and nullability follow the API
+// reference so the real SDK's types line up with what it receives.
+
+export interface RequestRef {
+  id: string | null;
+  idempotency_key: string | null;
+}
+
+export interface ListObject<T> {
+  object: 'list';
+  data: T[];
+  has_more: boolean;
+  total_count?: number;
+  url: string;
+}
+
+export interface CustomerObject {
+  id: string;
+  object: 'customer';
+  address: null;
+  balance: number;
+  created: number;
+  currency: string | null;
+  default_source: null;
+  delinquent: boolean;
+  description: string | null;
+  email: string | null;
+  invoice_prefix: string;
+  invoice_settings: {
+    custom_fields: null;
+    default_payment_method: string | null;
+    footer: null;
+    rendering_options: null;
+  };
+  livemode: boolean;
+  metadata: Metadata;
+  name: string | null;
+  next_invoice_sequence: number;
+  phone: string | null;
+  preferred_locales: string[];
+  shipping: null;
+  tax_exempt: 'none';
+  test_clock: null;
+}
+
+export interface DeletedCustomerObject {
+  id: string;
+  object: 'customer';
+  deleted: true;
+}
+
+export interface CardDetails {
+  brand: string;
+  checks: { address_line1_check: null; address_postal_code_check: null; cvc_check: 'pass' };
+  country: string;
+  display_brand: string;
+  exp_month: number;
+  exp_year: number;
+  fingerprint: string;
+  funding: 'credit' | 'debit';
+  last4: string;
+  networks: { available: string[]; preferred: null };
+  wallet: null;
+}
+
+export interface PaymentMethodObject {
+  id: string;
+  object: 'payment_method';
+  allow_redisplay: 'unspecified' | 'always' | 'limited';
+  billing_details: {
+    address: {
+      city: null;
+      country: null;
+      line1: null;
+      line2: null;
+      postal_code: null;
+      state: null;
+    };
+    email: string | null;
+    name: string | null;
+    phone: null;
+  };
+  card: CardDetails;
+  created: number;
+  customer: string | null;
+  livemode: boolean;
+  metadata: Metadata;
+  type: 'card';
+}
+
+export interface PriceObject {
+  id: string;
+  object: 'price';
+  active: boolean;
+  billing_scheme: 'per_unit';
+  created: number;
+  currency: string;
+  custom_unit_amount: null;
+  livemode: boolean;
+  lookup_key: string | null;
+  metadata: Metadata;
+  nickname: string | null;
+  product: string;
+  recurring: {
+    interval: 'day' | 'week' | 'month' | 'year';
+    interval_count: number;
+    meter: string | null;
+    trial_period_days: null;
+    usage_type: 'licensed' | 'metered';
+  } | null;
+  tax_behavior: 'unspecified' | 'inclusive' | 'exclusive';
+  tiers_mode: null;
+  transform_quantity: null;
+  type: 'one_time' | 'recurring';
+  unit_amount: number | null;
+  unit_amount_decimal: string | null;
+}
+
+export interface SubscriptionItemObject {
+  id: string;
+  object: 'subscription_item';
+  created: number;
+  current_period_end: number;
+  current_period_start: number;
+  discounts: string[];
+  metadata: Metadata;
+  price: PriceObject;
+  quantity?: number;
+  subscription: string;
+  tax_rates: [];
+}
+
+export type SubscriptionStatus =
+  'incomplete' | 'incomplete_expired' | 'trialing' | 'active' | 'past_due' | 'canceled' | 'unpaid' | 'paused';
+
+export const subscriptionStatuses: readonly SubscriptionStatus[] = [
+  'incomplete',
+  'incomplete_expired',
+  'trialing',
+  'active',
+  'past_due',
+  'canceled',
+  'unpaid',
+  'paused',
+];
+
+export interface SubscriptionObject {
+  id: string;
+  object: 'subscription';
+  billing_cycle_anchor: number;
+  cancel_at: number | null;
+  cancel_at_period_end: boolean;
+  canceled_at: number | null;
+  cancellation_details: { comment: string | null; feedback: string | null; reason: string | null };
+  collection_method: 'charge_automatically' | 'send_invoice';
+  created: number;
+  currency: string;
+  // Stripe moved the period onto the items (API 2025-03-31.basil); kept here too for older readers.
+  current_period_end: number;
+  current_period_start: number;
+  customer: string;
+  days_until_due: number | null;
+  default_payment_method: string | null;
+  description: string | null;
+  discounts: string[];
+  ended_at: number | null;
+  items: ListObject<SubscriptionItemObject>;
+  latest_invoice: null;
+  livemode: boolean;
+  metadata: Metadata;
+  pause_collection: null;
+  start_date: number;
+  status: SubscriptionStatus;
+  test_clock: null;
+  trial_end: number | null;
+  trial_start: number | null;
+}
+
+export interface SetupIntentObject {
+  id: string;
+  object: 'setup_intent';
+  client_secret: string;
+  created: number;
+  customer: string | null;
+  livemode: boolean;
+  metadata: Metadata;
+  payment_method: string | null;
+  payment_method_types: string[];
+  status: 'requires_payment_method' | 'succeeded' | 'canceled';
+  usage: 'off_session' | 'on_session';
+}
+
+export interface PaymentIntentObject {
+  id: string;
+  object: 'payment_intent';
+  amount: number;
+  amount_received: number;
+  client_secret: string;
+  created: number;
+  currency: string;
+  customer: string | null;
+  livemode: boolean;
+  metadata: Metadata;
+  payment_method: string | null;
+  payment_method_types: string[];
+  status: 'requires_payment_method' | 'processing' | 'succeeded' | 'canceled';
+}
+
+export type CheckoutMode = 'payment' | 'setup' | 'subscription';
+
+export interface CheckoutLineItem {
+  price: PriceObject;
+  quantity: number;
+}
+
+export interface CheckoutSessionObject {
+  id: string;
+  object: 'checkout.session';
+  amount_subtotal: number | null;
+  amount_total: number | null;
+  cancel_url: string | null;
+  client_reference_id: string | null;
+  created: number;
+  currency: string | null;
+  customer: string | null;
+  customer_email: string | null;
+  expires_at: number;
+  livemode: boolean;
+  metadata: Metadata;
+  mode: CheckoutMode;
+  payment_intent: string | null;
+  payment_method_types: string[];
+  payment_status: 'paid' | 'unpaid' | 'no_payment_required';
+  setup_intent: string | null;
+  status: 'open' | 'complete' | 'expired';
+  subscription: string | null;
+  success_url: string | null;
+  ui_mode: 'hosted';
+  url: string | null;
+}
+
+export interface MeterEventObject {
+  object: 'billing.meter_event';
+  created: number;
+  event_name: string;
+  identifier: string;
+  livemode: boolean;
+  payload: Record<string, string>;
+  timestamp: number;
+}
+
+export type StripeObject =
+  | CustomerObject
+  | DeletedCustomerObject
+  | PaymentMethodObject
+  | PriceObject
+  | SubscriptionObject
+  | SetupIntentObject
+  | PaymentIntentObject
+  | CheckoutSessionObject;
+
+export type EventType =
+  | 'customer.created'
+  | 'customer.updated'
+  | 'customer.deleted'
+  | 'checkout.session.completed'
+  | 'checkout.session.expired'
+  | 'checkout.session.async_payment_succeeded'
+  | 'checkout.session.async_payment_failed'
+  | 'customer.subscription.created'
+  | 'customer.subscription.updated'
+  | 'customer.subscription.deleted'
+  | 'payment_method.attached'
+  | 'payment_method.detached';
+
+export interface StripeEvent {
+  id: string;
+  object: 'event';
+  api_version: string;
+  created: number;
+  data: { object: StripeObject | Record<string, unknown>; previous_attributes?: Record<string, unknown> };
+  livemode: boolean;
+  pending_webhooks: number;
+  request: RequestRef;
+  // Any other type comes from FakeStripe.emitEvent, for objects the fake does not model.
+  type: EventType | (string & Record<never, never>);
+}

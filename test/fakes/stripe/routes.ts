@@ -1,0 +1,739 @@
+import { invalidRequest, missingParam, noSuch, StripeApiError } from './errors.js';
+import {
+  applyMetadata,
+  optBool,
+  optEnum,
+  optInt,
+  optList,
+  optObject,
+  optString,
+  optStringList,
+  reqString,
+  type Params,
+} from './form.js';
+import { newId } from './ids.js';
+import {
+  subscriptionStatuses,
+  type CheckoutLineItem,
+  type CheckoutMode,
+  type ListObject,
+  type PriceObject,
+  type RequestRef,
+  type SubscriptionItemObject,
+  type SubscriptionStatus,
+} from './objects.js';
+import { clone, type StripeStore, type SubscriptionItemInput } from './store.js';
+
+export interface RouteContext {
+  store: StripeStore;
+  params: Params;
+  path: Record<string, string>;
+  request: RequestRef;
+}
+
+type Handler = (context: RouteContext) => unknown;
+
+interface Route {
+  method: 'GET' | 'POST' | 'DELETE';
+  pattern: RegExp;
+  handler: Handler;
+}
+
+const routes: Route[] = [];
+
+function on(method: Route['method'], template: string, handler: Handler): void {
+  const source = template.replace(/:(\w+)/g, (_match, name: string) => `(?<${name}>[^/]+)`);
+  routes.push({ method, pattern: new RegExp(`^${source}$`), handler });
+}
+
+export function findRoute(
+  method: string,
+  pathname: string,
+): { handler: Handler; path: Record<string, string> } | 'method-not-allowed' | undefined {
+  let pathMatched = false;
+  for (const route of routes) {
+    const match = route.pattern.exec(pathname);
+    if (!match) continue;
+    pathMatched = true;
+    if (route.method !== method) continue;
+    const path = Object.fromEntries(
+      Object.entries(match.groups ?? {}).map(([key, value]) => [key, decodeURIComponent(value)]),
+    );
+    return { handler: route.handler, path };
+  }
+  return pathMatched ? 'method-not-allowed' : undefined;
+}
+
+function pathParam(context: RouteContext, name: string): string {
+  const value = context.path[name];
+  if (value === undefined) throw new Error(`route without :${name}`);
+  return value;
+}
+
+// Stripe lists newest first; objects created in the same second keep their reverse creation order.
+function list<T extends { id?: string }>(items: T[], params: Params, url: string): ListObject<T> {
+  const limit = optInt(params, 'limit') ?? 10;
+  if (limit < 1 || limit > 100) {
+    throw invalidRequest('Invalid limit: must be between 1 and 100', 'limit', 'parameter_invalid_integer');
+  }
+  let newestFirst = [...items].reverse();
+  const startingAfter = optString(params, 'starting_after');
+  const endingBefore = optString(params, 'ending_before');
+  if (startingAfter) {
+    const index = newestFirst.findIndex((item) => item.id === startingAfter);
+    if (index < 0) throw noSuch('object', startingAfter, 'starting_after');
+    newestFirst = newestFirst.slice(index + 1);
+  } else if (endingBefore) {
+    const index = newestFirst.findIndex((item) => item.id === endingBefore);
+    if (index < 0) throw noSuch('object', endingBefore, 'ending_before');
+    newestFirst = newestFirst.slice(Math.max(0, index - limit), index);
+  }
+  return { object: 'list', data: newestFirst.slice(0, limit), has_more: newestFirst.length > limit, url };
+}
+
+function metadataOf(params: Params, name = 'metadata'): Record<string, string> {
+  return applyMetadata({}, params, name);
+}
+
+// --- expand ---
+
+function expandPath(store: StripeStore, target: unknown, segments: string[], full: string): void {
+  if (typeof target !== 'object' || target === null || Array.isArray(target)) return;
+  const object = target as Record<string, unknown>;
+  const [head, ...rest] = segments;
+  if (head === undefined) return;
+  if (object.object === 'list' && head === 'data' && Array.isArray(object.data)) {
+    for (const item of object.data) expandPath(store, item, rest, full);
+    return;
+  }
+  if (!(head in object)) throw invalidRequest(`This property cannot be expanded (${full}).`, 'expand');
+  let value = object[head];
+  if (typeof value === 'string') {
+    const found = store.lookup(value);
+    if (found) {
+      value = clone(found);
+      object[head] = value;
+    }
+  }
+  if (rest.length > 0) expandPath(store, value, rest, full);
+}
+
+export function applyExpand(store: StripeStore, body: unknown, params: Params): unknown {
+  const paths = optStringList(params, 'expand');
+  if (paths.length === 0) return body;
+  const copy = clone(body);
+  for (const path of paths) {
+    const segments = path.split('.');
+    if (segments.length > 4) {
+      throw invalidRequest(`You cannot expand more than 4 levels of a property. Property: ${path}`, 'expand');
+    }
+    expandPath(store, copy, segments, path);
+  }
+  return copy;
+}
+
+// --- customers ---
+
+function defaultPaymentMethodParam(store: StripeStore, customerId: string, value: string, param: string) {
+  if (value === '') return null;
+  const paymentMethod = store.paymentMethod(value, param);
+  if (paymentMethod.customer !== customerId) {
+    throw invalidRequest(
+      `The customer does not have a payment method with the ID ${value}. The payment method must be attached to the customer.`,
+      param,
+      'resource_missing',
+    );
+  }
+  return paymentMethod.id;
+}
+
+on('POST', '/v1/customers', ({ store, params, request }) => {
+  const email = optString(params, 'email');
+  const name = optString(params, 'name');
+  const description = optString(params, 'description');
+  const phone = optString(params, 'phone');
+  const paymentMethod = optString(params, 'payment_method');
+  const invoiceSettings = optObject(params, 'invoice_settings') ?? {};
+  const defaultPaymentMethod = optString(
+    invoiceSettings,
+    'default_payment_method',
+    'invoice_settings[default_payment_method]',
+  );
+  if (paymentMethod && !store.isTestToken(paymentMethod))
+    store.paymentMethod(paymentMethod, 'payment_method');
+  const customer = store.createCustomer(
+    {
+      ...(email ? { email } : {}),
+      ...(name ? { name } : {}),
+      ...(description ? { description } : {}),
+      ...(phone ? { phone } : {}),
+      metadata: metadataOf(params),
+    },
+    request,
+  );
+  if (paymentMethod) store.attachPaymentMethod(paymentMethod, customer.id, request);
+  if (defaultPaymentMethod) {
+    const id = defaultPaymentMethodParam(
+      store,
+      customer.id,
+      defaultPaymentMethod,
+      'invoice_settings[default_payment_method]',
+    );
+    customer.invoice_settings.default_payment_method = id;
+  }
+  return customer;
+});
+
+on('GET', '/v1/customers', ({ store, params }) => {
+  const email = optString(params, 'email');
+  const customers = [...store.customers.values()].filter((customer) => !email || customer.email === email);
+  return list(customers, params, '/v1/customers');
+});
+
+// Stripe's search language, the part a billing system uses: field:'value' (exact) and field~'value'
+// (substring) on email, name, phone and metadata['key'], joined by AND or by OR.
+on('GET', '/v1/customers/search', ({ store, params }) => {
+  const query = reqString(params, 'query');
+  const clause = /^(-)?(email|name|phone|metadata\[['"]([^'"]+)['"]\])\s*(:|~)\s*['"](.*)['"]$/;
+  const orParts = query.split(/\s+OR\s+/);
+  const andParts = query.split(/\s+AND\s+/);
+  if (orParts.length > 1 && andParts.length > 1) {
+    throw invalidRequest('The fake cannot combine AND and OR in one search query.', 'query');
+  }
+  const conjunction = orParts.length > 1 ? 'or' : 'and';
+  const tests = (conjunction === 'or' ? orParts : andParts).map((part) => {
+    const match = clause.exec(part.trim());
+    if (!match) throw invalidRequest(`Invalid search query: ${part}`, 'query');
+    const [, negate, field, metadataKey, operator, expected] = match;
+    return (customer: Record<string, unknown>) => {
+      const metadata = customer.metadata as Record<string, string>;
+      const actual = metadataKey ? metadata[metadataKey] : (customer[field ?? ''] as string | null);
+      const hit =
+        typeof actual === 'string' &&
+        (operator === ':' ? actual === expected : actual.includes(expected ?? ''));
+      return negate ? !hit : hit;
+    };
+  });
+  const matches = [...store.customers.values()].filter((customer) => {
+    const record = customer as unknown as Record<string, unknown>;
+    return conjunction === 'or' ? tests.some((test) => test(record)) : tests.every((test) => test(record));
+  });
+  const limit = optInt(params, 'limit') ?? 10;
+  const data = [...matches].reverse().slice(0, limit);
+  return {
+    object: 'search_result',
+    data,
+    has_more: matches.length > limit,
+    next_page: null,
+    total_count: matches.length,
+    url: '/v1/customers/search',
+  };
+});
+
+on('GET', '/v1/customers/:id', ({ store, path }) => {
+  const id = path.id ?? '';
+  return store.deletedCustomers.get(id) ?? store.customer(id);
+});
+
+on('POST', '/v1/customers/:id', (context) => {
+  const { store, params, request } = context;
+  const id = pathParam(context, 'id');
+  const customer = store.customer(id);
+  const email = optString(params, 'email');
+  const name = optString(params, 'name');
+  const description = optString(params, 'description');
+  const phone = optString(params, 'phone');
+  const invoiceSettings = optObject(params, 'invoice_settings');
+  const defaultPaymentMethod = invoiceSettings
+    ? optString(invoiceSettings, 'default_payment_method', 'invoice_settings[default_payment_method]')
+    : undefined;
+  const resolvedDefault =
+    defaultPaymentMethod === undefined
+      ? undefined
+      : defaultPaymentMethodParam(
+          store,
+          customer.id,
+          defaultPaymentMethod,
+          'invoice_settings[default_payment_method]',
+        );
+  const metadata = applyMetadata(customer.metadata, params);
+  return store.updateCustomer(id, request, (target) => {
+    if (email !== undefined) target.email = email || null;
+    if (name !== undefined) target.name = name || null;
+    if (description !== undefined) target.description = description || null;
+    if (phone !== undefined) target.phone = phone || null;
+    if (resolvedDefault !== undefined) target.invoice_settings.default_payment_method = resolvedDefault;
+    target.metadata = metadata;
+  });
+});
+
+on('DELETE', '/v1/customers/:id', (context) =>
+  context.store.deleteCustomer(pathParam(context, 'id'), context.request),
+);
+
+on('GET', '/v1/customers/:id/payment_methods', (context) => {
+  const customer = context.store.customer(pathParam(context, 'id'));
+  const type = optString(context.params, 'type');
+  const methods = context.store
+    .customerPaymentMethods(customer.id)
+    .filter((paymentMethod) => !type || paymentMethod.type === type);
+  return list(methods, context.params, `/v1/customers/${customer.id}/payment_methods`);
+});
+
+// --- payment methods ---
+
+on('GET', '/v1/payment_methods', ({ store, params }) => {
+  const customer = optString(params, 'customer');
+  const type = optString(params, 'type');
+  if (customer) store.customer(customer, 'customer');
+  const methods = [...store.paymentMethods.values()].filter(
+    (paymentMethod) =>
+      (!customer || paymentMethod.customer === customer) && (!type || paymentMethod.type === type),
+  );
+  return list(methods, params, '/v1/payment_methods');
+});
+
+on('GET', '/v1/payment_methods/:id', (context) => context.store.paymentMethod(pathParam(context, 'id')));
+
+on('POST', '/v1/payment_methods/:id/attach', (context) => {
+  const customer = reqString(context.params, 'customer');
+  return context.store.attachPaymentMethod(pathParam(context, 'id'), customer, context.request);
+});
+
+on('POST', '/v1/payment_methods/:id/detach', (context) =>
+  context.store.detachPaymentMethod(pathParam(context, 'id'), context.request),
+);
+
+// --- prices ---
+
+const intervals = ['day', 'week', 'month', 'year'] as const;
+
+function priceFromParams(
+  params: Params,
+  prefix = '',
+): Omit<PriceObject, 'id' | 'object' | 'created' | 'livemode'> {
+  // Error params name the field as the client sent it: `recurring[meter]`, `line_items[0][price_data][currency]`.
+  const label = (...path: string[]) => {
+    const [first = '', ...rest] = path;
+    const head = prefix ? `${prefix}[${first}]` : first;
+    return head + rest.map((part) => `[${part}]`).join('');
+  };
+  const currency = reqString(params, 'currency', label('currency')).toLowerCase();
+  const unitAmount = optInt(params, 'unit_amount', label('unit_amount'));
+  const unitAmountDecimal = optString(params, 'unit_amount_decimal', label('unit_amount_decimal'));
+  if (unitAmount === undefined && unitAmountDecimal === undefined) throw missingParam(label('unit_amount'));
+  if (unitAmountDecimal !== undefined && !/^\d+(\.\d+)?$/.test(unitAmountDecimal)) {
+    throw invalidRequest(`Invalid decimal: ${unitAmountDecimal}`, label('unit_amount_decimal'));
+  }
+  const productData = optObject(params, 'product_data', label('product_data'));
+  const product = optString(params, 'product', label('product'));
+  if (!product && !productData) {
+    throw invalidRequest(
+      `You must specify either \`product\` or \`product_data\` when creating a price.`,
+      label('product'),
+    );
+  }
+  if (productData) reqString(productData, 'name', label('product_data', 'name'));
+  const recurringParams = optObject(params, 'recurring', label('recurring'));
+  let recurring: PriceObject['recurring'] = null;
+  if (recurringParams) {
+    const interval = optEnum(recurringParams, 'interval', intervals, label('recurring', 'interval'));
+    if (!interval) throw missingParam(label('recurring', 'interval'));
+    const usageType =
+      optEnum(
+        recurringParams,
+        'usage_type',
+        ['licensed', 'metered'] as const,
+        label('recurring', 'usage_type'),
+      ) ?? 'licensed';
+    const meter = optString(recurringParams, 'meter', label('recurring', 'meter'));
+    // Since API 2025-03-31.basil a metered price must name the Billing Meter that feeds it.
+    if (usageType === 'metered' && !meter) throw missingParam(label('recurring', 'meter'));
+    recurring = {
+      interval,
+      interval_count: optInt(recurringParams, 'interval_count', label('recurring', 'interval_count')) ?? 1,
+      meter: meter ?? null,
+      trial_period_days: null,
+      usage_type: usageType,
+    };
+  }
+  const amount =
+    unitAmount ?? (unitAmountDecimal !== undefined ? Math.round(Number(unitAmountDecimal)) : null);
+  return {
+    active: optBool(params, 'active', label('active')) ?? true,
+    billing_scheme: 'per_unit',
+    currency,
+    custom_unit_amount: null,
+    lookup_key: optString(params, 'lookup_key', label('lookup_key')) ?? null,
+    metadata: metadataOf(params),
+    nickname: optString(params, 'nickname', label('nickname')) ?? null,
+    product: product ?? newId('prod', 14),
+    recurring,
+    tax_behavior:
+      optEnum(params, 'tax_behavior', ['unspecified', 'inclusive', 'exclusive'] as const) ?? 'unspecified',
+    tiers_mode: null,
+    transform_quantity: null,
+    type: recurring ? 'recurring' : 'one_time',
+    unit_amount:
+      unitAmountDecimal !== undefined && !Number.isInteger(Number(unitAmountDecimal)) ? null : amount,
+    unit_amount_decimal: unitAmountDecimal ?? String(unitAmount),
+  };
+}
+
+on('POST', '/v1/prices', ({ store, params }) => store.createPrice(priceFromParams(params)));
+
+on('GET', '/v1/prices', ({ store, params }) => {
+  const lookupKeys = optStringList(params, 'lookup_keys');
+  const active = optBool(params, 'active');
+  const prices = [...store.prices.values()].filter(
+    (price) =>
+      (lookupKeys.length === 0 || (price.lookup_key !== null && lookupKeys.includes(price.lookup_key))) &&
+      (active === undefined || price.active === active),
+  );
+  return list(prices, params, '/v1/prices');
+});
+
+on('GET', '/v1/prices/:id', (context) => context.store.price(pathParam(context, 'id')));
+
+// --- checkout sessions ---
+
+function lineItemsFromParams(store: StripeStore, params: Params, mode: CheckoutMode): CheckoutLineItem[] {
+  const entries = optList(params, 'line_items') ?? [];
+  if (mode === 'setup' && entries.length > 0) {
+    throw invalidRequest('You cannot pass `line_items` in `setup` mode.', 'line_items');
+  }
+  if (mode !== 'setup' && entries.length === 0) throw missingParam('line_items');
+  return entries.map((entry, index) => {
+    const label = `line_items[${index}]`;
+    const priceId = optString(entry, 'price', `${label}[price]`);
+    const priceData = optObject(entry, 'price_data', `${label}[price_data]`);
+    let price: PriceObject;
+    if (priceId) {
+      price = store.price(priceId, `${label}[price]`);
+    } else if (priceData) {
+      price = store.createPrice(priceFromParams(priceData, `${label}[price_data]`));
+    } else {
+      throw missingParam(`${label}[price]`);
+    }
+    if (mode === 'payment' && price.recurring) {
+      throw invalidRequest(
+        'You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.',
+        `${label}[price]`,
+      );
+    }
+    if (mode === 'subscription' && !price.recurring) {
+      throw invalidRequest(
+        'You specified `subscription` mode but did not pass a recurring price.',
+        `${label}[price]`,
+      );
+    }
+    const quantity = optInt(entry, 'quantity', `${label}[quantity]`);
+    if (quantity !== undefined && price.recurring?.usage_type === 'metered') {
+      throw invalidRequest(
+        'Quantity should not be specified where usage_type is `metered`.',
+        `${label}[quantity]`,
+      );
+    }
+    return { price: clone(price), quantity: quantity ?? 1 };
+  });
+}
+
+on('POST', '/v1/checkout/sessions', ({ store, params }) => {
+  const mode = optEnum(params, 'mode', ['payment', 'setup', 'subscription'] as const);
+  if (!mode) throw missingParam('mode');
+  const customer = optString(params, 'customer');
+  if (customer) store.customer(customer, 'customer');
+  const lineItems = lineItemsFromParams(store, params, mode);
+  const chargeable = lineItems.filter((item) => item.price.recurring?.usage_type !== 'metered');
+  const total = chargeable.reduce((sum, item) => sum + (item.price.unit_amount ?? 0) * item.quantity, 0);
+  const currency = optString(params, 'currency')?.toLowerCase() ?? lineItems[0]?.price.currency ?? null;
+  const intentData =
+    mode === 'setup' ? optObject(params, 'setup_intent_data') : optObject(params, 'payment_intent_data');
+  const subscriptionData = optObject(params, 'subscription_data');
+  const paymentMethodTypes = optStringList(params, 'payment_method_types');
+  return store.createCheckoutSession(
+    {
+      amount_subtotal: mode === 'setup' ? null : total,
+      amount_total: mode === 'setup' ? null : total,
+      cancel_url: optString(params, 'cancel_url') ?? null,
+      client_reference_id: optString(params, 'client_reference_id') ?? null,
+      currency,
+      customer: customer ?? null,
+      customer_email: optString(params, 'customer_email') ?? null,
+      metadata: metadataOf(params),
+      mode,
+      payment_method_types: paymentMethodTypes.length > 0 ? paymentMethodTypes : ['card'],
+      success_url: optString(params, 'success_url') ?? null,
+      ui_mode: 'hosted',
+    },
+    lineItems,
+    intentData ? metadataOf(intentData) : {},
+    subscriptionData ? metadataOf(subscriptionData) : {},
+  );
+});
+
+on('GET', '/v1/checkout/sessions/:id', (context) => context.store.checkoutSession(pathParam(context, 'id')));
+
+on('GET', '/v1/checkout/sessions/:id/line_items', (context) => {
+  const id = pathParam(context, 'id');
+  context.store.checkoutSession(id);
+  const items = (context.store.checkoutLineItems.get(id) ?? []).map((item) => ({
+    id: newId('li', 24),
+    object: 'item',
+    amount_subtotal: (item.price.unit_amount ?? 0) * item.quantity,
+    amount_total: (item.price.unit_amount ?? 0) * item.quantity,
+    currency: item.price.currency,
+    description: null,
+    price: item.price,
+    quantity: item.quantity,
+  }));
+  return list(items.reverse(), context.params, `/v1/checkout/sessions/${id}/line_items`);
+});
+
+on('POST', '/v1/checkout/sessions/:id/expire', (context) =>
+  context.store.expireCheckoutSession(pathParam(context, 'id'), context.request),
+);
+
+on('GET', '/v1/setup_intents/:id', (context) => {
+  const id = pathParam(context, 'id');
+  const setupIntent = context.store.setupIntents.get(id);
+  if (!setupIntent) throw noSuch('setupintent', id);
+  return setupIntent;
+});
+
+on('GET', '/v1/payment_intents/:id', (context) => {
+  const id = pathParam(context, 'id');
+  const paymentIntent = context.store.paymentIntents.get(id);
+  if (!paymentIntent) throw noSuch('payment_intent', id);
+  return paymentIntent;
+});
+
+// --- subscriptions ---
+
+function itemInputs(params: Params): SubscriptionItemInput[] {
+  return (optList(params, 'items') ?? []).map((entry, index) => {
+    const quantity = optInt(entry, 'quantity', `items[${index}][quantity]`);
+    return {
+      price: reqString(entry, 'price', `items[${index}][price]`),
+      ...(quantity !== undefined ? { quantity } : {}),
+      metadata: metadataOf(entry),
+    };
+  });
+}
+
+on('POST', '/v1/subscriptions', ({ store, params, request }) => {
+  const customer = reqString(params, 'customer');
+  if (!optList(params, 'items')) throw missingParam('items');
+  const defaultPaymentMethod = optString(params, 'default_payment_method');
+  const collectionMethod = optEnum(params, 'collection_method', [
+    'charge_automatically',
+    'send_invoice',
+  ] as const);
+  const daysUntilDue = optInt(params, 'days_until_due');
+  const trialPeriodDays = optInt(params, 'trial_period_days');
+  const description = optString(params, 'description');
+  const cancelAtPeriodEnd = optBool(params, 'cancel_at_period_end');
+  return store.createSubscription(
+    {
+      customer,
+      items: itemInputs(params),
+      metadata: metadataOf(params),
+      ...(defaultPaymentMethod ? { defaultPaymentMethod } : {}),
+      ...(collectionMethod ? { collectionMethod } : {}),
+      ...(daysUntilDue !== undefined ? { daysUntilDue } : {}),
+      ...(trialPeriodDays ? { trialPeriodDays } : {}),
+      ...(description ? { description } : {}),
+      ...(cancelAtPeriodEnd !== undefined ? { cancelAtPeriodEnd } : {}),
+    },
+    request,
+  );
+});
+
+on('GET', '/v1/subscriptions', ({ store, params }) => {
+  const customer = optString(params, 'customer');
+  const status = optEnum(params, 'status', [...subscriptionStatuses, 'all', 'ended'] as const);
+  const price = optString(params, 'price');
+  const subscriptions = [...store.subscriptions.values()].filter((subscription) => {
+    if (customer && subscription.customer !== customer) return false;
+    if (price && !subscription.items.data.some((item) => item.price.id === price)) return false;
+    // Without a status filter Stripe leaves canceled subscriptions out.
+    if (status === undefined) return subscription.status !== 'canceled';
+    if (status === 'all') return true;
+    if (status === 'ended')
+      return subscription.status === 'canceled' || subscription.status === 'incomplete_expired';
+    return subscription.status === status;
+  });
+  return list(subscriptions, params, '/v1/subscriptions');
+});
+
+on('GET', '/v1/subscriptions/:id', (context) => context.store.subscription(pathParam(context, 'id')));
+
+on('POST', '/v1/subscriptions/:id', (context) => {
+  const { store, params, request } = context;
+  const id = pathParam(context, 'id');
+  const current = store.subscription(id);
+  if (current.status === 'canceled') {
+    const allowed = new Set(['metadata', 'cancellation_details', 'expand']);
+    if (Object.keys(params).some((key) => !allowed.has(key))) {
+      throw invalidRequest('A canceled subscription can only update its cancellation_details and metadata.');
+    }
+  }
+  const metadata = applyMetadata(current.metadata, params);
+  const cancelAtPeriodEnd = optBool(params, 'cancel_at_period_end');
+  const description = optString(params, 'description');
+  const defaultPaymentMethodParam = optString(params, 'default_payment_method');
+  let defaultPaymentMethod: string | null | undefined;
+  if (defaultPaymentMethodParam !== undefined) {
+    defaultPaymentMethod =
+      defaultPaymentMethodParam === ''
+        ? null
+        : defaultPaymentMethodParamCheck(store, current.customer, defaultPaymentMethodParam);
+  }
+  const collectionMethod = optEnum(params, 'collection_method', [
+    'charge_automatically',
+    'send_invoice',
+  ] as const);
+  const itemChanges = optList(params, 'items') ?? [];
+  const now = store.now();
+  return store.updateSubscription(id, request, (target, helpers) => {
+    target.metadata = metadata;
+    if (description !== undefined) target.description = description || null;
+    if (defaultPaymentMethod !== undefined) target.default_payment_method = defaultPaymentMethod;
+    if (collectionMethod) target.collection_method = collectionMethod;
+    if (cancelAtPeriodEnd !== undefined && cancelAtPeriodEnd !== target.cancel_at_period_end) {
+      target.cancel_at_period_end = cancelAtPeriodEnd;
+      target.cancel_at = cancelAtPeriodEnd ? target.current_period_end : null;
+      target.canceled_at = cancelAtPeriodEnd ? now : null;
+    }
+    if (itemChanges.length > 0) {
+      const items: SubscriptionItemObject[] = [...target.items.data];
+      itemChanges.forEach((change, index) => {
+        const itemId = optString(change, 'id', `items[${index}][id]`);
+        const deleted = optBool(change, 'deleted', `items[${index}][deleted]`) ?? false;
+        const price = optString(change, 'price', `items[${index}][price]`);
+        const quantity = optInt(change, 'quantity', `items[${index}][quantity]`);
+        if (!itemId) {
+          if (!price) throw missingParam(`items[${index}][price]`);
+          items.push(helpers.item({ price, ...(quantity !== undefined ? { quantity } : {}) }, index));
+          return;
+        }
+        const position = items.findIndex((item) => item.id === itemId);
+        const existing = items[position];
+        if (!existing) throw noSuch('subscription_item', itemId, `items[${index}][id]`);
+        if (deleted) {
+          items.splice(position, 1);
+          return;
+        }
+        const replacement =
+          price || quantity !== undefined
+            ? helpers.item(
+                { price: price ?? existing.price.id, ...(quantity !== undefined ? { quantity } : {}) },
+                index,
+              )
+            : existing;
+        items[position] = {
+          ...replacement,
+          id: existing.id,
+          created: existing.created,
+          metadata: applyMetadata(existing.metadata, change),
+        };
+      });
+      if (items.length === 0) {
+        throw invalidRequest('A subscription must have at least one active plan.', 'items');
+      }
+      target.items = { ...target.items, data: items, total_count: items.length };
+    }
+  });
+});
+
+function defaultPaymentMethodParamCheck(store: StripeStore, customerId: string, id: string): string {
+  const paymentMethod = store.paymentMethod(id, 'default_payment_method');
+  if (paymentMethod.customer !== customerId) {
+    throw invalidRequest(
+      `The customer does not have a payment method with the ID ${id}. The payment method must be attached to the customer.`,
+      'default_payment_method',
+      'resource_missing',
+    );
+  }
+  return paymentMethod.id;
+}
+
+on('DELETE', '/v1/subscriptions/:id', (context) =>
+  context.store.cancelSubscription(pathParam(context, 'id'), context.request),
+);
+
+// --- billing meter events ---
+
+const thirtyFiveDays = 35 * 86_400;
+
+on('POST', '/v1/billing/meter_events', ({ store, params }) => {
+  const eventName = reqString(params, 'event_name');
+  const payloadParams = optObject(params, 'payload');
+  if (!payloadParams) throw missingParam('payload');
+  const payload: Record<string, string> = {};
+  for (const [key, value] of Object.entries(payloadParams)) {
+    if (typeof value !== 'string')
+      throw invalidRequest(`Invalid payload[${key}]: must be a string`, 'payload');
+    payload[key] = value;
+  }
+  if (!payload.stripe_customer_id) throw missingParam('payload[stripe_customer_id]');
+  if (payload.value === undefined) throw missingParam('payload[value]');
+  if (!/^-?\d+(\.\d+)?$/.test(payload.value)) {
+    throw invalidRequest(`Invalid value: ${payload.value} is not a number.`, 'payload[value]');
+  }
+  const now = store.now();
+  const timestamp = optInt(params, 'timestamp') ?? now;
+  // Stripe documents this window; the fake refuses at once what Stripe may only report later.
+  if (timestamp < now - thirtyFiveDays || timestamp > now + 300) {
+    throw invalidRequest(
+      'Timestamp must be within the past 35 calendar days or up to 5 minutes in the future.',
+      'timestamp',
+    );
+  }
+  const identifier = optString(params, 'identifier') || newId('x', 24).slice(2);
+  if (store.meterIdentifiers.has(identifier)) {
+    throw new StripeApiError(
+      400,
+      { type: 'invalid_request_error', message: `An event already exists with identifier ${identifier}.` },
+      { 'Stripe-Should-Retry': 'false' },
+    );
+  }
+  const meterEvent = {
+    object: 'billing.meter_event' as const,
+    created: now,
+    event_name: eventName,
+    identifier,
+    livemode: store.livemode,
+    payload,
+    timestamp,
+  };
+  store.meterIdentifiers.add(identifier);
+  store.meterEvents.push(meterEvent);
+  return meterEvent;
+});
+
+// --- events ---
+
+on('GET', '/v1/events', ({ store, params }) => {
+  const type = optString(params, 'type');
+  const types = optStringList(params, 'types');
+  const matches = (eventType: string, pattern: string) =>
+    pattern.endsWith('.*') ? eventType.startsWith(pattern.slice(0, -1)) : eventType === pattern;
+  const events = store.events.filter(
+    (event) =>
+      (!type || matches(event.type, type)) &&
+      (types.length === 0 || types.some((t) => matches(event.type, t))),
+  );
+  return list(events, params, '/v1/events');
+});
+
+on('GET', '/v1/events/:id', (context) => {
+  const id = pathParam(context, 'id');
+  const event = context.store.eventsById.get(id);
+  if (!event) throw noSuch('event', id);
+  return event;
+});
+
+export function isSubscriptionStatus(value: string): value is SubscriptionStatus {
+  return (subscriptionStatuses as readonly string[]).includes(value);
+}

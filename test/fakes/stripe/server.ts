@@ -1,0 +1,276 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  apiError,
+  cardDeclined,
+  idempotencyMismatch,
+  idempotencyOtherEndpoint,
+  invalidApiKey,
+  invalidRequest,
+  missingApiKey,
+  rateLimited,
+  StripeApiError,
+  unrecognizedUrl,
+} from './errors.js';
+import { canonicalParams, parseForm, type Params } from './form.js';
+import { newId } from './ids.js';
+import { applyExpand, findRoute } from './routes.js';
+import { clone, type StripeStore } from './store.js';
+
+export interface FailureRule {
+  method?: string;
+  // A string is the exact path (`/v1/customers`); a RegExp is tested against the path.
+  path: string | RegExp;
+  status: 429 | 500 | 402;
+  // How many matching requests fail (default 1).
+  count?: number;
+}
+
+export interface RequestLogEntry {
+  method: string;
+  path: string;
+  params: Params;
+  idempotencyKey: string | null;
+  status: number;
+  requestId: string;
+  replayed: boolean;
+}
+
+interface StoredResponse {
+  endpoint: string;
+  params: string;
+  status: number;
+  body: string;
+  requestId: string;
+  headers: Record<string, string>;
+}
+
+export interface ApiServerOptions {
+  store: StripeStore;
+  livemode: boolean;
+  apiVersion: string;
+  baseUrl: () => string;
+  completeCheckout: (sessionId: string) => void;
+}
+
+const maxBodyBytes = 1024 * 1024;
+
+function readBody(request: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBodyBytes) {
+        reject(invalidRequest('Request body too large.'));
+        request.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    request.on('error', reject);
+  });
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+}
+
+export class ApiServer {
+  readonly requests: RequestLogEntry[] = [];
+  readonly server: Server;
+  private readonly failures: Array<FailureRule & { remaining: number }> = [];
+  private readonly idempotency = new Map<string, StoredResponse>();
+
+  constructor(private readonly options: ApiServerOptions) {
+    this.server = createServer((request, response) => {
+      this.handle(request, response).catch((error: unknown) => {
+        if (!response.headersSent) {
+          response.writeHead(500, { 'Content-Type': 'text/plain' });
+          response.end(error instanceof Error ? error.message : String(error));
+        } else response.destroy();
+      });
+    });
+  }
+
+  failNext(rule: FailureRule): void {
+    this.failures.push({ ...rule, remaining: rule.count ?? 1 });
+  }
+
+  private takeFailure(method: string, path: string): StripeApiError | undefined {
+    const index = this.failures.findIndex(
+      (rule) =>
+        (!rule.method || rule.method.toUpperCase() === method) &&
+        (typeof rule.path === 'string' ? rule.path === path : rule.path.test(path)),
+    );
+    const rule = this.failures[index];
+    if (!rule) return undefined;
+    rule.remaining--;
+    if (rule.remaining <= 0) this.failures.splice(index, 1);
+    return rule.status === 429 ? rateLimited() : rule.status === 402 ? cardDeclined() : apiError();
+  }
+
+  private authenticate(request: IncomingMessage): void {
+    const header = request.headers.authorization;
+    if (!header) throw missingApiKey();
+    let key: string;
+    if (header.startsWith('Bearer ')) key = header.slice('Bearer '.length).trim();
+    else if (header.startsWith('Basic ')) {
+      key = Buffer.from(header.slice('Basic '.length), 'base64').toString('utf8').split(':')[0] ?? '';
+    } else throw missingApiKey();
+    if (!key) throw missingApiKey();
+    const mode = this.options.livemode ? 'live' : 'test';
+    if (!new RegExp(`^(sk|rk)_${mode}_\\S+$`).test(key)) throw invalidApiKey(key);
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const method = (request.method ?? 'GET').toUpperCase();
+    const url = new URL(request.url ?? '/', 'http://fake.invalid');
+    const path = url.pathname;
+    const requestId = newId('req', 14);
+    const body = await readBody(request);
+
+    if (path.startsWith('/checkout/')) return this.hostedCheckout(method, path, response);
+
+    const rawKey = request.headers['idempotency-key'];
+    const idempotencyKey = method === 'POST' && typeof rawKey === 'string' && rawKey ? rawKey : null;
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/json',
+      'Request-Id': requestId,
+      'Stripe-Version':
+        typeof request.headers['stripe-version'] === 'string'
+          ? request.headers['stripe-version']
+          : this.options.apiVersion,
+    };
+    if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
+
+    let params: Params = {};
+    const send = (status: number, text: string, extra: Record<string, string> = {}, replayed = false) => {
+      this.requests.push({ method, path, params, idempotencyKey, status, requestId, replayed });
+      response.writeHead(status, { ...headers, ...extra });
+      response.end(text);
+    };
+    const sendError = (error: StripeApiError) => {
+      const mode = this.options.livemode ? '' : 'test/';
+      const errorBody = {
+        error: { ...error.body, request_log_url: `https://dashboard.stripe.com/${mode}logs/${requestId}` },
+      };
+      send(error.status, JSON.stringify(errorBody, null, 2), error.headers);
+    };
+
+    try {
+      params =
+        method === 'POST'
+          ? { ...parseForm(url.search.slice(1)), ...parseForm(body) }
+          : parseForm(url.search.slice(1));
+      this.authenticate(request);
+      const injected = this.takeFailure(method, path);
+      if (injected) throw injected;
+
+      const endpoint = `${method} ${path}`;
+      const canonical = canonicalParams(params);
+      if (idempotencyKey) {
+        const stored = this.idempotency.get(idempotencyKey);
+        if (stored) {
+          if (stored.endpoint !== endpoint)
+            throw idempotencyOtherEndpoint(idempotencyKey, stored.endpoint, endpoint);
+          if (stored.params !== canonical) throw idempotencyMismatch(idempotencyKey);
+          send(
+            stored.status,
+            stored.body,
+            { ...stored.headers, 'Idempotent-Replayed': 'true', 'Original-Request': stored.requestId },
+            true,
+          );
+          return;
+        }
+      }
+
+      const route = findRoute(method, path);
+      if (!route || route === 'method-not-allowed') throw unrecognizedUrl(method, path);
+      let status = 200;
+      let text: string;
+      let extra: Record<string, string> = {};
+      try {
+        const result = route.handler({
+          store: this.options.store,
+          params,
+          path: route.path,
+          request: { id: requestId, idempotency_key: idempotencyKey },
+        });
+        text = JSON.stringify(applyExpand(this.options.store, clone(result), params), null, 2);
+      } catch (error) {
+        if (!(error instanceof StripeApiError)) throw error;
+        // Stripe saves the outcome once an endpoint ran; validation failures and 404s are not saved,
+        // so a corrected retry under the same key may still run. Declines are outcomes and are saved.
+        if (error.status !== 402) throw error;
+        status = error.status;
+        extra = error.headers;
+        text = JSON.stringify({ error: error.body }, null, 2);
+      }
+      if (idempotencyKey) {
+        this.idempotency.set(idempotencyKey, {
+          endpoint,
+          params: canonical,
+          status,
+          body: text,
+          requestId,
+          headers: extra,
+        });
+      }
+      send(status, text, extra);
+    } catch (error) {
+      if (error instanceof StripeApiError) return sendError(error);
+      sendError(
+        new StripeApiError(500, {
+          type: 'api_error',
+          message: `The fake failed: ${error instanceof Error ? error.message : String(error)}`,
+        }),
+      );
+    }
+  }
+
+  // A stand-in for Stripe's hosted page, for the local sandbox: a button completes the session.
+  private hostedCheckout(method: string, path: string, response: ServerResponse): void {
+    const match = /^\/checkout\/([^/]+)(?:\/(complete|cancel))?$/.exec(path);
+    const session = match?.[1]
+      ? this.options.store.checkoutSessions.get(decodeURIComponent(match[1]))
+      : undefined;
+    if (!match || !session) {
+      response.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
+      response.end('No such Checkout Session');
+      return;
+    }
+    const action = match[2];
+    if (method === 'POST' && action) {
+      let target = action === 'cancel' ? session.cancel_url : session.success_url;
+      if (action === 'complete') {
+        try {
+          this.options.completeCheckout(session.id);
+        } catch (error) {
+          response.writeHead(409, { 'Content-Type': 'text/plain; charset=utf-8' });
+          response.end(error instanceof Error ? error.message : String(error));
+          return;
+        }
+      }
+      target = target?.replaceAll('{CHECKOUT_SESSION_ID}', session.id) ?? null;
+      if (target) {
+        response.writeHead(303, { Location: target });
+        response.end();
+      } else {
+        response.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+        response.end(`Checkout Session ${session.id}: ${action}`);
+      }
+      return;
+    }
+    const amount =
+      session.amount_total !== null
+        ? `${(session.amount_total / 100).toFixed(2)} ${session.currency ?? ''}`
+        : '';
+    const page = `<!doctype html><html><head><meta charset="utf-8"><title>Fake Stripe Checkout</title></head>
+<body><h1>Fake Stripe Checkout</h1><p>Session ${escapeHtml(session.id)} (${escapeHtml(session.mode)}, ${escapeHtml(session.status)}) ${escapeHtml(amount)}</p>
+<form method="post" action="/checkout/${escapeHtml(session.id)}/complete"><button>Pay with test card 4242</button></form>
+<form method="post" action="/checkout/${escapeHtml(session.id)}/cancel"><button>Cancel</button></form></body></html>`;
+    response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    response.end(page);
+  }
+}

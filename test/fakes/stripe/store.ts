@@ -1,0 +1,764 @@
+import { cardDeclined, invalidRequest, noSuch } from './errors.js';
+import type { Metadata } from './form.js';
+import { newId } from './ids.js';
+import type {
+  CardDetails,
+  CheckoutLineItem,
+  CheckoutSessionObject,
+  CustomerObject,
+  DeletedCustomerObject,
+  EventType,
+  MeterEventObject,
+  PaymentIntentObject,
+  PaymentMethodObject,
+  PriceObject,
+  RequestRef,
+  SetupIntentObject,
+  StripeEvent,
+  StripeObject,
+  SubscriptionItemObject,
+  SubscriptionObject,
+  SubscriptionStatus,
+} from './objects.js';
+
+export interface StoreOptions {
+  livemode: boolean;
+  clock: () => number;
+  apiVersion: string;
+  baseUrl: () => string;
+  pendingWebhooks: () => number;
+  onEvent: (event: StripeEvent) => void;
+}
+
+export const automaticRequest: RequestRef = { id: null, idempotency_key: null };
+
+export interface CustomerInput {
+  email?: string;
+  name?: string;
+  description?: string;
+  phone?: string;
+  metadata?: Metadata;
+}
+
+export interface SubscriptionItemInput {
+  price: string;
+  quantity?: number;
+  metadata?: Metadata;
+}
+
+export interface SubscriptionInput {
+  customer: string;
+  items: SubscriptionItemInput[];
+  metadata?: Metadata;
+  defaultPaymentMethod?: string;
+  collectionMethod?: 'charge_automatically' | 'send_invoice';
+  daysUntilDue?: number;
+  trialPeriodDays?: number;
+  description?: string;
+  cancelAtPeriodEnd?: boolean;
+}
+
+export interface CompleteCheckoutOptions {
+  // An attached or unattached `pm_…` of the fake, or a test token such as `pm_card_visa`.
+  paymentMethod?: string;
+  // 'processing' leaves a payment-mode session unpaid until settleAsyncPayment, like a bank debit.
+  payment?: 'paid' | 'processing';
+}
+
+interface TestCard {
+  brand: string;
+  last4: string;
+  funding: 'credit' | 'debit';
+  declinesOnAttach?: boolean;
+}
+
+// Stripe's documented test PaymentMethod tokens: attaching one creates a fresh `pm_…` for the customer.
+const testCards: Record<string, TestCard> = {
+  pm_card_visa: { brand: 'visa', last4: '4242', funding: 'credit' },
+  pm_card_visa_debit: { brand: 'visa', last4: '5556', funding: 'debit' },
+  pm_card_mastercard: { brand: 'mastercard', last4: '4444', funding: 'credit' },
+  pm_card_amex: { brand: 'amex', last4: '8431', funding: 'credit' },
+  pm_card_chargeCustomerFail: { brand: 'visa', last4: '0341', funding: 'credit' },
+  pm_card_chargeDeclined: { brand: 'visa', last4: '0002', funding: 'credit', declinesOnAttach: true },
+};
+
+export function clone<T>(value: T): T {
+  return structuredClone(value);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+// Stripe's previous_attributes: only what changed, recursing into plain hashes (metadata,
+// invoice_settings) but replacing API objects and lists (items) whole; a key that was absent is null.
+export function previousAttributes(before: unknown, after: unknown): Record<string, unknown> | undefined {
+  if (!isPlainObject(before) || !isPlainObject(after)) return undefined;
+  const previous: Record<string, unknown> = {};
+  for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    const was = before[key];
+    const now = after[key];
+    if (JSON.stringify(was) === JSON.stringify(now)) continue;
+    if (isPlainObject(was) && isPlainObject(now) && !('object' in was)) {
+      const nested = previousAttributes(was, now);
+      if (nested) previous[key] = nested;
+    } else {
+      previous[key] = was === undefined ? null : clone(was);
+    }
+  }
+  return Object.keys(previous).length > 0 ? previous : undefined;
+}
+
+export function addMonths(seconds: number, months: number): number {
+  const date = new Date(seconds * 1000);
+  const day = date.getUTCDate();
+  const target = new Date(
+    Date.UTC(
+      date.getUTCFullYear(),
+      date.getUTCMonth() + months,
+      1,
+      date.getUTCHours(),
+      date.getUTCMinutes(),
+      date.getUTCSeconds(),
+    ),
+  );
+  const lastDay = new Date(Date.UTC(target.getUTCFullYear(), target.getUTCMonth() + 1, 0)).getUTCDate();
+  target.setUTCDate(Math.min(day, lastDay));
+  return Math.floor(target.getTime() / 1000);
+}
+
+export class StripeStore {
+  readonly customers = new Map<string, CustomerObject>();
+  readonly deletedCustomers = new Map<string, DeletedCustomerObject>();
+  readonly paymentMethods = new Map<string, PaymentMethodObject>();
+  readonly prices = new Map<string, PriceObject>();
+  readonly subscriptions = new Map<string, SubscriptionObject>();
+  readonly checkoutSessions = new Map<string, CheckoutSessionObject>();
+  readonly checkoutLineItems = new Map<string, CheckoutLineItem[]>();
+  readonly setupIntents = new Map<string, SetupIntentObject>();
+  readonly paymentIntents = new Map<string, PaymentIntentObject>();
+  readonly meterEvents: MeterEventObject[] = [];
+  private readonly checkoutIntentMetadata = new Map<string, { intent: Metadata; subscription: Metadata }>();
+  readonly meterIdentifiers = new Set<string>();
+  readonly events: StripeEvent[] = [];
+  readonly eventsById = new Map<string, StripeEvent>();
+
+  constructor(private readonly options: StoreOptions) {}
+
+  get livemode(): boolean {
+    return this.options.livemode;
+  }
+
+  now(): number {
+    return Math.floor(this.options.clock() / 1000);
+  }
+
+  private id(prefix: string): string {
+    const mode = this.options.livemode ? 'live' : 'test';
+    // Checkout Session ids carry the mode, as Stripe's do (cs_test_…).
+    return prefix === 'cs' ? newId(`cs_${mode}`, 58) : newId(prefix);
+  }
+
+  emit(
+    type: StripeEvent['type'],
+    object: StripeObject | Record<string, unknown>,
+    request: RequestRef,
+    previous?: Record<string, unknown>,
+  ): StripeEvent {
+    const event: StripeEvent = {
+      id: newId('evt'),
+      object: 'event',
+      api_version: this.options.apiVersion,
+      created: this.now(),
+      // A snapshot: later changes to the object must not rewrite history.
+      data: previous
+        ? { object: clone(object), previous_attributes: clone(previous) }
+        : { object: clone(object) },
+      livemode: this.options.livemode,
+      pending_webhooks: this.options.pendingWebhooks(),
+      request: { ...request },
+      type,
+    };
+    this.events.push(event);
+    this.eventsById.set(event.id, event);
+    this.options.onEvent(event);
+    return event;
+  }
+
+  // Applies a change and emits `type` with previous_attributes, only when something actually changed.
+  private change<T extends StripeObject>(
+    object: T,
+    type: EventType,
+    request: RequestRef,
+    mutate: (target: T) => void,
+  ): T {
+    const before = clone(object);
+    mutate(object);
+    const previous = previousAttributes(before, object);
+    if (previous) this.emit(type, object, request, previous);
+    return object;
+  }
+
+  lookup(id: string): StripeObject | undefined {
+    return (
+      this.customers.get(id) ??
+      this.deletedCustomers.get(id) ??
+      this.paymentMethods.get(id) ??
+      this.prices.get(id) ??
+      this.subscriptions.get(id) ??
+      this.checkoutSessions.get(id) ??
+      this.setupIntents.get(id) ??
+      this.paymentIntents.get(id)
+    );
+  }
+
+  // --- customers ---
+
+  customer(id: string, param = 'id'): CustomerObject {
+    const customer = this.customers.get(id);
+    if (!customer) throw noSuch('customer', id, param);
+    return customer;
+  }
+
+  createCustomer(input: CustomerInput, request: RequestRef): CustomerObject {
+    const customer: CustomerObject = {
+      id: this.id('cus'),
+      object: 'customer',
+      address: null,
+      balance: 0,
+      created: this.now(),
+      currency: null,
+      default_source: null,
+      delinquent: false,
+      description: input.description ?? null,
+      email: input.email ?? null,
+      invoice_prefix: newId('x', 8).slice(2).toUpperCase(),
+      invoice_settings: {
+        custom_fields: null,
+        default_payment_method: null,
+        footer: null,
+        rendering_options: null,
+      },
+      livemode: this.options.livemode,
+      metadata: input.metadata ?? {},
+      name: input.name ?? null,
+      next_invoice_sequence: 1,
+      phone: input.phone ?? null,
+      preferred_locales: [],
+      shipping: null,
+      tax_exempt: 'none',
+      test_clock: null,
+    };
+    this.customers.set(customer.id, customer);
+    this.emit('customer.created', customer, request);
+    return customer;
+  }
+
+  updateCustomer(
+    id: string,
+    request: RequestRef,
+    mutate: (customer: CustomerObject) => void,
+  ): CustomerObject {
+    return this.change(this.customer(id), 'customer.updated', request, mutate);
+  }
+
+  deleteCustomer(id: string, request: RequestRef): DeletedCustomerObject {
+    const customer = this.customer(id);
+    for (const subscription of this.subscriptions.values()) {
+      if (subscription.customer === id && subscription.status !== 'canceled') {
+        this.cancelSubscription(subscription.id, request);
+      }
+    }
+    this.customers.delete(id);
+    const deleted: DeletedCustomerObject = { id, object: 'customer', deleted: true };
+    this.deletedCustomers.set(id, deleted);
+    this.emit('customer.deleted', customer, request);
+    return deleted;
+  }
+
+  // --- payment methods ---
+
+  paymentMethod(id: string, param = 'id'): PaymentMethodObject {
+    const paymentMethod = this.paymentMethods.get(id);
+    if (!paymentMethod) throw noSuch('PaymentMethod', id, param);
+    return paymentMethod;
+  }
+
+  createCard(
+    card: Partial<Pick<CardDetails, 'brand' | 'last4' | 'funding' | 'exp_month' | 'exp_year'>> = {},
+  ) {
+    const brand = card.brand ?? 'visa';
+    const paymentMethod: PaymentMethodObject = {
+      id: this.id('pm'),
+      object: 'payment_method',
+      allow_redisplay: 'unspecified',
+      billing_details: {
+        address: { city: null, country: null, line1: null, line2: null, postal_code: null, state: null },
+        email: null,
+        name: null,
+        phone: null,
+      },
+      card: {
+        brand,
+        checks: { address_line1_check: null, address_postal_code_check: null, cvc_check: 'pass' },
+        country: 'US',
+        display_brand: brand,
+        exp_month: card.exp_month ?? 12,
+        exp_year: card.exp_year ?? new Date(this.options.clock()).getUTCFullYear() + 3,
+        fingerprint: newId('x', 16).slice(2),
+        funding: card.funding ?? 'credit',
+        last4: card.last4 ?? '4242',
+        networks: { available: [brand], preferred: null },
+        wallet: null,
+      },
+      created: this.now(),
+      customer: null,
+      livemode: this.options.livemode,
+      metadata: {},
+      type: 'card',
+    };
+    this.paymentMethods.set(paymentMethod.id, paymentMethod);
+    return paymentMethod;
+  }
+
+  isTestToken(id: string): boolean {
+    return Object.hasOwn(testCards, id);
+  }
+
+  // A test token becomes a new card each time, as on Stripe; a `pm_…` of the fake is used as is.
+  resolvePaymentMethod(idOrToken: string, param = 'id'): PaymentMethodObject {
+    const testCard = this.isTestToken(idOrToken) ? testCards[idOrToken] : undefined;
+    if (testCard) {
+      if (testCard.declinesOnAttach) throw cardDeclined();
+      return this.createCard(testCard);
+    }
+    return this.paymentMethod(idOrToken, param);
+  }
+
+  attachPaymentMethod(idOrToken: string, customerId: string, request: RequestRef): PaymentMethodObject {
+    const customer = this.customer(customerId, 'customer');
+    const paymentMethod = this.resolvePaymentMethod(idOrToken);
+    if (paymentMethod.customer === customer.id) return paymentMethod;
+    if (paymentMethod.customer) {
+      throw invalidRequest(
+        'The payment method you provided has already been attached to a customer.',
+        undefined,
+        'payment_method_unexpected_state',
+      );
+    }
+    paymentMethod.customer = customer.id;
+    this.emit('payment_method.attached', paymentMethod, request);
+    return paymentMethod;
+  }
+
+  detachPaymentMethod(id: string, request: RequestRef): PaymentMethodObject {
+    const paymentMethod = this.paymentMethod(id);
+    const customerId = paymentMethod.customer;
+    if (!customerId) {
+      throw invalidRequest(
+        'The payment method you provided is not attached to a customer so detachment is impossible.',
+        undefined,
+        'payment_method_unexpected_state',
+      );
+    }
+    this.change(paymentMethod, 'payment_method.detached', request, (target) => {
+      target.customer = null;
+    });
+    // A detached card can no longer be anybody's default.
+    const customer = this.customers.get(customerId);
+    if (customer?.invoice_settings.default_payment_method === id) {
+      this.updateCustomer(customerId, request, (target) => {
+        target.invoice_settings.default_payment_method = null;
+      });
+    }
+    for (const subscription of this.subscriptions.values()) {
+      if (subscription.default_payment_method === id) {
+        this.change(subscription, 'customer.subscription.updated', request, (target) => {
+          target.default_payment_method = null;
+        });
+      }
+    }
+    return paymentMethod;
+  }
+
+  customerPaymentMethods(customerId: string): PaymentMethodObject[] {
+    return [...this.paymentMethods.values()].filter((pm) => pm.customer === customerId);
+  }
+
+  // --- prices ---
+
+  price(id: string, param = 'id'): PriceObject {
+    const price = this.prices.get(id);
+    if (!price) throw noSuch('price', id, param);
+    return price;
+  }
+
+  createPrice(input: Omit<PriceObject, 'id' | 'object' | 'created' | 'livemode'>): PriceObject {
+    const price: PriceObject = {
+      id: this.id('price'),
+      object: 'price',
+      created: this.now(),
+      livemode: this.options.livemode,
+      ...input,
+    };
+    this.prices.set(price.id, price);
+    return price;
+  }
+
+  // Subscriptions may name prices the fake never saw (ids configured for real Stripe): such a price is
+  // created on the spot as a metered, monthly, zero-amount USD price under the given id.
+  priceForSubscription(id: string, param: string): PriceObject {
+    const existing = this.prices.get(id);
+    if (existing) return existing;
+    if (!id.startsWith('price_')) throw noSuch('price', id, param);
+    const price: PriceObject = {
+      id,
+      object: 'price',
+      active: true,
+      billing_scheme: 'per_unit',
+      created: this.now(),
+      currency: 'usd',
+      custom_unit_amount: null,
+      livemode: this.options.livemode,
+      lookup_key: null,
+      metadata: {},
+      nickname: null,
+      product: newId('prod', 14),
+      recurring: {
+        interval: 'month',
+        interval_count: 1,
+        meter: null,
+        trial_period_days: null,
+        usage_type: 'metered',
+      },
+      tax_behavior: 'unspecified',
+      tiers_mode: null,
+      transform_quantity: null,
+      type: 'recurring',
+      unit_amount: 0,
+      unit_amount_decimal: '0',
+    };
+    this.prices.set(id, price);
+    return price;
+  }
+
+  // --- subscriptions ---
+
+  subscription(id: string, param = 'id'): SubscriptionObject {
+    const subscription = this.subscriptions.get(id);
+    if (!subscription) throw noSuch('subscription', id, param);
+    return subscription;
+  }
+
+  private subscriptionItem(subscription: SubscriptionObject, input: SubscriptionItemInput, index: number) {
+    const param = `items[${index}][price]`;
+    const price = this.priceForSubscription(input.price, param);
+    if (!price.recurring) {
+      throw invalidRequest(
+        `The price specified is set to \`type=one_time\` but this field only accepts prices with \`type=recurring\`.`,
+        param,
+      );
+    }
+    const metered = price.recurring.usage_type === 'metered';
+    if (metered && input.quantity !== undefined) {
+      throw invalidRequest(
+        `Quantity should not be specified where usage_type is \`metered\`. Remove quantity from \`items[${index}]\`.`,
+        `items[${index}][quantity]`,
+      );
+    }
+    const item: SubscriptionItemObject = {
+      id: this.id('si'),
+      object: 'subscription_item',
+      created: this.now(),
+      current_period_end: subscription.current_period_end,
+      current_period_start: subscription.current_period_start,
+      discounts: [],
+      metadata: input.metadata ?? {},
+      price: clone(price),
+      ...(metered ? {} : { quantity: input.quantity ?? 1 }),
+      subscription: subscription.id,
+      tax_rates: [],
+    };
+    return item;
+  }
+
+  private hasPaymentMethod(customer: CustomerObject): boolean {
+    return (
+      customer.invoice_settings.default_payment_method !== null ||
+      this.customerPaymentMethods(customer.id).length > 0
+    );
+  }
+
+  createSubscription(input: SubscriptionInput, request: RequestRef): SubscriptionObject {
+    const customer = this.customer(input.customer, 'customer');
+    if (input.items.length === 0)
+      throw invalidRequest('Missing required param: items.', 'items', 'parameter_missing');
+    if (input.defaultPaymentMethod) {
+      const paymentMethod = this.paymentMethod(input.defaultPaymentMethod, 'default_payment_method');
+      if (paymentMethod.customer !== customer.id) {
+        throw invalidRequest(
+          `The customer does not have a payment method with the ID ${paymentMethod.id}. The payment method must be attached to the customer.`,
+          'default_payment_method',
+          'resource_missing',
+        );
+      }
+    }
+    const now = this.now();
+    const trialEnd = input.trialPeriodDays ? now + input.trialPeriodDays * 86_400 : null;
+    const periodEnd = trialEnd ?? addMonths(now, 1);
+    const collectionMethod = input.collectionMethod ?? 'charge_automatically';
+    const payable =
+      input.defaultPaymentMethod !== undefined ||
+      collectionMethod === 'send_invoice' ||
+      this.hasPaymentMethod(customer);
+    const status: SubscriptionStatus = trialEnd ? 'trialing' : payable ? 'active' : 'incomplete';
+    const subscription: SubscriptionObject = {
+      id: this.id('sub'),
+      object: 'subscription',
+      billing_cycle_anchor: trialEnd ?? now,
+      cancel_at: input.cancelAtPeriodEnd ? periodEnd : null,
+      cancel_at_period_end: input.cancelAtPeriodEnd ?? false,
+      canceled_at: input.cancelAtPeriodEnd ? now : null,
+      cancellation_details: { comment: null, feedback: null, reason: null },
+      collection_method: collectionMethod,
+      created: now,
+      currency: 'usd',
+      current_period_end: periodEnd,
+      current_period_start: now,
+      customer: customer.id,
+      days_until_due: collectionMethod === 'send_invoice' ? (input.daysUntilDue ?? 30) : null,
+      default_payment_method: input.defaultPaymentMethod ?? null,
+      description: input.description ?? null,
+      discounts: [],
+      ended_at: null,
+      items: { object: 'list', data: [], has_more: false, total_count: 0, url: '' },
+      latest_invoice: null,
+      livemode: this.options.livemode,
+      metadata: input.metadata ?? {},
+      pause_collection: null,
+      start_date: now,
+      status,
+      test_clock: null,
+      trial_end: trialEnd,
+      trial_start: trialEnd ? now : null,
+    };
+    subscription.items = {
+      object: 'list',
+      data: input.items.map((item, index) => this.subscriptionItem(subscription, item, index)),
+      has_more: false,
+      total_count: input.items.length,
+      url: `/v1/subscription_items?subscription=${subscription.id}`,
+    };
+    subscription.currency = subscription.items.data[0]?.price.currency ?? 'usd';
+    this.subscriptions.set(subscription.id, subscription);
+    this.emit('customer.subscription.created', subscription, request);
+    return subscription;
+  }
+
+  updateSubscription(
+    id: string,
+    request: RequestRef,
+    mutate: (
+      subscription: SubscriptionObject,
+      helpers: { item: (input: SubscriptionItemInput, index: number) => SubscriptionItemObject },
+    ) => void,
+  ): SubscriptionObject {
+    const subscription = this.subscription(id);
+    return this.change(subscription, 'customer.subscription.updated', request, (target) =>
+      mutate(target, { item: (input, index) => this.subscriptionItem(target, input, index) }),
+    );
+  }
+
+  cancelSubscription(id: string, request: RequestRef, reason = 'cancellation_requested'): SubscriptionObject {
+    const subscription = this.subscription(id);
+    // Stripe answers a second cancellation as if the subscription no longer existed.
+    if (subscription.status === 'canceled') throw noSuch('subscription', id);
+    const now = this.now();
+    subscription.status = 'canceled';
+    subscription.canceled_at = now;
+    subscription.ended_at = now;
+    subscription.cancellation_details = { ...subscription.cancellation_details, reason };
+    this.emit('customer.subscription.deleted', subscription, request);
+    return subscription;
+  }
+
+  setSubscriptionStatus(id: string, status: SubscriptionStatus): SubscriptionObject {
+    if (status === 'canceled') return this.cancelSubscription(id, automaticRequest, 'payment_failed');
+    return this.updateSubscription(id, automaticRequest, (target) => {
+      target.status = status;
+    });
+  }
+
+  // --- checkout ---
+
+  checkoutSession(id: string, param = 'id'): CheckoutSessionObject {
+    const session = this.checkoutSessions.get(id);
+    if (!session) throw noSuch('checkout.session', id, param);
+    return session;
+  }
+
+  createCheckoutSession(
+    input: Omit<
+      CheckoutSessionObject,
+      | 'id'
+      | 'object'
+      | 'created'
+      | 'expires_at'
+      | 'livemode'
+      | 'payment_intent'
+      | 'setup_intent'
+      | 'status'
+      | 'subscription'
+      | 'url'
+      | 'payment_status'
+    >,
+    lineItems: CheckoutLineItem[],
+    intentMetadata: Metadata,
+    subscriptionMetadata: Metadata,
+  ): CheckoutSessionObject {
+    const now = this.now();
+    const session: CheckoutSessionObject = {
+      ...input,
+      id: this.id('cs'),
+      object: 'checkout.session',
+      created: now,
+      expires_at: now + 24 * 3600,
+      livemode: this.options.livemode,
+      payment_intent: null,
+      payment_status: input.mode === 'setup' ? 'no_payment_required' : 'unpaid',
+      setup_intent: null,
+      status: 'open',
+      subscription: null,
+      url: null,
+    };
+    session.url = `${this.options.baseUrl()}/checkout/${session.id}`;
+    if (input.mode === 'setup') {
+      const setupIntent: SetupIntentObject = {
+        id: this.id('seti'),
+        object: 'setup_intent',
+        client_secret: '',
+        created: now,
+        customer: session.customer,
+        livemode: this.options.livemode,
+        metadata: intentMetadata,
+        payment_method: null,
+        payment_method_types: ['card'],
+        status: 'requires_payment_method',
+        usage: 'off_session',
+      };
+      setupIntent.client_secret = `${setupIntent.id}_secret_${newId('x', 24).slice(2)}`;
+      this.setupIntents.set(setupIntent.id, setupIntent);
+      session.setup_intent = setupIntent.id;
+    }
+    this.checkoutSessions.set(session.id, session);
+    this.checkoutLineItems.set(session.id, lineItems);
+    this.checkoutIntentMetadata.set(session.id, {
+      intent: intentMetadata,
+      subscription: subscriptionMetadata,
+    });
+    return session;
+  }
+
+  expireCheckoutSession(id: string, request: RequestRef): CheckoutSessionObject {
+    const session = this.checkoutSession(id);
+    if (session.status !== 'open') {
+      throw invalidRequest(
+        `Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "${session.status}".`,
+      );
+    }
+    session.status = 'expired';
+    session.url = null;
+    this.emit('checkout.session.expired', session, request);
+    return session;
+  }
+
+  completeCheckoutSession(id: string, options: CompleteCheckoutOptions = {}): CheckoutSessionObject {
+    const session = this.checkoutSession(id);
+    if (session.status !== 'open') {
+      throw invalidRequest(`This Checkout Session is no longer open (status ${session.status}).`);
+    }
+    const metadata = this.checkoutIntentMetadata.get(id) ?? { intent: {}, subscription: {} };
+    const request = automaticRequest;
+    if (!session.customer && session.mode !== 'payment') {
+      const customer = this.createCustomer(
+        session.customer_email ? { email: session.customer_email } : {},
+        request,
+      );
+      session.customer = customer.id;
+    }
+    const paymentMethod = this.resolvePaymentMethod(options.paymentMethod ?? 'pm_card_visa', 'paymentMethod');
+    // Payment mode charges the card once without saving it (no setup_future_usage in the fake).
+    if (session.mode !== 'payment' && session.customer && paymentMethod.customer !== session.customer) {
+      this.attachPaymentMethod(paymentMethod.id, session.customer, request);
+    }
+    if (session.mode === 'setup') {
+      const setupIntent = session.setup_intent ? this.setupIntents.get(session.setup_intent) : undefined;
+      if (setupIntent) {
+        setupIntent.status = 'succeeded';
+        setupIntent.payment_method = paymentMethod.id;
+        setupIntent.customer = session.customer;
+      }
+    } else if (session.mode === 'payment') {
+      const processing = options.payment === 'processing';
+      const paymentIntent: PaymentIntentObject = {
+        id: this.id('pi'),
+        object: 'payment_intent',
+        amount: session.amount_total ?? 0,
+        amount_received: processing ? 0 : (session.amount_total ?? 0),
+        client_secret: '',
+        created: this.now(),
+        currency: session.currency ?? 'usd',
+        customer: session.customer,
+        livemode: this.options.livemode,
+        metadata: metadata.intent,
+        payment_method: paymentMethod.id,
+        payment_method_types: ['card'],
+        status: processing ? 'processing' : 'succeeded',
+      };
+      paymentIntent.client_secret = `${paymentIntent.id}_secret_${newId('x', 24).slice(2)}`;
+      this.paymentIntents.set(paymentIntent.id, paymentIntent);
+      session.payment_intent = paymentIntent.id;
+      session.payment_status = processing ? 'unpaid' : 'paid';
+    } else {
+      const lineItems = this.checkoutLineItems.get(id) ?? [];
+      const subscription = this.createSubscription(
+        {
+          customer: session.customer ?? '',
+          items: lineItems.map((item) => ({
+            price: item.price.id,
+            ...(item.price.recurring?.usage_type === 'metered' ? {} : { quantity: item.quantity }),
+          })),
+          metadata: metadata.subscription,
+          defaultPaymentMethod: paymentMethod.id,
+        },
+        request,
+      );
+      session.subscription = subscription.id;
+      session.payment_status = 'paid';
+    }
+    session.status = 'complete';
+    session.url = null;
+    this.emit('checkout.session.completed', session, request);
+    return session;
+  }
+
+  settleAsyncPayment(id: string, outcome: 'succeeded' | 'failed'): CheckoutSessionObject {
+    const session = this.checkoutSession(id);
+    const paymentIntent = session.payment_intent
+      ? this.paymentIntents.get(session.payment_intent)
+      : undefined;
+    if (session.status !== 'complete' || !paymentIntent || paymentIntent.status !== 'processing') {
+      throw invalidRequest(`Checkout Session ${id} has no payment in processing.`);
+    }
+    if (outcome === 'succeeded') {
+      paymentIntent.status = 'succeeded';
+      paymentIntent.amount_received = paymentIntent.amount;
+      session.payment_status = 'paid';
+      this.emit('checkout.session.async_payment_succeeded', session, automaticRequest);
+    } else {
+      paymentIntent.status = 'requires_payment_method';
+      this.emit('checkout.session.async_payment_failed', session, automaticRequest);
+    }
+    return session;
+  }
+}

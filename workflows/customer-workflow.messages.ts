@@ -1,0 +1,56 @@
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { CustomerState } from '../src/domain/customer.js';
+
+/** Workflow ids are derived from the customer id: one workflow per customer, found by name. */
+export function customerWorkflowId(customerId: string): string {
+  return `customer-${customerId}`;
+}
+
+export interface SignupDetails {
+  authSubject: string;
+  email: string;
+  name?: string;
+}
+
+export interface CustomerWorkflowInput {
+  customerId: string;
+  /** Present when the signup webhook started the workflow. */
+  signup?: SignupDetails;
+  /** Present when the workflow continued as new: everything carried over, as plain JSON. */
+  state?: CustomerState;
+}
+
+/**
+ * A Stripe event as the workflow sees it: the API verified and recorded it, then kept only the fields
+ * the workflow decides on (so histories stay small and free of card details).
+ */
+export interface StripeEventSignal {
+  id: string;
+  type: string;
+  /** Unix seconds, Stripe's `created`: orders events of the same object. */
+  created: number;
+  livemode: boolean;
+  object: {
+    id: string;
+    customer: string | null;
+    status: string | null;
+    mode: string | null;
+    paymentStatus: string | null;
+    setupIntent: string | null;
+    paymentMethod: string | null;
+    metadata: Record<string, string>;
+  };
+}
+
+export const signupSignal = defineSignal<[SignupDetails]>('signup');
+export const stripeEventSignal = defineSignal<[StripeEventSignal]>('stripeEvent');
+/** Operators: try provisioning again after fixing what stopped it (Temporal UI → Signal). */
+export const retryProvisioningSignal = defineSignal('retryProvisioning');
+export const getStateQuery = defineQuery<CustomerState>('getState');
+
+/** Error types activities throw that no retry can fix. */
+export const CustomerErrors = {
+  NO_STRIPE_PRICES: 'NoStripePrices',
+  CUSTOMER_NOT_FOUND: 'CustomerNotFound',
+  HOPSWORKS_REJECTED: 'HopsworksRejected',
+} as const;
