@@ -18,6 +18,11 @@ export interface CustomerWorkflowInput {
   signup?: SignupDetails;
   /** Present when the workflow continued as new: everything carried over, as plain JSON. */
   state?: CustomerState;
+  /**
+   * Events one run handles before it continues as new (besides Temporal's own suggestion), which keeps
+   * every run's history short. Default 1,000.
+   */
+  maxEventsPerRun?: number;
 }
 
 /**

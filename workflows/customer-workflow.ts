@@ -66,6 +66,7 @@ const hopsworks = proxyActivities<Pick<Activities, 'ensureHopsworksAccount'>>({
 });
 
 const CAPACITY_RECHECK = '1 hour';
+const DEFAULT_MAX_EVENTS_PER_RUN = 1_000;
 
 /**
  * One customer's billing life as a durable workflow (`customer-<customerId>`), started by
@@ -76,6 +77,9 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
   const state = input.state ?? initialCustomerState(input.customerId);
   const inbox: StripeEventSignal[] = [];
   let retryRequested = false;
+  let handledThisRun = 0;
+  const maxEventsPerRun = input.maxEventsPerRun ?? DEFAULT_MAX_EVENTS_PER_RUN;
+  const shouldContinueAsNew = () => workflowInfo().continueAsNewSuggested || handledThisRun >= maxEventsPerRun;
 
   // Handlers first, before any await, so signals delivered with the start are not lost.
   setHandler(getStateQuery, () => state);
@@ -255,12 +259,13 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     }
     const waitingForCapacity = state.status === 'awaiting_capacity';
     await condition(
-      () => inbox.length > 0 || retryRequested || workflowInfo().continueAsNewSuggested,
+      () => inbox.length > 0 || retryRequested || shouldContinueAsNew(),
       waitingForCapacity ? CAPACITY_RECHECK : undefined,
     );
 
     while (inbox.length > 0) {
       const event = inbox.shift()!;
+      handledThisRun++;
       try {
         await handleEvent(event);
       } catch (error) {
@@ -271,9 +276,13 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
       }
     }
 
-    if (workflowInfo().continueAsNewSuggested && inbox.length === 0) {
+    if (shouldContinueAsNew() && inbox.length === 0) {
+      // Signals that arrived during the last await are in the inbox; let their handlers finish and
+      // carry nothing but plain JSON into the next run.
       await condition(allHandlersFinished);
-      await continueAsNew<typeof customerWorkflow>({ customerId: state.customerId, state });
+      if (inbox.length === 0) {
+        await continueAsNew<typeof customerWorkflow>({ customerId: state.customerId, state, maxEventsPerRun });
+      }
     }
   }
 }

@@ -1,11 +1,9 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSystemActivities } from '../../activities/system.js';
 import { canaryWorkflow } from '../../workflows/canary-workflow.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { recordHistory } from '../helpers/histories.js';
 import { connectToDevServer, uniqueTaskQueue } from '../helpers/temporal.js';
 import { withWorker } from '../helpers/worker.js';
 
@@ -34,12 +32,6 @@ describe('canaryWorkflow on the real dev server', () => {
 
     const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
     expect(history.events?.some((event) => event.activityTaskCompletedEventAttributes)).toBe(true);
-    if (process.env.RECORD_HISTORIES) {
-      // Refresh the recorded history the replay test checks determinism against.
-      await writeFile(
-        join(import.meta.dirname, '..', 'replay', 'histories', 'canary-workflow.json'),
-        historyToJSON(history),
-      );
-    }
+    await recordHistory(env.client, workflowId, 'canary-workflow');
   });
 });

@@ -13,6 +13,7 @@ import { startFakeHopsworks, type FakeHopsworks } from '../fakes/hopsworks/index
 import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';
 import { TEST_SECRETS, testConfig } from '../helpers/app-config.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { recordHistory } from '../helpers/histories.js';
 import { startLocalIdentityProvider, type LocalIdentityProvider } from '../helpers/jwks.js';
 import { silentLogger } from '../helpers/logger.js';
 import { connectToDevServer, uniqueTaskQueue } from '../helpers/temporal.js';
@@ -176,5 +177,6 @@ describe('a customer from signup to an active subscription, on real servers', ()
       (found) => found.length === 1,
       'the visibility query',
     );
+    await recordHistory(env.client, customerWorkflowId(customerId), 'customer-workflow-signup-to-active');
   });
 });

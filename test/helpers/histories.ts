@@ -1,0 +1,14 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+
+/**
+ * With RECORD_HISTORIES=1, saves a workflow's history (the Temporal CLI's JSON format) where the
+ * replay test picks it up, so later changes to the workflow are checked against it.
+ */
+export async function recordHistory(client: Client, workflowId: string, name: string): Promise<void> {
+  if (!process.env.RECORD_HISTORIES) return;
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  await writeFile(join(import.meta.dirname, '..', 'replay', 'histories', `${name}.json`), historyToJSON(history));
+}

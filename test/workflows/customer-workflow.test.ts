@@ -1,0 +1,274 @@
+import { randomUUID } from 'node:crypto';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Activities } from '../../activities/index.js';
+import type { CustomerState, SubscriptionSnapshot } from '../../src/domain/customer.js';
+import { customerWorkflow } from '../../workflows/customer-workflow.js';
+import {
+  CustomerErrors,
+  getStateQuery,
+  retryProvisioningSignal,
+  stripeEventSignal,
+  type StripeEventSignal,
+} from '../../workflows/customer-workflow.messages.js';
+import { recordHistory } from '../helpers/histories.js';
+import { startTimeSkippingServer, uniqueTaskQueue } from '../helpers/temporal.js';
+import { withWorker } from '../helpers/worker.js';
+
+type Stubs = { [K in keyof Activities]: ReturnType<typeof vi.fn<Activities[K]>> };
+
+const subscription = (status: string, id = 'sub_1'): SubscriptionSnapshot => ({
+  id,
+  status,
+  currentPeriodStart: 1_790_000_000,
+  currentPeriodEnd: 1_792_600_000,
+  cancelAtPeriodEnd: false,
+});
+
+/** Activities that behave like a healthy platform; each test overrides what it needs. */
+function healthyActivities(): Stubs {
+  return {
+    checkDatabase: vi.fn<Activities['checkDatabase']>(),
+    saveCustomer: vi.fn<Activities['saveCustomer']>().mockResolvedValue(undefined),
+    loadCustomer: vi.fn<Activities['loadCustomer']>().mockResolvedValue(null),
+    assignCluster: vi.fn<Activities['assignCluster']>().mockResolvedValue({ clusterId: 'eu-1' }),
+    releaseCluster: vi.fn<Activities['releaseCluster']>().mockResolvedValue(undefined),
+    syncCustomerRecord: vi.fn<Activities['syncCustomerRecord']>().mockResolvedValue(undefined),
+    ensureStripeCustomer: vi
+      .fn<Activities['ensureStripeCustomer']>()
+      .mockResolvedValue({ stripeCustomerId: 'cus_1' }),
+    createSubscription: vi
+      .fn<Activities['createSubscription']>()
+      .mockResolvedValue({ subscription: subscription('active'), paymentMethodId: 'pm_1' }),
+    fetchSubscription: vi.fn<Activities['fetchSubscription']>().mockResolvedValue(subscription('active')),
+    ensureHopsworksAccount: vi
+      .fn<Activities['ensureHopsworksAccount']>()
+      .mockResolvedValue({ userId: '7', username: 'ada0001', projectId: '42' }),
+  };
+}
+
+let eventCounter = 0;
+function event(
+  type: string,
+  object: Partial<StripeEventSignal['object']>,
+  id?: string,
+  created?: number,
+): StripeEventSignal {
+  eventCounter++;
+  return {
+    id: id ?? `evt_${eventCounter}`,
+    type,
+    created: created ?? 1_790_000_000 + eventCounter,
+    livemode: false,
+    object: {
+      id: 'obj',
+      customer: 'cus_1',
+      status: null,
+      mode: null,
+      paymentStatus: null,
+      setupIntent: null,
+      paymentMethod: null,
+      metadata: {},
+      ...object,
+    },
+  };
+}
+
+describe('customerWorkflow (time skipping)', () => {
+  let env: TestWorkflowEnvironment;
+  beforeAll(async () => {
+    env = await startTimeSkippingServer();
+  });
+  afterAll(() => env?.teardown());
+
+  async function run(
+    activities: Stubs,
+    body: (handle: WorkflowHandle<typeof customerWorkflow>) => Promise<void>,
+  ) {
+    const taskQueue = uniqueTaskQueue('customer');
+    const start = () =>
+      env.client.workflow.start(customerWorkflow, {
+        workflowId: `customer-${randomUUID()}`,
+        taskQueue,
+        args: [
+          {
+            customerId: 'c1',
+            signup: { authSubject: 'auth0|c1', email: 'c1@example.test' },
+            maxEventsPerRun: 1_000,
+          },
+        ],
+      });
+    await withWorker(env, { taskQueue, activities }, async () => body(await start()));
+  }
+
+  const stateOf = (handle: { query: (q: typeof getStateQuery) => Promise<CustomerState> }) =>
+    handle.query(getStateQuery);
+
+  async function until(
+    handle: { query: (q: typeof getStateQuery) => Promise<CustomerState> },
+    done: (state: CustomerState) => boolean,
+  ): Promise<CustomerState> {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const state = await stateOf(handle);
+      if (done(state)) return state;
+      await env.sleep('1 second');
+    }
+    throw new Error(`condition not reached: ${JSON.stringify(await stateOf(handle))}`);
+  }
+
+  it('given a signup and a completed checkout delivered three times, should create one subscription and become active', async () => {
+    const activities = healthyActivities();
+    await run(activities, async (handle) => {
+      const provisioned = await until(handle, (state) => state.status === 'awaiting_payment_method');
+      expect(provisioned).toMatchObject({ stripeCustomerId: 'cus_1', clusterId: 'eu-1', problem: null });
+      expect(provisioned.hopsworks).toEqual({ userId: '7', username: 'ada0001', projectId: '42' });
+
+      const completed = event('checkout.session.completed', { id: 'cs_1', mode: 'setup' }, 'evt_checkout');
+      await Promise.all([1, 2, 3].map(() => handle.signal(stripeEventSignal, completed)));
+      const active = await until(handle, (state) => state.status === 'active');
+      expect(activities.createSubscription).toHaveBeenCalledTimes(1);
+      expect(activities.createSubscription).toHaveBeenCalledWith({
+        customerId: 'c1',
+        stripeCustomerId: 'cus_1',
+        checkoutSessionId: 'cs_1',
+      });
+      expect(active.paymentMethods).toEqual(['pm_1']);
+      expect(active.subscription?.id).toBe('sub_1');
+
+      // A second checkout (another session) never creates a second subscription.
+      await handle.signal(
+        stripeEventSignal,
+        event('checkout.session.completed', { id: 'cs_2', mode: 'setup' }),
+      );
+      await env.sleep('1 minute');
+      expect(activities.createSubscription).toHaveBeenCalledTimes(1);
+      expect(activities.syncCustomerRecord).toHaveBeenLastCalledWith({
+        customerId: 'c1',
+        status: 'active',
+        clusterId: 'eu-1',
+        stripeSubscriptionId: 'sub_1',
+      });
+    });
+  });
+
+  it('given Hopsworks refusing for good, should mark provisioning_failed with the reason, free the cluster, and recover on retry', async () => {
+    const activities = healthyActivities();
+    activities.ensureHopsworksAccount.mockRejectedValueOnce(
+      ApplicationFailure.create({
+        type: CustomerErrors.HOPSWORKS_REJECTED,
+        message: 'email taken',
+        nonRetryable: true,
+      }),
+    );
+    await run(activities, async (handle) => {
+      const failed = await until(handle, (state) => state.status === 'provisioning_failed');
+      expect(failed.problem).toMatchObject({ step: 'hopsworks', message: 'email taken' });
+      expect(failed.clusterId).toBeNull();
+      expect(activities.releaseCluster).toHaveBeenCalledWith({ customerId: 'c1' });
+
+      await handle.signal(retryProvisioningSignal);
+      const recovered = await until(handle, (state) => state.status === 'awaiting_payment_method');
+      expect(recovered).toMatchObject({ clusterId: 'eu-1', problem: null });
+      expect(activities.ensureStripeCustomer).toHaveBeenCalledTimes(1); // kept from the first attempt
+      await recordHistory(env.client, handle.workflowId, 'customer-workflow-provisioning-retried');
+    });
+  });
+
+  it('given no cluster with capacity, should wait in awaiting_capacity and check again an hour later', async () => {
+    const activities = healthyActivities();
+    activities.assignCluster.mockResolvedValueOnce({ clusterId: null });
+    await run(activities, async (handle) => {
+      const waiting = await until(handle, (state) => state.status === 'awaiting_capacity');
+      expect(waiting.problem?.step).toBe('cluster');
+      await env.sleep('59 minutes');
+      expect((await stateOf(handle)).status).toBe('awaiting_capacity');
+      await env.sleep('2 minutes');
+      const provisioned = await until(handle, (state) => state.status === 'awaiting_payment_method');
+      expect(provisioned.clusterId).toBe('eu-1');
+      expect(activities.assignCluster).toHaveBeenCalledTimes(2);
+      await recordHistory(env.client, handle.workflowId, 'customer-workflow-awaiting-capacity');
+    });
+  });
+
+  it('given subscription events out of order, should converge on what Stripe holds', async () => {
+    const activities = healthyActivities();
+    await run(activities, async (handle) => {
+      await until(handle, (state) => state.status === 'awaiting_payment_method');
+      // `updated` (newer) arrives before `created` (older); each time the workflow asks Stripe.
+      activities.fetchSubscription.mockResolvedValue(subscription('past_due'));
+      await handle.signal(
+        stripeEventSignal,
+        event('customer.subscription.updated', { id: 'sub_1' }, undefined, 200),
+      );
+      await handle.signal(
+        stripeEventSignal,
+        event('customer.subscription.created', { id: 'sub_1' }, undefined, 100),
+      );
+      const state = await until(handle, (s) => s.subscription?.status === 'past_due');
+      expect(state.status).toBe('past_due');
+      expect(activities.fetchSubscription).toHaveBeenCalledWith({ subscriptionId: 'sub_1' });
+    });
+  });
+
+  it('should track payment methods and raise a postpaid customer left without one', async () => {
+    const activities = healthyActivities();
+    await run(activities, async (handle) => {
+      await until(handle, (state) => state.status === 'awaiting_payment_method');
+      await handle.signal(stripeEventSignal, event('payment_method.attached', { id: 'pm_a' }));
+      await handle.signal(stripeEventSignal, event('payment_method.detached', { id: 'pm_a' }));
+      const missing = await until(handle, (state) => state.paymentMethodMissing);
+      expect(missing.paymentMethods).toEqual([]);
+      await handle.signal(stripeEventSignal, event('payment_method.attached', { id: 'pm_b' }));
+      const restored = await until(handle, (state) => !state.paymentMethodMissing);
+      expect(restored.paymentMethods).toEqual(['pm_b']);
+      // Attaching a card never creates a subscription.
+      expect(activities.createSubscription).not.toHaveBeenCalled();
+    });
+  });
+
+  it('should continue as new with its state unchanged', async () => {
+    const activities = healthyActivities();
+    const taskQueue = uniqueTaskQueue('customer-can');
+    const workflowId = `customer-${randomUUID()}`;
+    await withWorker(env, { taskQueue, activities }, async () => {
+      const handle = await env.client.workflow.start(customerWorkflow, {
+        workflowId,
+        taskQueue,
+        args: [
+          {
+            customerId: 'c1',
+            signup: { authSubject: 'auth0|c1', email: 'c1@example.test' },
+            maxEventsPerRun: 3,
+          },
+        ],
+      });
+      await until(handle, (state) => state.status === 'awaiting_payment_method');
+      await handle.signal(stripeEventSignal, event('payment_method.attached', { id: 'pm_x' }));
+      await handle.signal(stripeEventSignal, event('invoice.upcoming', { id: 'in_1' }));
+      const before = await until(handle, (state) => state.ignoredEvents['invoice.upcoming'] === 1);
+      const firstRun = (await handle.describe()).runId;
+
+      // The third event reaches the limit: the run continues as new.
+      await handle.signal(stripeEventSignal, event('invoice.upcoming', { id: 'in_2' }, 'evt_third'));
+      const latest = env.client.workflow.getHandle(workflowId);
+      let runId = firstRun;
+      for (let attempt = 0; attempt < 50 && runId === firstRun; attempt++) {
+        await env.sleep('1 second');
+        runId = (await latest.describe()).runId;
+      }
+      expect(runId).not.toBe(firstRun);
+      const after = await latest.query(getStateQuery);
+      expect(after).toEqual({
+        ...before,
+        seenEventIds: [...before.seenEventIds, 'evt_third'],
+        ignoredEvents: { 'invoice.upcoming': 2 },
+      });
+      // The dedupe window came along: a redelivery of an old event is still ignored.
+      await latest.signal(stripeEventSignal, event('invoice.upcoming', { id: 'in_2' }, 'evt_third'));
+      await env.sleep('1 minute');
+      expect((await latest.query(getStateQuery)).ignoredEvents).toEqual({ 'invoice.upcoming': 2 });
+    });
+  });
+});
