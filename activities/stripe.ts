@@ -7,7 +7,31 @@ import type { SubscriptionSnapshot } from '../src/domain/customer.js';
 import { CustomerErrors } from '../workflows/customer-workflow.messages.js';
 
 /** The part of the Stripe SDK these activities use: tests hand in the real SDK pointed at a fake. */
-export type StripeApi = Pick<Stripe, 'customers' | 'subscriptions' | 'paymentMethods'>;
+export type StripeApi = Pick<Stripe, 'customers' | 'subscriptions' | 'paymentMethods' | 'checkout'>;
+
+/**
+ * Stripe's 4xx answers (invalid request, idempotency conflict, card declined) will not change on a
+ * retry: they fail the activity for good, so the workflow records the problem instead of retrying for
+ * minutes. Rate limits and lock timeouts stay retryable, as do 5xx and network errors.
+ */
+async function stripeCall<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    const stripeError = error as { type?: string; statusCode?: number; code?: string; message?: string };
+    const status = stripeError.statusCode ?? 0;
+    const retryable = status === 429 || status >= 500 || status === 0 || stripeError.code === 'lock_timeout';
+    if (!retryable && typeof stripeError.type === 'string' && stripeError.type.startsWith('Stripe')) {
+      throw ApplicationFailure.create({
+        type: stripeError.type,
+        message: stripeError.message ?? 'Stripe refused the request',
+        nonRetryable: true,
+        cause: error instanceof Error ? error : undefined,
+      });
+    }
+    throw error;
+  }
+}
 
 export function subscriptionSnapshot(subscription: Stripe.Subscription): SubscriptionSnapshot {
   // Since API version 2025-03-31 the billing period lives on the subscription items.
@@ -38,9 +62,11 @@ export function createStripeActivities({ stripe, db }: { stripe: StripeApi; db: 
     }): Promise<{ stripeCustomerId: string }> {
       const existing = await findCustomer(db, input.customerId);
       if (existing?.stripeCustomerId) return { stripeCustomerId: existing.stripeCustomerId };
-      const customer = await stripe.customers.create(
-        { email: input.email, metadata: { customer_id: input.customerId } },
-        { idempotencyKey: `customer:${input.customerId}:create` },
+      const customer = await stripeCall(() =>
+        stripe.customers.create(
+          { email: input.email, metadata: { customer_id: input.customerId } },
+          { idempotencyKey: `customer:${input.customerId}:create` },
+        ),
       );
       await setStripeCustomerId(db, input.customerId, customer.id);
       return { stripeCustomerId: customer.id };
@@ -88,7 +114,9 @@ export function createStripeActivities({ stripe, db }: { stripe: StripeApi; db: 
     },
 
     async fetchSubscription(input: { subscriptionId: string }): Promise<SubscriptionSnapshot> {
-      return subscriptionSnapshot(await stripe.subscriptions.retrieve(input.subscriptionId));
+      return subscriptionSnapshot(
+        await stripeCall(() => stripe.subscriptions.retrieve(input.subscriptionId)),
+      );
     },
   };
 }

@@ -13,6 +13,7 @@ import type { Queryable } from '../src/db/pool.js';
 import type { Logger } from '../src/logger.js';
 import { ApiError, errorBody, isDatabaseUnavailable } from './errors.js';
 import { healthRoutes } from './health.js';
+import { openApiRoutes } from './openapi.js';
 import { billingRoutes } from './routes/billing.js';
 import { auth0WebhookRoutes } from './webhooks/auth0.js';
 import { stripeWebhookRoutes } from './webhooks/stripe.js';
@@ -55,6 +56,7 @@ export function createApp(deps: AppDependencies) {
   });
 
   app.route('/', healthRoutes(deps));
+  app.route('/', openApiRoutes());
   if (deps.config) {
     const { config } = deps;
     app.route(

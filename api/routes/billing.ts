@@ -24,12 +24,12 @@ export function billingRoutes(deps: BillingRouteDependencies) {
     .use('/api/billing/*', customerAuth(deps.auth))
     .post('/api/billing/checkout-session', async (c) => {
       const body = await parseJson(c, checkoutSessionBody);
-      if (!deps.stripe) throw new ApiError(503, 'not_configured', 'Stripe is not configured');
       const customer = await findCustomerBySubject(deps.db, c.var.customerSubject);
       if (!customer) throw new ApiError(404, 'customer_not_found', 'No customer for this account');
       if (!customer.stripeCustomerId) {
         throw new ApiError(409, 'not_provisioned', 'The account is still being set up; try again shortly');
       }
+      if (!deps.stripe) throw new ApiError(503, 'not_configured', 'Stripe is not configured');
       // Payment setup: the customer saves a card; the subscription is created when Stripe reports
       // checkout.session.completed, by the customer's workflow.
       const session = await deps.stripe.checkout.sessions.create({

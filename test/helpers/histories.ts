@@ -10,5 +10,8 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 export async function recordHistory(client: Client, workflowId: string, name: string): Promise<void> {
   if (!process.env.RECORD_HISTORIES) return;
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  await writeFile(join(import.meta.dirname, '..', 'replay', 'histories', `${name}.json`), historyToJSON(history));
+  await writeFile(
+    join(import.meta.dirname, '..', 'replay', 'histories', `${name}.json`),
+    historyToJSON(history),
+  );
 }

@@ -7,6 +7,8 @@ import '../setup/context.js';
 
 export interface StripeMock {
   stripe: Stripe;
+  /** `http://127.0.0.1:<port>`, for code that builds its own client from STRIPE_API_URL. */
+  url: string;
   stop(): Promise<void>;
 }
 
@@ -27,7 +29,15 @@ function accepts(port: number): Promise<boolean> {
  */
 export async function startStripeMock(): Promise<StripeMock> {
   const port = await freePort();
-  const child = spawn(inject('stripeMockPath'), ['-http-addr', `127.0.0.1:${port}`], { stdio: 'ignore' });
+  // stripe-mock also opens HTTPS, on *:12112 unless told otherwise; a port of its own on loopback lets
+  // several instances (parallel test files) run at once.
+  const child = spawn(
+    inject('stripeMockPath'),
+    ['-http-addr', `127.0.0.1:${port}`, '-https-addr', '127.0.0.1:'],
+    {
+      stdio: 'ignore',
+    },
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   for (let attempt = 0; !(await accepts(port)); attempt++) {
     if (attempt > 100 || child.exitCode !== null) throw new Error('stripe-mock did not start');
@@ -41,8 +51,9 @@ export async function startStripeMock(): Promise<StripeMock> {
   });
   return {
     stripe,
+    url: `http://127.0.0.1:${port}`,
     async stop() {
-      child.kill('SIGTERM');
+      if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
     },
   };

@@ -1,0 +1,183 @@
+import { swaggerUI } from '@hono/swagger-ui';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { AppEnv } from './app.js';
+import { checkoutSessionBody } from './routes/billing.js';
+import { auth0SignupBody } from './webhooks/auth0.js';
+
+// Response shapes, as zod schemas, so the document is generated from the same kind of source as the
+// request schemas the routes parse with.
+const errorBody = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
+});
+const check = z.object({ status: z.enum(['ok', 'unavailable']), error: z.string().optional() });
+const readiness = z.object({
+  status: z.enum(['ok', 'unavailable']),
+  checks: z.object({ postgres: check, temporal: check }),
+});
+const webhookAck = z.object({
+  received: z.literal(true),
+  status: z.enum(['signalled', 'ignored', 'unroutable', 'received']),
+  duplicate: z.boolean().optional(),
+});
+const stripeEvent = z
+  .object({
+    id: z.string(),
+    object: z.literal('event'),
+    type: z.string(),
+    livemode: z.boolean(),
+    data: z.object({}),
+  })
+  .describe('A Stripe event, signed by Stripe (Stripe-Signature header) and verified against the raw body.');
+
+type Security = 'customer' | 'admin' | 'auth0Secret' | 'stripeSignature';
+
+export interface Operation {
+  method: 'get' | 'post';
+  path: string;
+  summary: string;
+  tag: string;
+  security?: Security;
+  body?: z.ZodType;
+  responses: Record<number, { description: string; schema?: z.ZodType }>;
+}
+
+const failures = (...statuses: number[]) =>
+  Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      { description: ERROR_DESCRIPTIONS[status] ?? 'Error', schema: errorBody },
+    ]),
+  );
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'Invalid request: the body names the field or the reason',
+  401: 'Missing or invalid credentials',
+  404: 'Not found',
+  409: 'Conflict with the current state',
+  413: 'Body too large',
+  422: 'Rejected by the workflow',
+  503: 'Postgres or Temporal unavailable; retry later',
+};
+
+/** Every route of the API. A test checks that the app serves exactly these. */
+export const OPERATIONS: Operation[] = [
+  {
+    method: 'get',
+    path: '/healthz',
+    summary: 'Liveness: the process is up',
+    tag: 'operations',
+    responses: { 200: { description: 'Up', schema: z.object({ status: z.literal('ok') }) } },
+  },
+  {
+    method: 'get',
+    path: '/readyz',
+    summary: 'Readiness: Postgres and Temporal answer',
+    tag: 'operations',
+    responses: {
+      200: { description: 'Ready', schema: readiness },
+      503: { description: 'A dependency is down', schema: readiness },
+    },
+  },
+  ...(['stripe', 'stripe-test'] as const).map((endpoint): Operation => ({
+    method: 'post',
+    path: `/api/webhooks/${endpoint}`,
+    summary: `Stripe webhook (${endpoint === 'stripe' ? 'live' : 'test'} mode)`,
+    tag: 'webhooks',
+    security: 'stripeSignature',
+    body: stripeEvent,
+    responses: {
+      200: { description: 'Recorded (and delivered)', schema: webhookAck },
+      ...failures(400, 404, 413, 503),
+    },
+  })),
+  {
+    method: 'post',
+    path: '/api/webhooks/auth0',
+    summary: 'Auth0 post-registration: starts the customer',
+    tag: 'webhooks',
+    security: 'auth0Secret',
+    body: auth0SignupBody,
+    responses: {
+      202: { description: 'Accepted', schema: z.object({ customerId: z.string(), workflowId: z.string() }) },
+      ...failures(400, 401, 404, 503),
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/billing/checkout-session',
+    summary: 'A Stripe Checkout session (setup mode) to save a payment method',
+    tag: 'billing',
+    security: 'customer',
+    body: checkoutSessionBody,
+    responses: {
+      201: { description: 'Created', schema: z.object({ id: z.string(), url: z.string().nullable() }) },
+      ...failures(400, 401, 404, 409, 503),
+    },
+  },
+];
+
+function jsonSchema(schema: z.ZodType) {
+  return z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'openapi-3.0' });
+}
+
+/** The OpenAPI 3 document, generated from the zod schemas of the routes. */
+export function openApiDocument() {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const operation of OPERATIONS) {
+    paths[operation.path] ??= {};
+    paths[operation.path]![operation.method] = {
+      summary: operation.summary,
+      tags: [operation.tag],
+      ...(operation.security ? { security: [{ [operation.security]: [] }] } : {}),
+      ...(operation.body
+        ? {
+            requestBody: {
+              required: true,
+              content: { 'application/json': { schema: jsonSchema(operation.body) } },
+            },
+          }
+        : {}),
+      responses: Object.fromEntries(
+        Object.entries(operation.responses).map(([status, response]) => [
+          status,
+          {
+            description: response.description,
+            ...(response.schema
+              ? { content: { 'application/json': { schema: jsonSchema(response.schema) } } }
+              : {}),
+          },
+        ]),
+      ),
+    };
+  }
+  return {
+    openapi: '3.0.3',
+    info: {
+      title: 'Billing orchestrator API',
+      version: '0.1.0',
+      description: 'Webhooks from Stripe and Auth0, customer billing routes and admin routes.',
+    },
+    components: {
+      securitySchemes: {
+        customer: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description: 'The identity provider JWT',
+        },
+        admin: { type: 'http', scheme: 'bearer', description: 'An admin token (ADMIN_CREDENTIALS)' },
+        auth0Secret: { type: 'http', scheme: 'bearer', description: 'AUTH0_WEBHOOK_SECRET' },
+        stripeSignature: { type: 'apiKey', in: 'header', name: 'Stripe-Signature' },
+      },
+    },
+    paths,
+  };
+}
+
+/** `GET /openapi.json` and a docs page at `GET /docs`. */
+export function openApiRoutes() {
+  const document = openApiDocument();
+  return new Hono<AppEnv>()
+    .get('/openapi.json', (c) => c.json(document))
+    .get('/docs', swaggerUI({ url: '/openapi.json', title: 'Billing orchestrator API' }));
+}

@@ -1,0 +1,493 @@
+import { randomBytes } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import { Client, Connection } from '@temporalio/client';
+import type Stripe from 'stripe';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createStripeActivities } from '../../activities/stripe.js';
+import { createApp } from '../../api/app.js';
+import type { Queryable } from '../../src/db/pool.js';
+import type { SubscriptionSnapshot } from '../../src/domain/customer.js';
+import { createLogger } from '../../src/logger.js';
+import { createStripeClient } from '../../src/stripe/client.js';
+import { CustomerErrors } from '../../workflows/customer-workflow.messages.js';
+import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';
+import { testConfig } from '../helpers/app-config.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { startLocalIdentityProvider, type LocalIdentityProvider } from '../helpers/jwks.js';
+import { startStripeMock, type StripeMock } from '../helpers/stripe-mock.js';
+import '../setup/context.js';
+
+// The Stripe prices of the five metered metrics, in the order the activity sends them (by metric).
+const METERED_PRICE_IDS = [
+  'price_api_calls',
+  'price_cpu_hours',
+  'price_gpu_hours',
+  'price_memory_gb_hours',
+  'price_storage_gb_month',
+];
+
+interface Exchange {
+  method: string;
+  path: string;
+  status: number;
+  idempotencyKey: string | undefined;
+}
+
+/** Every request the SDK sends while recording, with the status stripe-mock answered. */
+function recordExchanges(stripe: Stripe) {
+  const exchanges: Exchange[] = [];
+  const onResponse = (event: Stripe.ResponseEvent) =>
+    exchanges.push({
+      method: event.method,
+      path: event.path,
+      status: event.status,
+      idempotencyKey: event.idempotency_key,
+    });
+  stripe.on('response', onResponse);
+  return {
+    exchanges,
+    rejected: () => exchanges.filter((exchange) => exchange.status >= 400),
+    stop: () => stripe.off('response', onResponse),
+  };
+}
+
+const uniqueId = (prefix: string) => `${prefix}_${randomBytes(5).toString('hex')}`;
+
+async function insertCustomer(
+  db: Queryable,
+  fields: { stripeCustomerId?: string; email?: string } = {},
+): Promise<{ id: string; authSubject: string; email: string }> {
+  const id = uniqueId('cust');
+  const customer = { id, authSubject: `auth0|${id}`, email: fields.email ?? `${id}@example.test` };
+  await db.query(
+    `INSERT INTO customers (id, auth_subject, email, status, stripe_customer_id)
+     VALUES ($1, $2, $3, 'awaiting_payment_method', $4)`,
+    [customer.id, customer.authSubject, customer.email, fields.stripeCustomerId ?? null],
+  );
+  return customer;
+}
+
+async function storedStripeCustomerId(db: Queryable, customerId: string): Promise<string | null> {
+  const { rows } = await db.query<{ id: string | null }>(
+    'SELECT stripe_customer_id AS id FROM customers WHERE id = $1',
+    [customerId],
+  );
+  return rows[0]?.id ?? null;
+}
+
+function expectSnapshotShape(snapshot: SubscriptionSnapshot): void {
+  expect(snapshot).toEqual({
+    id: expect.stringMatching(/^sub_/),
+    status: expect.any(String),
+    currentPeriodStart: expect.any(Number),
+    currentPeriodEnd: expect.any(Number),
+    cancelAtPeriodEnd: expect.any(Boolean),
+  });
+}
+
+describe('Stripe activities against stripe-mock (request shapes checked with the OpenAPI spec)', () => {
+  let mock: StripeMock;
+  let db: TestDatabase;
+  let activities: ReturnType<typeof createStripeActivities>;
+
+  beforeAll(async () => {
+    [mock, db] = await Promise.all([startStripeMock(), createTestDatabase()]);
+    await db.pool.query(`UPDATE prices SET stripe_price_id = 'price_' || metric WHERE metric <> 'credits'`);
+    activities = createStripeActivities({ stripe: mock.stripe, db: db.pool });
+  });
+
+  afterAll(async () => {
+    await mock?.stop();
+    await db?.drop();
+  });
+
+  it('given a customer without a Stripe customer, when ensureStripeCustomer runs, should create one with an accepted request and store its cus_ id', async () => {
+    const customer = await insertCustomer(db.pool);
+    const recorder = recordExchanges(mock.stripe);
+    try {
+      const result = await activities.ensureStripeCustomer({
+        customerId: customer.id,
+        email: customer.email,
+      });
+
+      expect(result.stripeCustomerId).toMatch(/^cus_/);
+      expect(await storedStripeCustomerId(db.pool, customer.id)).toBe(result.stripeCustomerId);
+      expect(recorder.exchanges).toEqual([
+        {
+          method: 'POST',
+          path: '/v1/customers',
+          status: 200,
+          idempotencyKey: `customer:${customer.id}:create`,
+        },
+      ]);
+    } finally {
+      recorder.stop();
+    }
+  });
+
+  it('given the Stripe customer id is already stored, when ensureStripeCustomer runs again, should return it without calling Stripe', async () => {
+    const customer = await insertCustomer(db.pool);
+    const first = await activities.ensureStripeCustomer({ customerId: customer.id, email: customer.email });
+    const recorder = recordExchanges(mock.stripe);
+    try {
+      const second = await activities.ensureStripeCustomer({
+        customerId: customer.id,
+        email: customer.email,
+      });
+
+      expect(second).toEqual(first);
+      expect(recorder.exchanges).toEqual([]);
+    } finally {
+      recorder.stop();
+    }
+  });
+
+  it('given active prices with Stripe price ids, when createSubscription runs, should send only accepted requests and return a sub_ snapshot', async () => {
+    const stripeCustomerId = uniqueId('cus');
+    const customer = await insertCustomer(db.pool, { stripeCustomerId });
+    const recorder = recordExchanges(mock.stripe);
+    try {
+      const result = await activities.createSubscription({
+        customerId: customer.id,
+        stripeCustomerId,
+        checkoutSessionId: 'cs_test_contract',
+      });
+
+      expectSnapshotShape(result.subscription);
+      // stripe-mock's payment method list always holds one card, so every call of the activity is made.
+      expect(result.paymentMethodId).toMatch(/^pm_/);
+      expect(recorder.rejected()).toEqual([]);
+      expect(recorder.exchanges.map(({ method, path }) => `${method} ${path.split('?')[0]}`)).toEqual([
+        'GET /v1/payment_methods',
+        `POST /v1/customers/${stripeCustomerId}`,
+        'POST /v1/subscriptions',
+      ]);
+      expect(recorder.exchanges.map((exchange) => exchange.idempotencyKey)).toEqual([
+        undefined,
+        `customer:${customer.id}:default-payment-method:cs_test_contract`,
+        `subscription:${customer.id}:cs_test_contract`,
+      ]);
+    } finally {
+      recorder.stop();
+    }
+  });
+
+  it('given only the credits price has a Stripe price id, when createSubscription runs, should throw a non-retryable NoStripePrices failure without calling Stripe', async () => {
+    // Inside a transaction that is rolled back, so the other tests keep their prices.
+    const client = await db.pool.connect();
+    const recorder = recordExchanges(mock.stripe);
+    try {
+      await client.query('BEGIN');
+      await client.query(`UPDATE prices SET stripe_price_id = NULL WHERE metric <> 'credits'`);
+      await client.query(`UPDATE prices SET stripe_price_id = 'price_credits' WHERE metric = 'credits'`);
+      const inTransaction = createStripeActivities({ stripe: mock.stripe, db: client });
+
+      const failure = await inTransaction
+        .createSubscription({
+          customerId: 'cust_none',
+          stripeCustomerId: 'cus_none',
+          checkoutSessionId: 'cs_none',
+        })
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+
+      expect(failure).toBeInstanceOf(ApplicationFailure);
+      expect(failure).toMatchObject({ type: CustomerErrors.NO_STRIPE_PRICES, nonRetryable: true });
+      expect(CustomerErrors.NO_STRIPE_PRICES).toBe('NoStripePrices');
+      expect(recorder.exchanges).toEqual([]);
+    } finally {
+      recorder.stop();
+      await client.query('ROLLBACK');
+      client.release();
+    }
+  });
+
+  it('given a subscription id, when fetchSubscription runs, should send an accepted request and return a snapshot', async () => {
+    const recorder = recordExchanges(mock.stripe);
+    try {
+      const snapshot = await activities.fetchSubscription({ subscriptionId: 'sub_contract' });
+
+      expectSnapshotShape(snapshot);
+      expect(recorder.exchanges).toEqual([
+        { method: 'GET', path: '/v1/subscriptions/sub_contract', status: 200, idempotencyKey: undefined },
+      ]);
+    } finally {
+      recorder.stop();
+    }
+  });
+
+  describe('POST /api/billing/checkout-session through createApp', () => {
+    let identity: LocalIdentityProvider;
+    let connection: Connection;
+    let stripe: Stripe;
+    let app: ReturnType<typeof createApp>;
+    // What the app logs as errors (a Stripe error becomes a 500), shown when the status is wrong.
+    const appErrors: string[] = [];
+
+    beforeAll(async () => {
+      identity = await startLocalIdentityProvider();
+      const config = testConfig({
+        // stripe-mock refuses keys with more than one underscore after sk_test.
+        STRIPE_TEST_SECRET_KEY: 'sk_test_contract000000',
+        STRIPE_API_URL: mock.url,
+        AUTH0_JWKS_URL: identity.jwksUrl,
+        AUTH0_ISSUER: identity.issuer,
+        AUTH0_AUDIENCE: identity.audience,
+      });
+      // The production client factory, aimed at stripe-mock through STRIPE_API_URL.
+      stripe = createStripeClient(config.stripe)!;
+      // The billing routes never call Temporal; a lazy connection is never opened.
+      connection = Connection.lazy({ address: inject('temporalAddress') });
+      app = createApp({
+        db: db.pool,
+        temporal: new Client({ connection }),
+        logger: createLogger('error', { write: (line: string) => void appErrors.push(line) }),
+        config,
+        stripe,
+      });
+    });
+
+    afterAll(async () => {
+      await connection?.close();
+      await identity?.close();
+    });
+
+    it('given a customer with a Stripe customer and a valid JWT, when they ask for a checkout session, should get 201 with a cs_ id after a request stripe-mock accepted', async () => {
+      const customer = await insertCustomer(db.pool, { stripeCustomerId: uniqueId('cus') });
+      const recorder = recordExchanges(stripe);
+      try {
+        const response = await app.request('/api/billing/checkout-session', {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${await identity.tokenFor(customer.authSubject)}`,
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify({
+            successUrl: 'https://app.example.test/billing/ok',
+            cancelUrl: 'https://app.example.test/billing/cancel',
+          }),
+        });
+
+        expect(response.status, appErrors.join('\n')).toBe(201);
+        expect(await response.json()).toEqual({
+          id: expect.stringMatching(/^cs_/),
+          url: expect.stringMatching(/^https:\/\//),
+        });
+        expect(recorder.exchanges).toEqual([
+          // The route sends no key of its own; the SDK adds one for its network retries.
+          {
+            method: 'POST',
+            path: '/v1/checkout/sessions',
+            status: 200,
+            idempotencyKey: expect.stringMatching(/^stripe-node-retry-/),
+          },
+        ]);
+      } finally {
+        recorder.stop();
+      }
+    });
+  });
+});
+
+describe('Stripe activities against the fake Stripe (behaviour stripe-mock cannot show)', () => {
+  let fake: FakeStripe;
+  let stripe: Stripe;
+  let db: TestDatabase;
+  let activities: ReturnType<typeof createStripeActivities>;
+
+  beforeAll(async () => {
+    [fake, db] = await Promise.all([
+      startFakeStripe({ webhookSecret: 'whsec_contract_activities' }),
+      createTestDatabase(),
+    ]);
+    await db.pool.query(`UPDATE prices SET stripe_price_id = 'price_' || metric WHERE metric <> 'credits'`);
+    stripe = fake.client();
+    activities = createStripeActivities({ stripe, db: db.pool });
+  });
+
+  afterAll(async () => {
+    await fake?.close();
+    await db?.drop();
+  });
+
+  const stripeCustomersOf = (customerId: string) =>
+    [...fake.customers.values()].filter((customer) => customer.metadata.customer_id === customerId);
+  const subscriptionsOf = (stripeCustomerId: string) =>
+    [...fake.subscriptions.values()].filter((subscription) => subscription.customer === stripeCustomerId);
+
+  /** A customer with a Stripe customer, as ensureStripeCustomer leaves them. */
+  async function provisionedCustomer() {
+    const customer = await insertCustomer(db.pool);
+    const { stripeCustomerId } = await activities.ensureStripeCustomer({
+      customerId: customer.id,
+      email: customer.email,
+    });
+    return { ...customer, stripeCustomerId };
+  }
+
+  /** The payment setup of api/routes/billing.ts, completed by the customer with a test card. */
+  async function savedCard(customer: { id: string; stripeCustomerId: string }, card = 'pm_card_visa') {
+    const session = await stripe.checkout.sessions.create({
+      mode: 'setup',
+      customer: customer.stripeCustomerId,
+      currency: 'usd',
+      success_url: 'https://app.example.test/billing/ok',
+      cancel_url: 'https://app.example.test/billing/cancel',
+      metadata: { customer_id: customer.id, purpose: 'payment_setup' },
+      setup_intent_data: { metadata: { customer_id: customer.id } },
+    });
+    fake.completeCheckoutSession(session.id, { paymentMethod: card });
+    const methods = await stripe.paymentMethods.list({ customer: customer.stripeCustomerId, type: 'card' });
+    return { checkoutSessionId: session.id, paymentMethodId: methods.data[0]!.id };
+  }
+
+  it('given the stored Stripe customer id was lost after creation, when ensureStripeCustomer runs again, should get the same Stripe customer back through the idempotency key customer:<id>:create', async () => {
+    const customer = await insertCustomer(db.pool);
+    const first = await activities.ensureStripeCustomer({ customerId: customer.id, email: customer.email });
+    await db.pool.query('UPDATE customers SET stripe_customer_id = NULL WHERE id = $1', [customer.id]);
+
+    const second = await activities.ensureStripeCustomer({ customerId: customer.id, email: customer.email });
+
+    expect(second).toEqual(first);
+    expect(stripeCustomersOf(customer.id).map((stripeCustomer) => stripeCustomer.id)).toEqual([
+      first.stripeCustomerId,
+    ]);
+    expect(await storedStripeCustomerId(db.pool, customer.id)).toBe(first.stripeCustomerId);
+    const creations = fake.requests.filter(
+      (request) => request.idempotencyKey === `customer:${customer.id}:create`,
+    );
+    expect(creations.map((request) => [request.method, request.path, request.replayed])).toEqual([
+      ['POST', '/v1/customers', false],
+      ['POST', '/v1/customers', true],
+    ]);
+  });
+
+  it('given the stored id was lost and the email changed since, when ensureStripeCustomer runs again, should fail for good with the Stripe idempotency error (not a second customer)', async () => {
+    const customer = await insertCustomer(db.pool);
+    await activities.ensureStripeCustomer({ customerId: customer.id, email: customer.email });
+    await db.pool.query('UPDATE customers SET stripe_customer_id = NULL WHERE id = $1', [customer.id]);
+
+    const failure = await activities
+      .ensureStripeCustomer({ customerId: customer.id, email: `new-${customer.email}` })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+
+    // A retry cannot change Stripe's answer: the failure is non-retryable and the workflow records it.
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect(failure).toMatchObject({ type: 'StripeIdempotencyError', nonRetryable: true });
+    expect(stripeCustomersOf(customer.id)).toHaveLength(1);
+  });
+
+  it('given a card saved through a setup Checkout Session, when createSubscription runs, should make it the default payment method of the customer and of the subscription', async () => {
+    const customer = await provisionedCustomer();
+    const { checkoutSessionId, paymentMethodId } = await savedCard(customer);
+
+    const result = await activities.createSubscription({
+      customerId: customer.id,
+      stripeCustomerId: customer.stripeCustomerId,
+      checkoutSessionId,
+    });
+
+    expect(result.paymentMethodId).toBe(paymentMethodId);
+    expect(fake.customers.get(customer.stripeCustomerId)?.invoice_settings.default_payment_method).toBe(
+      paymentMethodId,
+    );
+    const subscription = fake.subscriptions.get(result.subscription.id);
+    expect(subscription).toMatchObject({
+      customer: customer.stripeCustomerId,
+      default_payment_method: paymentMethodId,
+      metadata: { customer_id: customer.id },
+      status: 'active',
+    });
+    expect(subscription?.items.data.map((item) => item.price.id)).toEqual(METERED_PRICE_IDS);
+    expect(result.subscription).toEqual({
+      id: subscription?.id,
+      status: 'active',
+      currentPeriodStart: subscription?.items.data[0]?.current_period_start,
+      currentPeriodEnd: subscription?.items.data[0]?.current_period_end,
+      cancelAtPeriodEnd: false,
+    });
+  });
+
+  it('given no payment method attached, when createSubscription runs, should create the subscription without a default payment method and leave the customer unchanged', async () => {
+    const customer = await provisionedCustomer();
+
+    const result = await activities.createSubscription({
+      customerId: customer.id,
+      stripeCustomerId: customer.stripeCustomerId,
+      checkoutSessionId: 'cs_test_without_card',
+    });
+
+    expect(result.paymentMethodId).toBeNull();
+    expect(fake.customers.get(customer.stripeCustomerId)?.invoice_settings.default_payment_method).toBeNull();
+    expect(fake.subscriptions.get(result.subscription.id)?.default_payment_method).toBeNull();
+    expect(result.subscription.status).toBe('incomplete');
+    expect(
+      fake.requests.filter(
+        (request) =>
+          request.method === 'POST' && request.path === `/v1/customers/${customer.stripeCustomerId}`,
+      ),
+    ).toEqual([]);
+  });
+
+  it('given createSubscription already ran for a checkout session, when it runs again for the same session, should leave one subscription (idempotency key subscription:<customer>:<session>)', async () => {
+    const customer = await provisionedCustomer();
+    const { checkoutSessionId } = await savedCard(customer);
+    const input = { customerId: customer.id, stripeCustomerId: customer.stripeCustomerId, checkoutSessionId };
+
+    const first = await activities.createSubscription(input);
+    const second = await activities.createSubscription(input);
+
+    expect(second).toEqual(first);
+    expect(subscriptionsOf(customer.stripeCustomerId).map((subscription) => subscription.id)).toEqual([
+      first.subscription.id,
+    ]);
+  });
+
+  it('given createSubscription already ran for one checkout session, when it runs for a different session, should create a second subscription: the activity does not prevent it, the customer workflow must', async () => {
+    const customer = await provisionedCustomer();
+    const firstSetup = await savedCard(customer);
+    const secondSetup = await savedCard(customer, 'pm_card_mastercard');
+
+    const first = await activities.createSubscription({
+      customerId: customer.id,
+      stripeCustomerId: customer.stripeCustomerId,
+      checkoutSessionId: firstSetup.checkoutSessionId,
+    });
+    const second = await activities.createSubscription({
+      customerId: customer.id,
+      stripeCustomerId: customer.stripeCustomerId,
+      checkoutSessionId: secondSetup.checkoutSessionId,
+    });
+
+    expect(second.subscription.id).not.toBe(first.subscription.id);
+    expect(subscriptionsOf(customer.stripeCustomerId)).toHaveLength(2);
+  });
+
+  it('given a subscription whose status Stripe changed, when fetchSubscription runs, should reflect the new status', async () => {
+    const customer = await provisionedCustomer();
+    const { checkoutSessionId } = await savedCard(customer);
+    const { subscription } = await activities.createSubscription({
+      customerId: customer.id,
+      stripeCustomerId: customer.stripeCustomerId,
+      checkoutSessionId,
+    });
+    expect(subscription.status).toBe('active');
+
+    fake.setSubscriptionStatus(subscription.id, 'past_due');
+    expect(await activities.fetchSubscription({ subscriptionId: subscription.id })).toEqual({
+      ...subscription,
+      status: 'past_due',
+    });
+
+    fake.setSubscriptionStatus(subscription.id, 'canceled');
+    expect(await activities.fetchSubscription({ subscriptionId: subscription.id })).toMatchObject({
+      id: subscription.id,
+      status: 'canceled',
+    });
+  });
+});
