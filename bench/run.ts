@@ -1,8 +1,9 @@
 import { devStartup } from './dev-startup.js';
 import { report, type Scenario } from './report.js';
+import { webhooks } from './webhooks.js';
 
 // `npm run bench [name…]`: runs the scenarios (all by default) and records their figures.
-const scenarios: Scenario[] = [devStartup];
+const scenarios: Scenario[] = [devStartup, webhooks];
 
 const wanted = process.argv.slice(2);
 for (const scenario of scenarios) {

@@ -13,11 +13,10 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import {
-  addPaymentMethod,
+  applyPaymentMethodEvent,
   hasLiveSubscription,
   initialCustomerState,
   rememberEvent,
-  removePaymentMethod,
   statusForSubscription,
   type BillingStatus,
   type CustomerState,
@@ -74,12 +73,14 @@ const DEFAULT_MAX_EVENTS_PER_RUN = 1_000;
  * handles one event at a time, so concurrent deliveries of the same Stripe event cannot race.
  */
 export async function customerWorkflow(input: CustomerWorkflowInput): Promise<CustomerState> {
-  const state = input.state ?? initialCustomerState(input.customerId);
+  // Fields added in later versions get their initial values when an older run continues as new.
+  const state: CustomerState = { ...initialCustomerState(input.customerId), ...input.state };
   const inbox: StripeEventSignal[] = [];
   let retryRequested = false;
   let handledThisRun = 0;
   const maxEventsPerRun = input.maxEventsPerRun ?? DEFAULT_MAX_EVENTS_PER_RUN;
-  const shouldContinueAsNew = () => workflowInfo().continueAsNewSuggested || handledThisRun >= maxEventsPerRun;
+  const shouldContinueAsNew = () =>
+    workflowInfo().continueAsNewSuggested || handledThisRun >= maxEventsPerRun;
 
   // Handlers first, before any await, so signals delivered with the start are not lost.
   setHandler(getStateQuery, () => state);
@@ -212,7 +213,8 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
           stripeCustomerId: state.stripeCustomerId ?? object.customer!,
           checkoutSessionId: object.id,
         });
-        if (created.paymentMethodId) addPaymentMethod(state, created.paymentMethodId);
+        if (created.paymentMethodId)
+          applyPaymentMethodEvent(state, created.paymentMethodId, 'attached', event.created);
         await applySubscription(created.subscription);
         return;
       }
@@ -234,7 +236,7 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
         return;
       }
       case 'payment_method.attached': {
-        addPaymentMethod(state, object.id);
+        if (!applyPaymentMethodEvent(state, object.id, 'attached', event.created)) break;
         // Reactivation restores what suspension took (workloads, Hopsworks access): the dunning issue.
         if (state.status === 'suspended' && state.subscription) {
           await publish(statusForSubscription('active', state.subscription));
@@ -242,7 +244,7 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
         return;
       }
       case 'payment_method.detached': {
-        removePaymentMethod(state, object.id);
+        if (!applyPaymentMethodEvent(state, object.id, 'detached', event.created)) break;
         if (state.paymentMethodMissing) log.warn('postpaid customer has no payment method left');
         return;
       }
@@ -281,7 +283,11 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
       // carry nothing but plain JSON into the next run.
       await condition(allHandlersFinished);
       if (inbox.length === 0) {
-        await continueAsNew<typeof customerWorkflow>({ customerId: state.customerId, state, maxEventsPerRun });
+        await continueAsNew<typeof customerWorkflow>({
+          customerId: state.customerId,
+          state,
+          maxEventsPerRun,
+        });
       }
     }
   }

@@ -2,7 +2,6 @@ import type { Client } from '@temporalio/client';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import Stripe from 'stripe';
-import { findCustomer, findCustomerIdByStripeCustomer } from '../../src/db/customers.js';
 import type { Queryable } from '../../src/db/pool.js';
 import { markStripeEvent, recordStripeEvent } from '../../src/db/stripe-events.js';
 import type { Secret } from '../../src/secret.js';
@@ -127,14 +126,16 @@ export function stripeWebhookRoutes(deps: StripeWebhookDependencies) {
 
     const logger = c.var.logger.child({ eventId: event.id, eventType: event.type });
     const stripeCustomerId = stripeCustomerOf(event);
-    const status = await recordStripeEvent(deps.db, {
+    const signal = toSignal(event);
+    const { status, customerId } = await recordStripeEvent(deps.db, {
       id: event.id,
       type: event.type,
       livemode: event.livemode,
       apiVersion: event.api_version ?? null,
       created: event.created,
       stripeCustomerId,
-      payload: event,
+      claimedCustomerId: signal.object.metadata.customer_id ?? null,
+      payload: raw,
     });
     if (status !== 'received') return c.json({ received: true, duplicate: true, status });
 
@@ -143,12 +144,6 @@ export function stripeWebhookRoutes(deps: StripeWebhookDependencies) {
       logger.info('Stripe event type not handled; recorded and acknowledged');
       return c.json({ received: true, status: 'ignored' });
     }
-
-    const signal = toSignal(event);
-    const claimed = signal.object.metadata.customer_id;
-    const customerId =
-      (claimed && (await findCustomer(deps.db, claimed)) ? claimed : undefined) ??
-      (stripeCustomerId ? await findCustomerIdByStripeCustomer(deps.db, stripeCustomerId) : undefined);
     if (!customerId) {
       await markStripeEvent(deps.db, event.id, {
         status: 'unroutable',

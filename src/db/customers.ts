@@ -44,16 +44,6 @@ export async function findCustomerBySubject(
   return rows[0];
 }
 
-export async function findCustomerIdByStripeCustomer(
-  db: Queryable,
-  stripeCustomerId: string,
-): Promise<string | undefined> {
-  const { rows } = await db.query<{ id: string }>('SELECT id FROM customers WHERE stripe_customer_id = $1', [
-    stripeCustomerId,
-  ]);
-  return rows[0]?.id;
-}
-
 export async function setStripeCustomerId(
   db: Queryable,
   id: string,

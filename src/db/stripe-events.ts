@@ -9,21 +9,30 @@ export interface RecordedEvent {
   apiVersion: string | null;
   created: number;
   stripeCustomerId: string | null;
-  payload: unknown;
+  /** The event as Stripe sent it: the verified raw JSON body, stored as is (no re-serialising). */
+  payload: string;
 }
 
 /**
- * Records an event once (its id is the primary key) and returns its status: `received` for a new
- * event or one whose earlier delivery failed half-way; a final status for one already handled.
+ * Records an event once (its id is the primary key) and, in the same round trip, finds the customer
+ * it belongs to: the one its metadata names (when that customer exists), else the owner of its Stripe
+ * customer. The status is `received` for a new event or one whose earlier delivery failed half-way,
+ * a final status for one already handled.
  */
-export async function recordStripeEvent(db: Queryable, event: RecordedEvent): Promise<StripeEventStatus> {
-  const { rows } = await db.query<{ status: StripeEventStatus }>(
+export async function recordStripeEvent(
+  db: Queryable,
+  event: RecordedEvent & { claimedCustomerId: string | null },
+): Promise<{ status: StripeEventStatus; customerId: string | null }> {
+  const { rows } = await db.query<{ status: StripeEventStatus; customerId: string | null }>(
     `WITH inserted AS (
        INSERT INTO stripe_events (id, type, livemode, api_version, stripe_created_at, stripe_customer_id, payload)
        VALUES ($1, $2, $3, $4, to_timestamp($5), $6, $7)
        ON CONFLICT (id) DO NOTHING
        RETURNING status)
-     SELECT status FROM inserted UNION ALL SELECT status FROM stripe_events WHERE id = $1 LIMIT 1`,
+     SELECT
+       (SELECT status FROM inserted UNION ALL SELECT status FROM stripe_events WHERE id = $1 LIMIT 1) AS status,
+       COALESCE((SELECT id FROM customers WHERE id = $8),
+                (SELECT id FROM customers WHERE stripe_customer_id = $6)) AS "customerId"`,
     [
       event.id,
       event.type,
@@ -31,10 +40,11 @@ export async function recordStripeEvent(db: Queryable, event: RecordedEvent): Pr
       event.apiVersion,
       event.created,
       event.stripeCustomerId,
-      JSON.stringify(event.payload),
+      event.payload,
+      event.claimedCustomerId,
     ],
   );
-  return rows[0]?.status ?? 'received';
+  return { status: rows[0]?.status ?? 'received', customerId: rows[0]?.customerId ?? null };
 }
 
 export async function markStripeEvent(

@@ -39,6 +39,11 @@ export interface CustomerState {
   subscription: SubscriptionSnapshot | null;
   /** Payment methods known to be attached, newest last. */
   paymentMethods: string[];
+  /**
+   * Stripe `created` of the latest event applied per payment method: an attach and a detach delivered
+   * out of order must end as Stripe ended, not as they happened to arrive.
+   */
+  paymentMethodEventAt: Record<string, number>;
   /** A postpaid customer whose last payment method was removed; dunning decides what follows. */
   paymentMethodMissing: boolean;
   /** Why provisioning stopped, for operators; null while it goes well. */
@@ -63,6 +68,7 @@ export function initialCustomerState(customerId: string): CustomerState {
     hopsworks: null,
     subscription: null,
     paymentMethods: [],
+    paymentMethodEventAt: {},
     paymentMethodMissing: false,
     problem: null,
     seenEventIds: [],
@@ -108,14 +114,27 @@ export function statusForSubscription(
   }
 }
 
-export function addPaymentMethod(state: CustomerState, paymentMethodId: string): void {
-  if (!state.paymentMethods.includes(paymentMethodId)) state.paymentMethods.push(paymentMethodId);
-  state.paymentMethodMissing = false;
-}
-
-export function removePaymentMethod(state: CustomerState, paymentMethodId: string): void {
-  state.paymentMethods = state.paymentMethods.filter((id) => id !== paymentMethodId);
+/**
+ * Applies an attach or detach of a payment method that Stripe reported at `created` (unix seconds);
+ * an event older than the last one applied to the same payment method is stale and changes nothing.
+ * Returns whether it was applied.
+ */
+export function applyPaymentMethodEvent(
+  state: CustomerState,
+  paymentMethodId: string,
+  change: 'attached' | 'detached',
+  created: number,
+): boolean {
+  const last = state.paymentMethodEventAt[paymentMethodId];
+  if (last !== undefined && created < last) return false;
+  state.paymentMethodEventAt[paymentMethodId] = created;
+  if (change === 'attached') {
+    if (!state.paymentMethods.includes(paymentMethodId)) state.paymentMethods.push(paymentMethodId);
+  } else {
+    state.paymentMethods = state.paymentMethods.filter((id) => id !== paymentMethodId);
+  }
   state.paymentMethodMissing = state.billingMode === 'postpaid' && state.paymentMethods.length === 0;
+  return true;
 }
 
 /** A deterministic customer id from the identity provider's subject: the same signup, the same id. */

@@ -76,11 +76,10 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions):
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
-      const killed = await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]);
-      if (!killed) {
-        child.kill('SIGKILL');
-        await exited;
-      }
+      // If it has not exited after 15 s, kill it; the timer must not keep the process alive after.
+      const forceKill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(forceKill);
     }
     if (options.pidFile) await rm(options.pidFile, { force: true });
   };

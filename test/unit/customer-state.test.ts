@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import {
+  applyPaymentMethodEvent,
+  hasLiveSubscription,
+  initialCustomerState,
+  rememberEvent,
+  SEEN_EVENTS_WINDOW,
+  statusForSubscription,
+  type SubscriptionSnapshot,
+} from '../../src/domain/customer.js';
+
+const subscription = (status: string): SubscriptionSnapshot => ({
+  id: 'sub_1',
+  status,
+  currentPeriodStart: null,
+  currentPeriodEnd: null,
+  cancelAtPeriodEnd: false,
+});
+
+describe('customer state', () => {
+  it('should remember event ids in a bounded window and report duplicates', () => {
+    const state = initialCustomerState('c1');
+    expect(rememberEvent(state, 'evt_1')).toBe(true);
+    expect(rememberEvent(state, 'evt_1')).toBe(false);
+    for (let i = 2; i <= SEEN_EVENTS_WINDOW + 10; i++) rememberEvent(state, `evt_${i}`);
+    expect(state.seenEventIds).toHaveLength(SEEN_EVENTS_WINDOW);
+    expect(state.seenEventIds.at(-1)).toBe(`evt_${SEEN_EVENTS_WINDOW + 10}`);
+  });
+
+  it('should survive a JSON round trip unchanged (what continue-as-new does to it)', () => {
+    const state = initialCustomerState('c1');
+    rememberEvent(state, 'evt_1');
+    applyPaymentMethodEvent(state, 'pm_1', 'attached', 100);
+    state.subscription = subscription('active');
+    expect(JSON.parse(JSON.stringify(state))).toEqual(state);
+  });
+
+  it('should end as Stripe ended when an attach and a detach arrive out of order', () => {
+    const state = initialCustomerState('c1');
+    expect(applyPaymentMethodEvent(state, 'pm_1', 'detached', 200)).toBe(true);
+    expect(applyPaymentMethodEvent(state, 'pm_1', 'attached', 100)).toBe(false); // older: stale
+    expect(state.paymentMethods).toEqual([]);
+    expect(state.paymentMethodMissing).toBe(true);
+    expect(applyPaymentMethodEvent(state, 'pm_2', 'attached', 300)).toBe(true);
+    expect(state).toMatchObject({ paymentMethods: ['pm_2'], paymentMethodMissing: false });
+  });
+
+  it('should not flag a prepaid customer without a payment method', () => {
+    const state = { ...initialCustomerState('c1'), billingMode: 'prepaid' as const };
+    applyPaymentMethodEvent(state, 'pm_1', 'attached', 1);
+    applyPaymentMethodEvent(state, 'pm_1', 'detached', 2);
+    expect(state.paymentMethodMissing).toBe(false);
+  });
+
+  it('should map Stripe subscription statuses, never lifting a suspension or a cancellation', () => {
+    expect(statusForSubscription('awaiting_payment_method', subscription('active'))).toBe('active');
+    expect(statusForSubscription('active', subscription('trialing'))).toBe('active');
+    expect(statusForSubscription('active', subscription('past_due'))).toBe('past_due');
+    expect(statusForSubscription('active', subscription('unpaid'))).toBe('past_due');
+    expect(statusForSubscription('awaiting_payment_method', subscription('incomplete'))).toBe(
+      'awaiting_payment_method',
+    );
+    expect(statusForSubscription('suspended', subscription('active'))).toBe('suspended');
+    expect(statusForSubscription('canceled', subscription('active'))).toBe('canceled');
+  });
+
+  it('should treat only billing subscriptions as live', () => {
+    const state = initialCustomerState('c1');
+    expect(hasLiveSubscription(state)).toBe(false);
+    state.subscription = subscription('past_due');
+    expect(hasLiveSubscription(state)).toBe(true);
+    state.subscription = subscription('canceled');
+    expect(hasLiveSubscription(state)).toBe(false);
+  });
+});
