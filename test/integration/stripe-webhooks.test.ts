@@ -214,17 +214,22 @@ describe('Stripe webhooks', () => {
     expect(await signalsReceived(id)).toBe(1);
   });
 
-  it('given Postgres down, should answer 503 so that Stripe retries', async () => {
+  it('given Postgres down, should answer 503, and the redelivery should then land exactly once', async () => {
+    const { id, stripeId } = await customer();
     const deadPool = createPool({
       url: `postgres://nobody:x@127.0.0.1:${await freePort()}/none`,
       logger: silentLogger,
     });
     const outage = createApp({ db: deadPool, temporal: env.client, logger: silentLogger, config: config() });
-    const event = stripeEvent('payment_method.attached', { id: 'pm_8', customer: 'cus_x' });
+    const event = stripeEvent('payment_method.attached', { id: 'pm_8', customer: stripeId });
     const body = JSON.stringify(event);
-    const response = await post('/api/webhooks/stripe-test', body, signed(body), outage);
-    expect(response.status).toBe(503);
-    expect(await errorCode(response)).toBe('database_unavailable');
+    const during = await post('/api/webhooks/stripe-test', body, signed(body), outage);
+    expect(during.status).toBe(503);
+    expect(await errorCode(during)).toBe('database_unavailable');
     await deadPool.end();
+
+    const after = await post('/api/webhooks/stripe-test', body, signed(body));
+    expect(await after.json()).toEqual({ received: true, status: 'signalled' });
+    expect(await signalsReceived(id)).toBe(1);
   });
 });
