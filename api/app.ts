@@ -11,9 +11,10 @@ import type Stripe from 'stripe';
 import type { Config } from '../src/config.js';
 import type { Queryable } from '../src/db/pool.js';
 import type { Logger } from '../src/logger.js';
-import { ApiError, errorBody, isDatabaseUnavailable } from './errors.js';
+import { ApiError, errorBody, isDatabaseUnavailable, isTemporalUnavailable } from './errors.js';
 import { healthRoutes } from './health.js';
 import { openApiRoutes } from './openapi.js';
+import { adminRoutes } from './routes/admin.js';
 import { billingRoutes } from './routes/billing.js';
 import { auth0WebhookRoutes } from './webhooks/auth0.js';
 import { stripeWebhookRoutes } from './webhooks/stripe.js';
@@ -77,6 +78,10 @@ export function createApp(deps: AppDependencies) {
       }),
     );
     app.route('/', billingRoutes({ db: deps.db, stripe: deps.stripe, auth: config.auth0 }));
+    app.route(
+      '/',
+      adminRoutes({ db: deps.db, temporal: deps.temporal, credentials: config.adminCredentials }),
+    );
   }
 
   app.notFound((c) => c.json(errorBody('not_found', `No route for ${c.req.method} ${c.req.path}`), 404));
@@ -99,6 +104,10 @@ export function createApp(deps: AppDependencies) {
       return c.json(errorBody('update_rejected', reason), 422);
     }
     const logger = c.var.logger ?? deps.logger;
+    if (isTemporalUnavailable(error)) {
+      logger.error({ err: error.message }, 'Temporal unavailable');
+      return c.json(errorBody('temporal_unavailable', 'Temporal is unavailable; retry later'), 503);
+    }
     if (isDatabaseUnavailable(error)) {
       logger.error({ err: error.message }, 'Postgres unavailable');
       return c.json(errorBody('database_unavailable', 'The database is unavailable; retry later'), 503);

@@ -49,6 +49,20 @@ export async function parseJson<T extends z.ZodType>(c: Context, schema: T): Pro
   return result.data;
 }
 
+/** gRPC codes of a Temporal frontend (or its workers) that cannot answer right now. */
+const TEMPORAL_UNAVAILABLE_CODES = new Set([4 /* DEADLINE_EXCEEDED */, 14 /* UNAVAILABLE */]);
+
+/** Whether an error means Temporal is unreachable or timed out (a retry later can succeed). */
+export function isTemporalUnavailable(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 4; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'number' && TEMPORAL_UNAVAILABLE_CODES.has(code)) return true;
+    current = current.cause;
+  }
+  return false;
+}
+
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',

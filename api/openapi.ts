@@ -2,6 +2,7 @@ import { swaggerUI } from '@hono/swagger-ui';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from './app.js';
+import { reasonBody } from './routes/admin.js';
 import { checkoutSessionBody } from './routes/billing.js';
 import { auth0SignupBody } from './webhooks/auth0.js';
 
@@ -114,6 +115,32 @@ export const OPERATIONS: Operation[] = [
       ...failures(400, 401, 404, 409, 503),
     },
   },
+  {
+    method: 'get',
+    path: '/api/admin/customers/:id',
+    summary: "A customer's database record and its workflow's state (the getState query)",
+    tag: 'admin',
+    security: 'admin',
+    responses: {
+      200: { description: 'The customer', schema: z.object({ record: z.object({}), state: z.object({}) }) },
+      ...failures(400, 401, 404, 503),
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/admin/customers/:id/retry-provisioning',
+    summary: 'Retry a provisioning that failed (audited)',
+    tag: 'admin',
+    security: 'admin',
+    body: reasonBody,
+    responses: {
+      202: {
+        description: 'Signalled',
+        schema: z.object({ customerId: z.string(), signalled: z.literal(true) }),
+      },
+      ...failures(400, 401, 404, 503),
+    },
+  },
 ];
 
 function jsonSchema(schema: z.ZodType) {
@@ -124,10 +151,19 @@ function jsonSchema(schema: z.ZodType) {
 export function openApiDocument() {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const operation of OPERATIONS) {
-    paths[operation.path] ??= {};
-    paths[operation.path]![operation.method] = {
+    // Hono writes path parameters as `:id`, OpenAPI as `{id}`.
+    const path = operation.path.replace(/:(\w+)/g, '{$1}');
+    const parameters = [...operation.path.matchAll(/:(\w+)/g)].map(([, name]) => ({
+      name,
+      in: 'path',
+      required: true,
+      schema: { type: 'string' },
+    }));
+    paths[path] ??= {};
+    paths[path]![operation.method] = {
       summary: operation.summary,
       tags: [operation.tag],
+      ...(parameters.length ? { parameters } : {}),
       ...(operation.security ? { security: [{ [operation.security]: [] }] } : {}),
       ...(operation.body
         ? {

@@ -113,7 +113,9 @@ describe('the API skeleton: auth, validation, errors, OpenAPI', () => {
         .map((route) => `${route.method.toLowerCase()} ${route.path}`),
     );
     const documented = new Set(
-      Object.entries(document.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`)),
+      Object.entries(document.paths).flatMap(([path, ops]) =>
+        Object.keys(ops).map((m) => `${m} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
+      ),
     );
     expect(documented).toEqual(served);
     expect(new Set(OPERATIONS.map((operation) => `${operation.method} ${operation.path}`))).toEqual(served);

@@ -158,10 +158,17 @@ describe('a customer from signup to an active subscription, on real servers', ()
     expect(active.subscription).toMatchObject({ id: subscriptions[0]!.id, status: 'active' });
     expect(active.paymentMethods).toHaveLength(1);
 
-    const row = await db.pool.query('SELECT status, stripe_subscription_id FROM customers WHERE id = $1', [
-      customerId,
-    ]);
-    expect(row.rows[0]).toEqual({ status: 'active', stripe_subscription_id: subscriptions[0]!.id });
+    // The customers row mirrors the workflow: it follows right after the state changes.
+    await eventually(
+      async () =>
+        (
+          await db.pool.query('SELECT status, stripe_subscription_id FROM customers WHERE id = $1', [
+            customerId,
+          ])
+        ).rows[0],
+      (row) => row?.status === 'active' && row.stripe_subscription_id === subscriptions[0]!.id,
+      'the customers row to follow the workflow',
+    );
 
     // Operators find the customer by its search attributes in the Temporal UI.
     await eventually(

@@ -1,0 +1,61 @@
+import type { Client } from '@temporalio/client';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { AdminCredential } from '../../src/config.js';
+import { audit } from '../../src/db/audit.js';
+import { findCustomer } from '../../src/db/customers.js';
+import type { Queryable } from '../../src/db/pool.js';
+import {
+  customerWorkflowId,
+  getStateQuery,
+  retryProvisioningSignal,
+} from '../../workflows/customer-workflow.messages.js';
+import type { AppEnv } from '../app.js';
+import { adminAuth } from '../auth.js';
+import { ApiError, parseJson } from '../errors.js';
+
+export const customerIdParam = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a customer id');
+export const reasonBody = z.object({ reason: z.string().trim().min(1).max(1000) });
+
+export interface AdminRouteDependencies {
+  db: Queryable;
+  temporal: Client;
+  credentials: AdminCredential[];
+}
+
+function customerId(value: string): string {
+  const parsed = customerIdParam.safeParse(value);
+  if (!parsed.success) {
+    throw new ApiError(400, 'validation_failed', 'Invalid customer id', [
+      { field: 'id', message: 'must be a customer id' },
+    ]);
+  }
+  return parsed.data;
+}
+
+/** Admin routes (admin credential; every change is written to the audit log with actor and reason). */
+export function adminRoutes(deps: AdminRouteDependencies) {
+  return new Hono<AppEnv>()
+    .use('/api/admin/*', adminAuth(deps.credentials))
+    .get('/api/admin/customers/:id', async (c) => {
+      const id = customerId(c.req.param('id'));
+      const record = await findCustomer(deps.db, id);
+      if (!record) throw new ApiError(404, 'customer_not_found', `No customer ${id}`);
+      // The workflow's own view (a query: answered by a worker); WorkflowNotFoundError maps to 404.
+      const state = await deps.temporal.workflow.getHandle(customerWorkflowId(id)).query(getStateQuery);
+      return c.json({ record, state });
+    })
+    .post('/api/admin/customers/:id/retry-provisioning', async (c) => {
+      const id = customerId(c.req.param('id'));
+      const { reason } = await parseJson(c, reasonBody);
+      await deps.temporal.workflow.getHandle(customerWorkflowId(id)).signal(retryProvisioningSignal);
+      await audit(deps.db, {
+        actor: c.var.adminActor,
+        action: 'retry_provisioning',
+        customerId: (await findCustomer(deps.db, id)) ? id : null,
+        reason,
+        requestId: c.var.requestId,
+      });
+      return c.json({ customerId: id, signalled: true }, 202);
+    });
+}

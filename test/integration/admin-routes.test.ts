@@ -1,0 +1,91 @@
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../api/app.js';
+import type { ErrorBody } from '../../api/errors.js';
+import { signalSignup } from '../../src/temporal/customers.js';
+import { TEST_SECRETS, testConfig } from '../helpers/app-config.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { silentLogger } from '../helpers/logger.js';
+import { connectToDevServer, uniqueTaskQueue } from '../helpers/temporal.js';
+
+describe('admin routes', () => {
+  const taskQueue = uniqueTaskQueue('admin');
+  let env: TestWorkflowEnvironment;
+  let db: TestDatabase;
+  let app: ReturnType<typeof createApp>;
+
+  beforeAll(async () => {
+    env = await connectToDevServer();
+    db = await createTestDatabase();
+    app = createApp({
+      db: db.pool,
+      temporal: env.client,
+      logger: silentLogger,
+      config: testConfig({ TEMPORAL_TASK_QUEUE: taskQueue }),
+    });
+    await db.pool.query(
+      `INSERT INTO customers (id, auth_subject, email) VALUES ('c_admin', 'auth0|admin-test', 'a@example.test'),
+         ('c_nowf', 'auth0|no-workflow', 'n@example.test')`,
+    );
+  });
+  afterAll(async () => {
+    await env.teardown();
+    await db.drop();
+  });
+
+  const call = (method: string, path: string, token?: string, body?: unknown) =>
+    app.request(path, {
+      method,
+      headers: {
+        'content-type': 'application/json',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  const code = async (response: Response) => ((await response.json()) as ErrorBody).error.code;
+  const admin = TEST_SECRETS.adminToken;
+
+  it('should refuse requests without the admin credential', async () => {
+    expect((await call('GET', '/api/admin/customers/c_admin')).status).toBe(401);
+    expect((await call('GET', '/api/admin/customers/c_admin', TEST_SECRETS.cron)).status).toBe(401);
+    expect((await call('GET', '/api/admin/customers/c_admin', `${admin}x`)).status).toBe(401);
+  });
+
+  it('should answer 400 for a malformed id, 404 for an unknown customer and for a customer without a workflow', async () => {
+    expect(await code(await call('GET', '/api/admin/customers/bad%20id', admin))).toBe('validation_failed');
+    const unknown = await call('GET', '/api/admin/customers/c_unknown', admin);
+    expect([unknown.status, await code(unknown)]).toEqual([404, 'customer_not_found']);
+    const noWorkflow = await call('GET', '/api/admin/customers/c_nowf', admin);
+    expect([noWorkflow.status, await code(noWorkflow)]).toEqual([404, 'not_found']);
+  });
+
+  it('should signal a provisioning retry with a reason and audit it with the actor', async () => {
+    const missingReason = await call('POST', '/api/admin/customers/c_admin/retry-provisioning', admin, {});
+    expect(missingReason.status).toBe(400);
+    expect(((await missingReason.json()) as ErrorBody).error.details).toEqual([
+      { field: 'reason', message: expect.any(String) },
+    ]);
+    const noWorkflow = await call('POST', '/api/admin/customers/c_nowf/retry-provisioning', admin, {
+      reason: 'x',
+    });
+    expect(noWorkflow.status).toBe(404);
+
+    await signalSignup(env.client, taskQueue, 'c_admin', {
+      authSubject: 'auth0|admin-test',
+      email: 'a@example.test',
+    });
+    const accepted = await call('POST', '/api/admin/customers/c_admin/retry-provisioning', admin, {
+      reason: 'Hopsworks API key rotated',
+    });
+    expect(accepted.status).toBe(202);
+    const { rows } = await db.pool.query('SELECT actor, action, customer_id, reason FROM audit_log');
+    expect(rows).toEqual([
+      {
+        actor: 'ops',
+        action: 'retry_provisioning',
+        customer_id: 'c_admin',
+        reason: 'Hopsworks API key rotated',
+      },
+    ]);
+  });
+});
