@@ -1,4 +1,5 @@
 import { ConfigError } from './config.js';
+import { demoCommand } from './commands/demo.js';
 import { devCommand } from './commands/dev.js';
 import {
   apiCommand,
@@ -13,6 +14,10 @@ const COMMANDS: Record<string, { describe: string; run: (env: NodeJS.ProcessEnv)
   dev: {
     describe: 'everything on this machine: Temporal dev server + UI, Postgres, worker, API',
     run: devCommand,
+  },
+  demo: {
+    describe: 'drive one customer through the running sandbox, signup to active subscription',
+    run: demoCommand,
   },
   worker: { describe: 'the Temporal worker (production)', run: workerCommand },
   api: { describe: 'the HTTP API (production)', run: apiCommand },

@@ -22,6 +22,8 @@ import { startSandbox, type Sandbox } from './sandbox.js';
 import { startApiService, startWorkerService } from './services.js';
 
 const DEV_DATABASE = 'billing';
+/** Written while the sandbox runs; `demo` reads it to find the parts. */
+export const SANDBOX_FILE = 'sandbox.json';
 
 /**
  * Secrets for a local installation, generated once on first start and kept in the data folder
@@ -160,13 +162,14 @@ async function startDev(
   const db = createPool({ url: databaseUrl, max: devConfig.database.poolMax, logger });
   shutdown.add('Postgres pool', () => db.end());
 
-  // Without a Stripe key, the sandbox (the tests' fakes) stands in for Stripe and Hopsworks.
+  // Without a Stripe key, the sandbox (the tests' fakes) stands in for Stripe, Hopsworks and Auth0.
   const { POSTGRES_PASSWORD: _unused, ...secretEnv } = secrets;
   let sandbox: Sandbox | undefined;
   if (!env.STRIPE_SECRET_KEY && !env.STRIPE_TEST_SECRET_KEY) {
     sandbox = await startSandbox({
       db,
       stripeWebhookSecret: env.STRIPE_TEST_WEBHOOK_SECRET || secrets.STRIPE_TEST_WEBHOOK_SECRET,
+      descriptionFile: join(dataDir, SANDBOX_FILE),
     });
     shutdown.add('sandbox', () => sandbox!.stop());
   }
@@ -187,7 +190,8 @@ async function startDev(
   shutdown.add('worker connection', () => connection.close());
   await startWorkerService({ config, logger, db, stripe, connection, shutdown });
   const api = await startApiService({ config, logger, db, temporal, stripe, shutdown });
-  sandbox?.connect(api.url);
+  const uiUrl = `http://${temporalHost}:${devConfig.dev.temporalUiPort}`;
+  await sandbox?.connect({ apiUrl: api.url, temporalUiUrl: uiUrl });
 
   // The canary proves the wiring end to end, and leaves a history per run in the Temporal UI.
   const canary = await temporal.workflow.execute<typeof canaryWorkflow>(CANARY_WORKFLOW_TYPE, {
@@ -197,7 +201,6 @@ async function startDev(
     workflowExecutionTimeout: '1 minute',
   });
 
-  const uiUrl = `http://${temporalHost}:${devConfig.dev.temporalUiPort}`;
   logger.info(
     {
       api: api.url,
@@ -217,7 +220,7 @@ async function startDev(
       `  Temporal UI    ${uiUrl}`,
       `  Temporal       ${config.temporal.address}   namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue}`,
       `  Postgres       ${maskPassword(databaseUrl)}`,
-      `  Stripe         ${sandbox ? `local sandbox (fake Stripe at ${config.stripe.apiUrl})` : 'Stripe API'}`,
+      `  Stripe         ${sandbox ? `local sandbox (fake Stripe at ${config.stripe.apiUrl}); try: npm run demo` : 'Stripe API'}`,
       `  Local secrets  ${secretsPath}`,
       `  Ready in       ${Math.round((Date.now() - started) / 100) / 10} s`,
       '',

@@ -1,24 +1,37 @@
 import { randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
 import type { Queryable } from '../db/pool.js';
+import { startLocalIdentityProvider } from '../../test/fakes/auth0/index.js';
 import { startFakeHopsworks } from '../../test/fakes/hopsworks/index.js';
 import { startFakeStripe } from '../../test/fakes/stripe/index.js';
+
+/** Where a running sandbox says where its parts listen (read by `demo`). */
+export interface SandboxDescription {
+  apiUrl: string;
+  stripeUrl: string;
+  identityUrl: string;
+  temporalUiUrl: string;
+}
 
 export interface Sandbox {
   /** Settings that point the system at the sandbox (they never override what the environment sets). */
   env: Record<string, string>;
-  /** Stripe delivers its webhooks to the API once it listens. */
-  connect(apiUrl: string): void;
+  /** Stripe delivers its webhooks to the API once it listens; the description is written for `demo`. */
+  connect(urls: { apiUrl: string; temporalUiUrl: string }): Promise<void>;
   stop(): Promise<void>;
 }
 
 /**
- * `dev` without a Stripe key: the same fakes the tests use stand in for Stripe and Hopsworks, so the
- * whole lifecycle runs on one machine. Stripe's state lives in memory: it starts empty on every run.
+ * `dev` without a Stripe key: the same fakes the tests use stand in for Stripe, Hopsworks and Auth0,
+ * so the whole lifecycle runs on one machine (`npm run demo` drives it). The fakes keep their state in
+ * memory: it starts empty on every run.
  */
 export async function startSandbox(options: {
   db: Queryable;
   stripeWebhookSecret: string;
+  descriptionFile: string;
 }): Promise<Sandbox> {
+  const identity = await startLocalIdentityProvider();
   const stripe = await startFakeStripe({ webhookSecret: options.stripeWebhookSecret, livemode: false });
   const hopsworksKey = randomBytes(24).toString('hex');
   const hopsworks = await startFakeHopsworks({ apiKey: hopsworksKey });
@@ -36,14 +49,28 @@ export async function startSandbox(options: {
   );
   return {
     env: {
-      STRIPE_TEST_SECRET_KEY: 'sk_test_sandbox_0000000000',
+      STRIPE_TEST_SECRET_KEY: 'sk_test_sandbox0000000000',
       STRIPE_API_URL: stripe.url,
       AUTH0_CLIENT_ID: 'sandbox',
+      AUTH0_JWKS_URL: identity.jwksUrl,
+      AUTH0_ISSUER: identity.issuer,
+      AUTH0_AUDIENCE: identity.audience,
     },
-    connect: (apiUrl) => stripe.setWebhookUrl(`${apiUrl}/api/webhooks/stripe-test`),
+    async connect({ apiUrl, temporalUiUrl }) {
+      stripe.setWebhookUrl(`${apiUrl}/api/webhooks/stripe-test`);
+      const description: SandboxDescription = {
+        apiUrl,
+        stripeUrl: stripe.url,
+        identityUrl: identity.url,
+        temporalUiUrl,
+      };
+      await writeFile(options.descriptionFile, `${JSON.stringify(description, null, 2)}\n`);
+    },
     async stop() {
+      await rm(options.descriptionFile, { force: true });
       await stripe.close();
       await hopsworks.close();
+      await identity.close();
     },
   };
 }

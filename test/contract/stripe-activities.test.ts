@@ -13,7 +13,7 @@ import { CustomerErrors } from '../../workflows/customer-workflow.messages.js';
 import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';
 import { testConfig } from '../helpers/app-config.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { startLocalIdentityProvider, type LocalIdentityProvider } from '../helpers/jwks.js';
+import { startLocalIdentityProvider, type LocalIdentityProvider } from '../fakes/auth0/index.js';
 import { startStripeMock, type StripeMock } from '../helpers/stripe-mock.js';
 import '../setup/context.js';
 

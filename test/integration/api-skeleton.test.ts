@@ -5,7 +5,7 @@ import type { ErrorBody } from '../../api/errors.js';
 import { OPERATIONS } from '../../api/openapi.js';
 import { TEST_SECRETS, testConfig } from '../helpers/app-config.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { startLocalIdentityProvider, type LocalIdentityProvider } from '../helpers/jwks.js';
+import { startLocalIdentityProvider, type LocalIdentityProvider } from '../fakes/auth0/index.js';
 import { silentLogger } from '../helpers/logger.js';
 import { freePort } from '../helpers/ports.js';
 

@@ -14,7 +14,7 @@ import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';
 import { TEST_SECRETS, testConfig } from '../helpers/app-config.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { recordHistory } from '../helpers/histories.js';
-import { startLocalIdentityProvider, type LocalIdentityProvider } from '../helpers/jwks.js';
+import { startLocalIdentityProvider, type LocalIdentityProvider } from '../fakes/auth0/index.js';
 import { silentLogger } from '../helpers/logger.js';
 import { connectToDevServer, uniqueTaskQueue } from '../helpers/temporal.js';
 

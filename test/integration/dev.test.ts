@@ -1,11 +1,27 @@
+import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { PROJECT_ROOT } from '../../src/paths.js';
 import { isAlive, pressCtrlC, startDev } from '../helpers/dev-process.js';
 import { freePort } from '../helpers/ports.js';
+
+function runDemo(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'demo'], {
+      cwd: PROJECT_ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output }));
+  });
+}
 
 describe('npm run dev', () => {
   let dataDir: string;
@@ -37,6 +53,11 @@ describe('npm run dev', () => {
       await pressCtrlC(first);
       throw error;
     }
+
+    // The sandbox carries a customer from signup to an active subscription, as `npm run demo` shows.
+    const demo = await runDemo(env);
+    expect(demo.output).toMatch(/Subscription sub_\w+ created; the customer is active/);
+    expect(demo.code).toBe(0);
 
     // A row written during the first run, read back in the second.
     const secrets = JSON.parse(await readFile(join(dataDir, 'dev-secrets.json'), 'utf8'));
