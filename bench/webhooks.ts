@@ -1,9 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
@@ -14,10 +11,10 @@ import { migrate } from '../src/db/migrate.js';
 import { createPool } from '../src/db/pool.js';
 import { createLogger } from '../src/logger.js';
 import { resolveTemporalCli } from '../src/servers/install.js';
-import { startEmbeddedPostgres } from '../src/servers/postgres.js';
 import { startTemporalDevServer } from '../src/servers/temporal.js';
 import { signalStripeEvent } from '../src/temporal/customers.js';
 import { freePort } from '../test/helpers/ports.js';
+import { startScratchPostgres } from '../test/helpers/scratch-postgres.js';
 import { customerWorkflowId, type StripeEventSignal } from '../workflows/customer-workflow.messages.js';
 import type { Scenario } from './report.js';
 
@@ -214,16 +211,8 @@ export const webhooks: Scenario = {
       });
       cleanups.push(() => temporalServer.stop());
 
-      const scratch = await mkdtemp(join(tmpdir(), 'billing-bench-webhooks-'));
-      cleanups.push(() => rm(scratch, { recursive: true, force: true }));
-      await chmod(scratch, 0o755); // the unprivileged postgres user must reach it when we run as root
-      const postgres = await startEmbeddedPostgres({
-        dataDir: join(scratch, 'postgres'),
-        port: await freePort(),
-        password: randomBytes(16).toString('hex'),
-        progress: () => undefined,
-      });
-      cleanups.push(() => postgres.stop());
+      const { server: postgres, destroy } = await startScratchPostgres('billing-bench-webhooks');
+      cleanups.push(destroy);
 
       const admin = new pg.Client(postgres.url('postgres'));
       await admin.connect();

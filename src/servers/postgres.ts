@@ -1,7 +1,7 @@
 import { access, chown, cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { arch, platform, tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { hasCommand, run, type Progress } from './process.js';
+import { hasCommand, isAlive, run, sleep, type Progress } from './process.js';
 
 export interface PostgresServer {
   port: number;
@@ -135,19 +135,6 @@ async function postmasterPid(dataDir: string): Promise<number | undefined> {
   const text = await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => '');
   const pid = Number(text.split('\n')[0]);
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function exists(path: string): Promise<boolean> {

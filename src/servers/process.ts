@@ -46,3 +46,17 @@ export async function hasCommand(command: string, versionArgs: string[] = ['--ve
     return false;
   }
 }
+
+/** Whether a process exists (signal 0 checks without signalling). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -5,6 +5,7 @@ import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes.js';
 import type { ServerExecutable } from './install.js';
+import { isAlive, sleep } from './process.js';
 
 export interface TemporalDevServerOptions {
   executable: ServerExecutable;
@@ -123,20 +124,7 @@ async function stopOrphan(pidFile: string): Promise<void> {
   const command = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
   if (command.includes('start-dev')) {
     process.kill(pid, 'SIGTERM');
-    for (let i = 0; i < 150 && (await isAlive(pid)); i++) await sleep(100);
+    for (let i = 0; i < 150 && isAlive(pid); i++) await sleep(100);
   }
   await rm(pidFile, { force: true });
-}
-
-async function isAlive(pid: number): Promise<boolean> {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

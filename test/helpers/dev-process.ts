@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { PROJECT_ROOT } from '../../src/paths.js';
 
+export { isAlive } from '../../src/servers/process.js';
+
 export interface DevRun {
   child: ChildProcess;
   apiUrl: string;
@@ -44,13 +46,4 @@ export async function startDev(env: Record<string, string>): Promise<DevRun> {
 export function pressCtrlC(run: DevRun): Promise<number | null> {
   process.kill(-run.child.pid!, 'SIGINT');
   return run.exited;
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,43 +1,30 @@
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { createApp } from '../../api/app.js';
 import { createPool } from '../../src/db/pool.js';
-import { startEmbeddedPostgres, type PostgresServer } from '../../src/servers/postgres.js';
 import { silentLogger } from '../helpers/logger.js';
 import { freePort } from '../helpers/ports.js';
+import { startScratchPostgres, type ScratchPostgres } from '../helpers/scratch-postgres.js';
 
 type ReadyBody = { status: string; checks: { postgres: { status: string }; temporal: { status: string } } };
 
 describe('health endpoints', () => {
   // A Postgres of this file's own, so the test can stop and restart it without disturbing others.
-  let scratch: string;
-  let postgres: PostgresServer;
+  let postgres: ScratchPostgres;
   let pool: pg.Pool;
   let temporal: Client;
 
   beforeAll(async () => {
-    scratch = await mkdtemp(join(tmpdir(), 'billing-health-'));
-    await chmod(scratch, 0o755);
-    postgres = await startEmbeddedPostgres({
-      dataDir: join(scratch, 'postgres'),
-      port: await freePort(),
-      password: randomBytes(12).toString('hex'),
-      progress: () => undefined,
-    });
-    pool = createPool({ url: postgres.url('postgres'), logger: silentLogger });
+    postgres = await startScratchPostgres('billing-health');
+    pool = createPool({ url: postgres.server.url('postgres'), logger: silentLogger });
     temporal = new Client({ connection: await Connection.connect({ address: inject('temporalAddress') }) });
   });
   afterAll(async () => {
     await pool.end();
     await temporal.connection.close();
-    await postgres.stop();
-    await rm(scratch, { recursive: true, force: true });
+    await postgres.destroy();
   });
 
   const app = () => createApp({ db: pool, temporal, logger: silentLogger });
@@ -53,7 +40,7 @@ describe('health endpoints', () => {
   });
 
   it('given Postgres stopped, /readyz should answer 503 naming Postgres, and 200 again once it is back', async () => {
-    await postgres.stop();
+    await postgres.server.stop();
     const down = await app().request('/readyz');
     expect(down.status).toBe(503);
     const body = (await down.json()) as ReadyBody;
@@ -61,12 +48,7 @@ describe('health endpoints', () => {
     expect(body.checks.temporal.status).toBe('ok');
     expect((await app().request('/healthz')).status).toBe(200);
 
-    postgres = await startEmbeddedPostgres({
-      dataDir: join(scratch, 'postgres'),
-      port: postgres.port,
-      password: new URL(postgres.url('postgres')).password,
-      progress: () => undefined,
-    });
+    await postgres.restart();
     expect((await app().request('/readyz')).status).toBe(200);
   });
 

@@ -1,16 +1,12 @@
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../../src/db/migrate.js';
 import { createLogger } from '../../src/logger.js';
 import { resolveStripeMock, resolveTemporalCli, resolveTestServer } from '../../src/servers/install.js';
-import { startEmbeddedPostgres } from '../../src/servers/postgres.js';
 import { stderrProgress } from '../../src/servers/process.js';
 import { startTemporalDevServer } from '../../src/servers/temporal.js';
 import { freePort } from '../helpers/ports.js';
+import { startScratchPostgres } from '../helpers/scratch-postgres.js';
 import './context.js';
 
 const TEMPLATE = `billing_template_${process.pid}`;
@@ -45,17 +41,9 @@ export default async function setup(project: TestProject) {
 
     let adminUrl = process.env.TEST_DATABASE_URL;
     if (!adminUrl) {
-      const scratch = await mkdtemp(join(tmpdir(), 'billing-test-'));
-      cleanups.push(() => rm(scratch, { recursive: true, force: true }));
-      await chmod(scratch, 0o755); // the unprivileged postgres user must reach it when we run as root
-      const postgres = await startEmbeddedPostgres({
-        dataDir: join(scratch, 'postgres'),
-        port: await freePort(),
-        password: randomBytes(16).toString('hex'),
-        progress: () => undefined,
-      });
-      cleanups.push(() => postgres.stop());
-      adminUrl = postgres.url('postgres');
+      const postgres = await startScratchPostgres('billing-test');
+      cleanups.push(() => postgres.destroy());
+      adminUrl = postgres.server.url('postgres');
     }
 
     const admin = new pg.Client(adminUrl);
