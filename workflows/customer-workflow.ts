@@ -105,7 +105,12 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
   let published: Record<string, string | null> = {};
   const publish = async (status?: BillingStatus) => {
     if (status) state.status = status;
-    const current = { status: state.status, mode: state.billingMode, cluster: state.clusterId };
+    const current = {
+      status: state.status,
+      mode: state.billingMode,
+      cluster: state.clusterId,
+      subscription: state.subscription?.id ?? null,
+    };
     if (JSON.stringify(current) === JSON.stringify(published)) return;
     published = current;
     upsertSearchAttributes([
@@ -125,7 +130,12 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
   if (state.authSubject === null) {
     // Started by a Stripe event for a customer whose signup ran under an earlier workflow.
     const known = await platform.loadCustomer({ customerId: state.customerId });
-    if (!known) throw ApplicationFailure.nonRetryable(`no customer ${state.customerId}`, 'CustomerNotFound');
+    if (!known) {
+      throw ApplicationFailure.nonRetryable(
+        `no customer ${state.customerId}`,
+        CustomerErrors.CUSTOMER_NOT_FOUND,
+      );
+    }
     Object.assign(state, known);
   }
   upsertMemo({ email: state.email });
