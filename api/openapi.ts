@@ -127,6 +127,17 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
+    method: 'get',
+    path: '/api/admin/stripe-events',
+    summary: 'Recorded Stripe events, newest first; ?status=unroutable|ignored|received|signalled|failed',
+    tag: 'admin',
+    security: 'admin',
+    responses: {
+      200: { description: 'Events', schema: z.object({ events: z.array(z.object({})) }) },
+      ...failures(400, 401, 503),
+    },
+  },
+  {
     method: 'post',
     path: '/api/admin/customers/:id/retry-provisioning',
     summary: 'Retry a provisioning that failed (audited)',

@@ -5,6 +5,7 @@ import type { AdminCredential } from '../../src/config.js';
 import { audit } from '../../src/db/audit.js';
 import { findCustomer } from '../../src/db/customers.js';
 import type { Queryable } from '../../src/db/pool.js';
+import { listStripeEvents } from '../../src/db/stripe-events.js';
 import {
   customerWorkflowId,
   getStateQuery,
@@ -12,10 +13,15 @@ import {
 } from '../../workflows/customer-workflow.messages.js';
 import type { AppEnv } from '../app.js';
 import { adminAuth } from '../auth.js';
-import { ApiError, parseJson } from '../errors.js';
+import { ApiError, parseJson, validationDetails } from '../errors.js';
 
 export const customerIdParam = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a customer id');
 export const reasonBody = z.object({ reason: z.string().trim().min(1).max(1000) });
+export const stripeEventsQuery = z.object({
+  status: z.enum(['received', 'signalled', 'ignored', 'unroutable', 'failed']).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  before: z.iso.datetime({ offset: true }).optional(),
+});
 
 export interface AdminRouteDependencies {
   db: Queryable;
@@ -44,6 +50,21 @@ export function adminRoutes(deps: AdminRouteDependencies) {
       // The workflow's own view (a query: answered by a worker); WorkflowNotFoundError maps to 404.
       const state = await deps.temporal.workflow.getHandle(customerWorkflowId(id)).query(getStateQuery);
       return c.json({ record, state });
+    })
+    .get('/api/admin/stripe-events', async (c) => {
+      // What Stripe sent that did not reach a customer (unroutable), was not acted on (ignored), or
+      // waits for Stripe's retry (received): the operator's view of the webhook inbox.
+      const parsed = stripeEventsQuery.safeParse(c.req.query());
+      if (!parsed.success) {
+        throw new ApiError(400, 'validation_failed', 'Invalid query', validationDetails(parsed.error));
+      }
+      const { status, limit, before } = parsed.data;
+      const events = await listStripeEvents(deps.db, {
+        limit,
+        ...(status ? { status } : {}),
+        ...(before ? { before: new Date(before) } : {}),
+      });
+      return c.json({ events });
     })
     .post('/api/admin/customers/:id/retry-provisioning', async (c) => {
       const id = customerId(c.req.param('id'));

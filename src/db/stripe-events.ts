@@ -59,3 +59,31 @@ export async function markStripeEvent(
     [id, update.status, update.customerId ?? null, update.error ?? null],
   );
 }
+
+export interface StripeEventSummary {
+  id: string;
+  type: string;
+  livemode: boolean;
+  status: StripeEventStatus;
+  customerId: string | null;
+  stripeCustomerId: string | null;
+  error: string | null;
+  receivedAt: Date;
+}
+
+/** Recorded events, newest first, optionally of one status (what operators look at: unroutable, …). */
+export async function listStripeEvents(
+  db: Queryable,
+  filter: { status?: StripeEventStatus; limit: number; before?: Date },
+): Promise<StripeEventSummary[]> {
+  const { rows } = await db.query<StripeEventSummary>(
+    `SELECT id, type, livemode, status, customer_id AS "customerId", stripe_customer_id AS "stripeCustomerId",
+            error, received_at AS "receivedAt"
+     FROM stripe_events
+     WHERE ($1::text IS NULL OR status = $1) AND ($2::timestamptz IS NULL OR received_at < $2)
+     ORDER BY received_at DESC, id
+     LIMIT $3`,
+    [filter.status ?? null, filter.before ?? null, filter.limit],
+  );
+  return rows;
+}

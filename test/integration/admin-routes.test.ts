@@ -59,6 +59,22 @@ describe('admin routes', () => {
     expect([noWorkflow.status, await code(noWorkflow)]).toEqual([404, 'not_found']);
   });
 
+  it('should list the recorded Stripe events an operator must look at, filtered by status', async () => {
+    await db.pool.query(
+      `INSERT INTO stripe_events (id, type, livemode, stripe_created_at, stripe_customer_id, payload, status, error)
+       VALUES ('evt_lost', 'payment_method.attached', false, now(), 'cus_nobody', '{}', 'unroutable', 'no customer'),
+              ('evt_done', 'invoice.paid', false, now(), 'cus_x', '{}', 'signalled', NULL)`,
+    );
+    const response = await call('GET', '/api/admin/stripe-events?status=unroutable', admin);
+    expect(response.status).toBe(200);
+    const { events } = (await response.json()) as { events: { id: string; status: string; error: string }[] };
+    expect(events.map((event) => [event.id, event.status, event.error])).toEqual([
+      ['evt_lost', 'unroutable', 'no customer'],
+    ]);
+    expect((await call('GET', '/api/admin/stripe-events?status=lost', admin)).status).toBe(400);
+    expect((await call('GET', '/api/admin/stripe-events?limit=100000', admin)).status).toBe(400);
+  });
+
   it('should signal a provisioning retry with a reason and audit it with the actor', async () => {
     const missingReason = await call('POST', '/api/admin/customers/c_admin/retry-provisioning', admin, {});
     expect(missingReason.status).toBe(400);

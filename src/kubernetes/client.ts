@@ -1,0 +1,321 @@
+import {
+  ApiException,
+  AppsV1Api,
+  CoreV1Api,
+  createConfiguration,
+  KubeConfig,
+  PatchStrategy,
+  ServerConfiguration,
+  setHeaderOptions,
+  type RequestContext,
+  type SecurityAuthentication,
+  type V1Deployment,
+  type V1ObjectMeta,
+  type V1ResourceQuota,
+  type V1StatefulSet,
+} from '@kubernetes/client-node';
+import { KubernetesError, KubernetesErrors, typeForStatus } from './errors.js';
+
+/*
+ * The part of the Kubernetes API the suspension needs, over @kubernetes/client-node 1.x, with every
+ * failure turned into a KubernetesError that says whether a retry can help. One client per cluster,
+ * built from that cluster's kubeconfig file and context (the `clusters` row), never from the worker's
+ * own environment: a worker serves many clusters.
+ */
+
+export type WorkloadKind = 'Deployment' | 'StatefulSet';
+export const WORKLOAD_KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet'];
+
+/** What the suspension reads of a Deployment or StatefulSet. */
+export interface Workload {
+  kind: WorkloadKind;
+  namespace: string;
+  name: string;
+  /** `spec.replicas`; the API server defaults it, so it is absent only on a hand-made object. */
+  replicas: number | undefined;
+  /** Undefined when the object has no annotations map at all (JSON patch must then create it). */
+  annotations: Readonly<Record<string, string>> | undefined;
+  resourceVersion: string | undefined;
+}
+
+export interface NamespaceInfo {
+  name: string;
+  /** `Active` or `Terminating`. */
+  phase: string | undefined;
+}
+
+/** RFC 6902 operations, as the API server takes them under application/json-patch+json. */
+export type JsonPatchOperation =
+  | { op: 'test' | 'add' | 'replace'; path: string; value: unknown }
+  | { op: 'remove'; path: string };
+
+export interface KubernetesClient {
+  readonly clusterId: string;
+  listNamespaces(labelSelector: string): Promise<NamespaceInfo[]>;
+  /** Empty when the namespace is gone. */
+  listWorkloads(kind: WorkloadKind, namespace: string): Promise<Workload[]>;
+  /** Undefined when the workload (or its namespace) is gone. */
+  readWorkload(kind: WorkloadKind, namespace: string, name: string): Promise<Workload | undefined>;
+  /** Undefined when the workload is gone; a failed `test` operation is a 422 KubernetesError. */
+  patchWorkload(
+    kind: WorkloadKind,
+    namespace: string,
+    name: string,
+    operations: JsonPatchOperation[],
+  ): Promise<Workload | undefined>;
+  /** 'created', 'exists' (AlreadyExists), or 'no-namespace' when the namespace is gone. */
+  createResourceQuota(namespace: string, quota: V1ResourceQuota): Promise<'created' | 'exists' | 'no-namespace'>;
+  /** False when there was nothing to delete. */
+  deleteResourceQuota(namespace: string, name: string): Promise<boolean>;
+}
+
+export interface KubernetesClientOptions {
+  /** Names the cluster in error messages. */
+  clusterId: string;
+  /** Per request, so a hung API server fails the attempt instead of holding a worker slot. Default 30 s. */
+  timeoutMs?: number;
+  /** Aborts every request when it fires (the activity's cancellation signal). */
+  signal?: AbortSignal;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const PAGE_SIZE = 500;
+
+/** Where a cluster's kubeconfig is: the `clusters` row's `kubeconfig_path` and `kube_context`. */
+export interface KubeconfigLocation {
+  id: string;
+  kubeconfigPath: string | null;
+  kubeContext: string | null;
+}
+
+/**
+ * Loads the cluster's kubeconfig file and selects its context (the file's current context when the
+ * row names none). Anything wrong here is configuration, which no retry fixes: NOT_CONFIGURED.
+ */
+export function loadKubeConfig(location: KubeconfigLocation): KubeConfig {
+  const notConfigured = (why: string, cause?: unknown) =>
+    new KubernetesError({
+      type: KubernetesErrors.NOT_CONFIGURED,
+      message: `cluster ${location.id}: ${why}`,
+      ...(cause === undefined ? {} : { cause }),
+    });
+  if (!location.kubeconfigPath) throw notConfigured('no kubeconfig_path configured');
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromFile(location.kubeconfigPath);
+  } catch (error) {
+    throw notConfigured(
+      `cannot load kubeconfig ${location.kubeconfigPath}: ${error instanceof Error ? error.message : String(error)}`,
+      error,
+    );
+  }
+  const context = location.kubeContext ?? kc.getCurrentContext();
+  // setCurrentContext accepts any name; an unknown one would only fail at the first request.
+  if (!context || !kc.getContextObject(context)) {
+    throw notConfigured(`kubeconfig ${location.kubeconfigPath} has no context ${JSON.stringify(context ?? '')}`);
+  }
+  kc.setCurrentContext(context);
+  if (!kc.getCurrentCluster()) {
+    throw notConfigured(`context ${context} of ${location.kubeconfigPath} names no cluster`);
+  }
+  return kc;
+}
+
+interface StatusBody {
+  reason?: string;
+  message?: string;
+}
+
+// client-node puts the response text (the API server's Status JSON) in ApiException.body, except for
+// 401, which its generated code answers without a body.
+function statusOf(body: unknown): StatusBody {
+  if (typeof body !== 'string') return typeof body === 'object' && body !== null ? (body as StatusBody) : {};
+  try {
+    const parsed: unknown = JSON.parse(body);
+    return typeof parsed === 'object' && parsed !== null ? (parsed as StatusBody) : {};
+  } catch {
+    // A proxy's HTML error page: keep a little of it for the operator.
+    return { message: body.slice(0, 200) };
+  }
+}
+
+function toWorkload(kind: WorkloadKind, object: V1Deployment | V1StatefulSet, namespace: string): Workload {
+  const meta: V1ObjectMeta = object.metadata ?? {};
+  return {
+    kind,
+    namespace: meta.namespace ?? namespace,
+    name: meta.name ?? '',
+    replicas: object.spec?.replicas,
+    annotations: meta.annotations,
+    resourceVersion: meta.resourceVersion,
+  };
+}
+
+export function createKubernetesClient(kc: KubeConfig, options: KubernetesClientOptions): KubernetesClient {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) {
+    throw new KubernetesError({
+      type: KubernetesErrors.NOT_CONFIGURED,
+      message: `cluster ${options.clusterId}: the kubeconfig has no current cluster`,
+    });
+  }
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+
+  // kc.makeApiClient would do, but offers no hook to give each request a deadline and the activity's
+  // cancellation; the kubeconfig's own authentication runs first, then the signal is attached.
+  const authentication: SecurityAuthentication = {
+    getName: () => 'kubeconfig',
+    async applySecurityAuthentication(context: RequestContext) {
+      await kc.applySecurityAuthentication(context);
+      const timeout = AbortSignal.timeout(timeoutMs);
+      context.setSignal(options.signal ? AbortSignal.any([timeout, options.signal]) : timeout);
+    },
+  };
+  const configuration = createConfiguration({
+    baseServer: new ServerConfiguration(cluster.server, {}),
+    authMethods: { default: authentication },
+  });
+  const core = new CoreV1Api(configuration);
+  const apps = new AppsV1Api(configuration);
+  // client-node 1.x picks JSON patch by default; saying so keeps it true if that default changes.
+  const jsonPatch = () => setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+
+  async function call<T>(operation: string, request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (error) {
+      if (error instanceof ApiException) {
+        const code = (error as ApiException<unknown>).code;
+        const status = statusOf((error as ApiException<unknown>).body);
+        const type = typeForStatus(code);
+        throw new KubernetesError({
+          ...(type === undefined ? {} : { type }),
+          status: code,
+          ...(status.reason ? { reason: status.reason } : {}),
+          message: `${operation} on cluster ${options.clusterId}: ${code} ${status.reason ?? ''}${
+            status.message ? `: ${status.message}` : ''
+          }`,
+          cause: error,
+        });
+      }
+      // The activity was cancelled: let its CancelledFailure through, so Temporal records a cancellation.
+      if (options.signal?.aborted) throw options.signal.reason;
+      const why = error instanceof Error ? error.message : String(error);
+      const timedOut = error instanceof Error && error.name === 'AbortError';
+      throw new KubernetesError({
+        message: `${operation} on cluster ${options.clusterId}: ${timedOut ? `no answer within ${timeoutMs} ms` : why}`,
+        cause: error,
+      });
+    }
+  }
+
+  const isNotFound = (error: unknown) => error instanceof KubernetesError && error.status === 404;
+
+  async function orUndefinedIfGone<T>(promise: Promise<T>): Promise<T | undefined> {
+    try {
+      return await promise;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  const workloadApi = {
+    Deployment: {
+      resource: 'deployments.apps',
+      list: (namespace: string, cont: string | undefined) =>
+        apps.listNamespacedDeployment({
+          namespace,
+          limit: PAGE_SIZE,
+          ...(cont === undefined ? {} : { _continue: cont }),
+        }),
+      read: (namespace: string, name: string) => apps.readNamespacedDeployment({ namespace, name }),
+      patch: (namespace: string, name: string, body: JsonPatchOperation[]) =>
+        apps.patchNamespacedDeployment({ namespace, name, body }, jsonPatch()),
+    },
+    StatefulSet: {
+      resource: 'statefulsets.apps',
+      list: (namespace: string, cont: string | undefined) =>
+        apps.listNamespacedStatefulSet({
+          namespace,
+          limit: PAGE_SIZE,
+          ...(cont === undefined ? {} : { _continue: cont }),
+        }),
+      read: (namespace: string, name: string) => apps.readNamespacedStatefulSet({ namespace, name }),
+      patch: (namespace: string, name: string, body: JsonPatchOperation[]) =>
+        apps.patchNamespacedStatefulSet({ namespace, name, body }, jsonPatch()),
+    },
+  } as const;
+
+  return {
+    clusterId: options.clusterId,
+
+    async listNamespaces(labelSelector) {
+      const namespaces: NamespaceInfo[] = [];
+      let cont: string | undefined;
+      do {
+        const page = await call(`list namespaces ${labelSelector}`, () =>
+          core.listNamespace({ labelSelector, limit: PAGE_SIZE, ...(cont === undefined ? {} : { _continue: cont }) }),
+        );
+        for (const ns of page.items) {
+          if (ns.metadata?.name) namespaces.push({ name: ns.metadata.name, phase: ns.status?.phase });
+        }
+        cont = page.metadata?._continue || undefined;
+      } while (cont);
+      return namespaces;
+    },
+
+    async listWorkloads(kind, namespace) {
+      const api = workloadApi[kind];
+      const workloads: Workload[] = [];
+      let cont: string | undefined;
+      do {
+        const page = await orUndefinedIfGone(call(`list ${api.resource} in ${namespace}`, () => api.list(namespace, cont)));
+        if (!page) return [];
+        for (const item of page.items) workloads.push(toWorkload(kind, item, namespace));
+        cont = page.metadata?._continue || undefined;
+      } while (cont);
+      return workloads;
+    },
+
+    async readWorkload(kind, namespace, name) {
+      const api = workloadApi[kind];
+      const object = await orUndefinedIfGone(
+        call(`get ${api.resource} ${namespace}/${name}`, () => api.read(namespace, name)),
+      );
+      return object && toWorkload(kind, object, namespace);
+    },
+
+    async patchWorkload(kind, namespace, name, operations) {
+      const api = workloadApi[kind];
+      const object = await orUndefinedIfGone(
+        call(`patch ${api.resource} ${namespace}/${name}`, () => api.patch(namespace, name, operations)),
+      );
+      return object && toWorkload(kind, object, namespace);
+    },
+
+    async createResourceQuota(namespace, quota) {
+      try {
+        await call(`create resourcequotas ${namespace}/${quota.metadata?.name ?? ''}`, () =>
+          core.createNamespacedResourceQuota({ namespace, body: quota }),
+        );
+        return 'created';
+      } catch (error) {
+        if (error instanceof KubernetesError && error.status === 409 && error.reason === 'AlreadyExists') {
+          return 'exists';
+        }
+        if (isNotFound(error)) return 'no-namespace';
+        throw error;
+      }
+    },
+
+    async deleteResourceQuota(namespace, name) {
+      const deleted = await orUndefinedIfGone(
+        call(`delete resourcequotas ${namespace}/${name}`, () =>
+          core.deleteNamespacedResourceQuota({ namespace, name }),
+        ),
+      );
+      return deleted !== undefined;
+    },
+  };
+}
