@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { createCustomerActivities } from './customers.js';
 import { createHopsworksActivities, type HopsworksDependencies } from './hopsworks.js';
+import { createKubernetesActivities, type KubernetesDependencies } from './kubernetes.js';
 import { createStripeActivities, type StripeApi } from './stripe.js';
 import { createSystemActivities } from './system.js';
 
@@ -8,6 +9,8 @@ export interface ActivityDependencies {
   db: pg.Pool;
   stripe: StripeApi;
   hopsworks: Omit<HopsworksDependencies, 'db'>;
+  /** Overrides how a cluster's kubeconfig is loaded (tests); by default from the clusters row. */
+  kubernetes?: Omit<KubernetesDependencies, 'db'>;
 }
 
 /** Every activity of the worker, built from the dependencies the entry point constructed. */
@@ -17,6 +20,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createCustomerActivities(deps),
     ...createStripeActivities(deps),
     ...createHopsworksActivities({ db: deps.db, ...deps.hopsworks }),
+    ...createKubernetesActivities({ db: deps.db, ...deps.kubernetes }),
   };
 }
 

@@ -46,8 +46,7 @@ export interface NamespaceInfo {
 
 /** RFC 6902 operations, as the API server takes them under application/json-patch+json. */
 export type JsonPatchOperation =
-  | { op: 'test' | 'add' | 'replace'; path: string; value: unknown }
-  | { op: 'remove'; path: string };
+  { op: 'test' | 'add' | 'replace'; path: string; value: unknown } | { op: 'remove'; path: string };
 
 export interface KubernetesClient {
   readonly clusterId: string;
@@ -64,7 +63,10 @@ export interface KubernetesClient {
     operations: JsonPatchOperation[],
   ): Promise<Workload | undefined>;
   /** 'created', 'exists' (AlreadyExists), or 'no-namespace' when the namespace is gone. */
-  createResourceQuota(namespace: string, quota: V1ResourceQuota): Promise<'created' | 'exists' | 'no-namespace'>;
+  createResourceQuota(
+    namespace: string,
+    quota: V1ResourceQuota,
+  ): Promise<'created' | 'exists' | 'no-namespace'>;
   /** False when there was nothing to delete. */
   deleteResourceQuota(namespace: string, name: string): Promise<boolean>;
 }
@@ -112,7 +114,9 @@ export function loadKubeConfig(location: KubeconfigLocation): KubeConfig {
   const context = location.kubeContext ?? kc.getCurrentContext();
   // setCurrentContext accepts any name; an unknown one would only fail at the first request.
   if (!context || !kc.getContextObject(context)) {
-    throw notConfigured(`kubeconfig ${location.kubeconfigPath} has no context ${JSON.stringify(context ?? '')}`);
+    throw notConfigured(
+      `kubeconfig ${location.kubeconfigPath} has no context ${JSON.stringify(context ?? '')}`,
+    );
   }
   kc.setCurrentContext(context);
   if (!kc.getCurrentCluster()) {
@@ -255,7 +259,11 @@ export function createKubernetesClient(kc: KubeConfig, options: KubernetesClient
       let cont: string | undefined;
       do {
         const page = await call(`list namespaces ${labelSelector}`, () =>
-          core.listNamespace({ labelSelector, limit: PAGE_SIZE, ...(cont === undefined ? {} : { _continue: cont }) }),
+          core.listNamespace({
+            labelSelector,
+            limit: PAGE_SIZE,
+            ...(cont === undefined ? {} : { _continue: cont }),
+          }),
         );
         for (const ns of page.items) {
           if (ns.metadata?.name) namespaces.push({ name: ns.metadata.name, phase: ns.status?.phase });
@@ -270,7 +278,9 @@ export function createKubernetesClient(kc: KubeConfig, options: KubernetesClient
       const workloads: Workload[] = [];
       let cont: string | undefined;
       do {
-        const page = await orUndefinedIfGone(call(`list ${api.resource} in ${namespace}`, () => api.list(namespace, cont)));
+        const page = await orUndefinedIfGone(
+          call(`list ${api.resource} in ${namespace}`, () => api.list(namespace, cont)),
+        );
         if (!page) return [];
         for (const item of page.items) workloads.push(toWorkload(kind, item, namespace));
         cont = page.metadata?._continue || undefined;

@@ -46,6 +46,13 @@ function healthyActivities(): Stubs {
     ensureHopsworksAccount: vi
       .fn<Activities['ensureHopsworksAccount']>()
       .mockResolvedValue({ userId: '7', username: 'ada0001', projectId: '42' }),
+    // Suspension is not part of these scenarios: any call fails the test.
+    suspendKubernetesWorkloads: vi
+      .fn<Activities['suspendKubernetesWorkloads']>()
+      .mockRejectedValue(new Error('unexpected suspension')),
+    restoreKubernetesWorkloads: vi
+      .fn<Activities['restoreKubernetesWorkloads']>()
+      .mockRejectedValue(new Error('unexpected restore')),
   };
 }
 

@@ -1,0 +1,31 @@
+export {
+  createKubernetesClient,
+  loadKubeConfig,
+  WORKLOAD_KINDS,
+  type JsonPatchOperation,
+  type KubeconfigLocation,
+  type KubernetesClient,
+  type KubernetesClientOptions,
+  type NamespaceInfo,
+  type Workload,
+  type WorkloadKind,
+} from './client.js';
+export { KubernetesError, KubernetesErrors, type KubernetesErrorType } from './errors.js';
+export {
+  CUSTOMER_NAMESPACE_LABEL,
+  customerNamespaceSelector,
+  parseRecordedReplicas,
+  planRestore,
+  planSuspend,
+  restoreCustomerWorkloads,
+  SUSPENDED_REPLICAS_ANNOTATION,
+  SUSPENSION_QUOTA_LABELS,
+  SUSPENSION_QUOTA_NAME,
+  suspendCustomerWorkloads,
+  suspensionQuota,
+  type Plan,
+  type RestoreSummary,
+  type SuspendedWorkload,
+  type SuspendSummary,
+  type SuspensionOptions,
+} from './suspension.js';
