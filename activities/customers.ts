@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type pg from 'pg';
 import { assignCluster, releaseCluster } from '../src/db/clusters.js';
 import { findCustomer, syncCustomerRecord, upsertCustomer } from '../src/db/customers.js';
+import { upsertInvoice, type InvoiceRecord } from '../src/db/invoices.js';
 import type { BillingMode, BillingStatus } from '../src/domain/customer.js';
 import { CustomerErrors } from '../workflows/customer-workflow.messages.js';
 
@@ -44,6 +45,11 @@ export function createCustomerActivities({ db }: { db: pg.Pool }) {
 
     async releaseCluster(input: { customerId: string }): Promise<void> {
       await releaseCluster(db, input.customerId);
+    },
+
+    /** Mirrors an invoice into the invoices table (the workflow applies it to its state first). */
+    async recordInvoice(input: InvoiceRecord): Promise<void> {
+      await upsertInvoice(db, input);
     },
 
     async syncCustomerRecord(input: {

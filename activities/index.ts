@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { createCustomerActivities } from './customers.js';
 import { createHopsworksActivities, type HopsworksDependencies } from './hopsworks.js';
 import { createKubernetesActivities, type KubernetesDependencies } from './kubernetes.js';
+import { createNotificationActivities, type NotificationDependencies } from './notifications.js';
 import { createStripeActivities, type StripeApi } from './stripe.js';
 import { createSystemActivities } from './system.js';
 
@@ -11,6 +12,8 @@ export interface ActivityDependencies {
   hopsworks: Omit<HopsworksDependencies, 'db'>;
   /** Overrides how a cluster's kubeconfig is loaded (tests); by default from the clusters row. */
   kubernetes?: Omit<KubernetesDependencies, 'db'>;
+  /** Where the notification outbox is delivered; without a webhook the rows stay in the table. */
+  notifications?: Omit<NotificationDependencies, 'db'>;
 }
 
 /** Every activity of the worker, built from the dependencies the entry point constructed. */
@@ -21,6 +24,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createStripeActivities(deps),
     ...createHopsworksActivities({ db: deps.db, ...deps.hopsworks }),
     ...createKubernetesActivities({ db: deps.db, ...deps.kubernetes }),
+    ...createNotificationActivities({ db: deps.db, ...deps.notifications }),
   };
 }
 

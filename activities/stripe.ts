@@ -7,7 +7,10 @@ import type { SubscriptionSnapshot } from '../src/domain/customer.js';
 import { CustomerErrors } from '../workflows/customer-workflow.messages.js';
 
 /** The part of the Stripe SDK these activities use: tests hand in the real SDK pointed at a fake. */
-export type StripeApi = Pick<Stripe, 'customers' | 'subscriptions' | 'paymentMethods' | 'checkout'>;
+export type StripeApi = Pick<
+  Stripe,
+  'customers' | 'subscriptions' | 'paymentMethods' | 'checkout' | 'invoices'
+>;
 
 /**
  * Stripe's 4xx answers (invalid request, idempotency conflict, card declined) will not change on a
@@ -31,6 +34,58 @@ async function stripeCall<T>(call: () => Promise<T>): Promise<T> {
     }
     throw error;
   }
+}
+
+/** An invoice as Stripe holds it, in plain JSON for workflow state (amounts in cents, times in Unix seconds). */
+export interface InvoiceFacts {
+  id: string;
+  /** draft, open, paid, uncollectible or void. */
+  status: string;
+  amountDueCents: number;
+  amountPaidCents: number;
+  periodStart: number | null;
+  periodEnd: number | null;
+  /** The subscription that generated it; null for a one-off invoice. */
+  subscriptionId: string | null;
+}
+
+/** What an attempt to collect an invoice came to; a decline is an outcome, not a failure. */
+export type InvoicePaymentOutcome =
+  { paid: true; status: string } | { paid: false; status: string; declineCode: string | null };
+
+export function invoiceFacts(invoice: Stripe.Invoice): InvoiceFacts {
+  // Since API version 2025-03-31 the subscription lives under parent.subscription_details; events
+  // rendered with an older api_version still carry it at the top level.
+  const legacy = invoice as Stripe.Invoice & { subscription?: string | { id: string } | null };
+  const subscription = invoice.parent?.subscription_details?.subscription ?? legacy.subscription ?? null;
+  return {
+    id: invoice.id,
+    status: invoice.status ?? 'draft',
+    amountDueCents: invoice.amount_due,
+    amountPaidCents: invoice.amount_paid,
+    periodStart: invoice.period_start ?? null,
+    periodEnd: invoice.period_end ?? null,
+    subscriptionId: typeof subscription === 'string' ? subscription : (subscription?.id ?? null),
+  };
+}
+
+/** The fields of a Stripe SDK error this file decides on. */
+function stripeErrorFacts(error: unknown) {
+  const stripeError = (error ?? {}) as {
+    type?: unknown;
+    statusCode?: unknown;
+    code?: unknown;
+    decline_code?: unknown;
+    message?: unknown;
+  };
+  const text = (value: unknown) => (typeof value === 'string' ? value : null);
+  return {
+    type: text(stripeError.type),
+    statusCode: typeof stripeError.statusCode === 'number' ? stripeError.statusCode : null,
+    code: text(stripeError.code),
+    declineCode: text(stripeError.decline_code),
+    message: text(stripeError.message) ?? '',
+  };
 }
 
 export function subscriptionSnapshot(subscription: Stripe.Subscription): SubscriptionSnapshot {
@@ -117,6 +172,45 @@ export function createStripeActivities({ stripe, db }: { stripe: StripeApi; db: 
       return subscriptionSnapshot(
         await stripeCall(() => stripe.subscriptions.retrieve(input.subscriptionId)),
       );
+    },
+
+    /**
+     * Tries to collect an open invoice now (after the customer changed their card, say). The key is the
+     * caller's: Stripe replays the first answer under the same key (a decline too), so a new attempt
+     * needs a new key, e.g. one per payment method. A card error (402) answers `{ paid: false }`;
+     * "already paid" counts as paid; other 4xx fail for good; 429, 5xx and network errors are retried.
+     */
+    async retryInvoicePayment(input: {
+      invoiceId: string;
+      idempotencyKey: string;
+    }): Promise<InvoicePaymentOutcome> {
+      let invoice: Stripe.Invoice;
+      try {
+        invoice = await stripe.invoices.pay(input.invoiceId, {}, { idempotencyKey: input.idempotencyKey });
+      } catch (error) {
+        const facts = stripeErrorFacts(error);
+        if (facts.statusCode === 402 || facts.type === 'StripeCardError') {
+          // The invoice stays open after a decline; read it back rather than assume so.
+          const current = await stripeCall(() => stripe.invoices.retrieve(input.invoiceId));
+          if (current.status === 'paid') return { paid: true, status: 'paid' };
+          return {
+            paid: false,
+            status: current.status ?? 'open',
+            declineCode: facts.declineCode ?? facts.code,
+          };
+        }
+        if (facts.statusCode === 400 && /already paid/i.test(facts.message)) {
+          return { paid: true, status: 'paid' };
+        }
+        return stripeCall<never>(() => Promise.reject(error));
+      }
+      const status = invoice.status ?? 'open';
+      // A 200 without `paid` is a payment still processing (bank debits): not paid yet, not declined.
+      return status === 'paid' ? { paid: true, status } : { paid: false, status, declineCode: null };
+    },
+
+    async fetchInvoice(input: { invoiceId: string }): Promise<InvoiceFacts> {
+      return invoiceFacts(await stripeCall(() => stripe.invoices.retrieve(input.invoiceId)));
     },
   };
 }

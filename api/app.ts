@@ -29,7 +29,7 @@ export interface AppDependencies {
   logger: Logger;
   /** The Stripe SDK for calls made while answering a request (checkout sessions). */
   stripe?: Pick<Stripe, 'checkout'>;
-  config?: Pick<Config, 'stripe' | 'auth0' | 'temporal' | 'adminCredentials'>;
+  config?: Pick<Config, 'stripe' | 'auth0' | 'temporal' | 'adminCredentials' | 'billing'>;
 }
 
 /**
@@ -60,12 +60,13 @@ export function createApp(deps: AppDependencies) {
   app.route('/', openApiRoutes());
   if (deps.config) {
     const { config } = deps;
+    const start = { taskQueue: config.temporal.taskQueue, gracePeriodDays: config.billing.gracePeriodDays };
     app.route(
       '/',
       stripeWebhookRoutes({
         db: deps.db,
         temporal: deps.temporal,
-        taskQueue: config.temporal.taskQueue,
+        start,
         secrets: { live: config.stripe.live.webhookSecret, test: config.stripe.test.webhookSecret },
       }),
     );
@@ -73,7 +74,7 @@ export function createApp(deps: AppDependencies) {
       '/',
       auth0WebhookRoutes({
         temporal: deps.temporal,
-        taskQueue: config.temporal.taskQueue,
+        start,
         secret: config.auth0.webhookSecret,
       }),
     );

@@ -2,7 +2,7 @@ import { swaggerUI } from '@hono/swagger-ui';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from './app.js';
-import { reasonBody } from './routes/admin.js';
+import { exemptionBody, reasonBody } from './routes/admin.js';
 import { checkoutSessionBody } from './routes/billing.js';
 import { auth0SignupBody } from './webhooks/auth0.js';
 
@@ -126,6 +126,24 @@ export const OPERATIONS: Operation[] = [
       ...failures(400, 401, 404, 503),
     },
   },
+  ...(
+    [
+      ['suspend', 'Suspend now: workloads scaled to zero, Hopsworks user blocked (audited)', reasonBody],
+      ['reactivate', 'Lift a suspension, restoring exactly what it took (audited)', reasonBody],
+      ['grace-period-exemption', 'Exempt a customer from grace periods, or end it (audited)', exemptionBody],
+    ] as const
+  ).map(([action, summary, body]): Operation => ({
+    method: 'post',
+    path: `/api/admin/customers/:id/${action}`,
+    summary,
+    tag: 'admin',
+    security: 'admin',
+    body,
+    responses: {
+      200: { description: "The customer's new state", schema: z.object({ state: z.object({}) }) },
+      ...failures(400, 401, 404, 422, 503),
+    },
+  })),
   {
     method: 'get',
     path: '/api/admin/stripe-events',

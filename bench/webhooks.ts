@@ -304,7 +304,7 @@ export const webhooks: Scenario = {
           const n = offset + index;
           await signalStripeEvent(
             rawClient,
-            taskQueue,
+            { taskQueue, gracePeriodDays: 7 },
             `cust_raw_${n % CUSTOMERS}`,
             rawSignal(`evt_${prefix}_${n}`, stripeIdOf(n), n),
           );

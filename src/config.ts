@@ -88,6 +88,8 @@ const schema = z.object({
   ADMIN_CREDENTIALS: adminCredentials.optional(),
 
   GRACE_PERIOD_DAYS: z.coerce.number().int().min(0).max(90).default(7),
+  NOTIFICATION_WEBHOOK_URL: httpUrl.optional(),
+  NOTIFICATION_WEBHOOK_SECRET: secret(32).optional(),
   USAGE_COLLECTION_TIME: clockTime.prefault('02:00'),
   STRIPE_SYNC_TIME: clockTime.prefault('03:00'),
 
@@ -132,6 +134,8 @@ export interface Config {
   cronSecret: Secret | undefined;
   adminCredentials: AdminCredential[];
   billing: { gracePeriodDays: number };
+  /** Where the notification outbox is delivered; without a URL the rows only wait in the table. */
+  notifications: { webhookUrl: string | undefined; webhookSecret: Secret | undefined };
   schedules: {
     usageCollection: { hour: number; minute: number };
     stripeSync: { hour: number; minute: number };
@@ -209,6 +213,13 @@ export function loadConfig(env: Record<string, string | undefined>, role: Role):
       message: 'is required to run `worker` (or STRIPE_TEST_SECRET_KEY for a test-mode installation)',
     });
   }
+  // Receivers must be able to tell our notifications from forged ones: no URL without a signing secret.
+  if (present.NOTIFICATION_WEBHOOK_URL !== undefined && present.NOTIFICATION_WEBHOOK_SECRET === undefined) {
+    problems.push({
+      field: 'NOTIFICATION_WEBHOOK_SECRET',
+      message: 'is required when NOTIFICATION_WEBHOOK_URL is set (it signs every notification)',
+    });
+  }
   if (!result.success || problems.length > 0) {
     throw new ConfigError(problems.sort((a, b) => a.field.localeCompare(b.field)));
   }
@@ -240,6 +251,10 @@ function toConfig(parsed: Parsed): Config {
     cronSecret: parsed.CRON_SECRET,
     adminCredentials: parsed.ADMIN_CREDENTIALS ?? [],
     billing: { gracePeriodDays: parsed.GRACE_PERIOD_DAYS },
+    notifications: {
+      webhookUrl: parsed.NOTIFICATION_WEBHOOK_URL,
+      webhookSecret: parsed.NOTIFICATION_WEBHOOK_SECRET,
+    },
     schedules: { usageCollection: parsed.USAGE_COLLECTION_TIME, stripeSync: parsed.STRIPE_SYNC_TIME },
     http: { host: parsed.HOST, port: parsed.PORT },
     logLevel: parsed.LOG_LEVEL,

@@ -1,4 +1,4 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { CustomerState } from '../src/domain/customer.js';
 
 /** Workflow ids are derived from the customer id: one workflow per customer, found by name. */
@@ -23,6 +23,8 @@ export interface CustomerWorkflowInput {
    * every run's history short. Default 1,000.
    */
   maxEventsPerRun?: number;
+  /** The installation's grace period (GRACE_PERIOD_DAYS) when the customer's workflow starts. */
+  gracePeriodDays?: number;
 }
 
 /**
@@ -44,7 +46,20 @@ export interface StripeEventSignal {
     setupIntent: string | null;
     paymentMethod: string | null;
     metadata: Record<string, string>;
+    /** Present for invoice events. */
+    invoice?: {
+      amountDueCents: number;
+      amountPaidCents: number;
+      periodStart: number | null;
+      periodEnd: number | null;
+    };
   };
+}
+
+/** An admin action, with who did it and why (also written to the audit log by the API). */
+export interface AdminAction {
+  actor: string;
+  reason: string;
 }
 
 export const signupSignal = defineSignal<[SignupDetails]>('signup');
@@ -52,10 +67,20 @@ export const stripeEventSignal = defineSignal<[StripeEventSignal]>('stripeEvent'
 /** Operators: try provisioning again after fixing what stopped it (Temporal UI → Signal). */
 export const retryProvisioningSignal = defineSignal('retryProvisioning');
 export const getStateQuery = defineQuery<CustomerState>('getState');
+/** Admins: suspend now (Kubernetes workloads to zero, Hopsworks user blocked); answers the new state. */
+export const suspendUpdate = defineUpdate<CustomerState, [AdminAction]>('suspend');
+/** Admins: lift a suspension (restores exactly what suspension took); answers the new state. */
+export const reactivateUpdate = defineUpdate<CustomerState, [AdminAction]>('reactivate');
+/** Admins: exempt a customer from grace periods (payment failures never suspend them), or end it. */
+export const setGracePeriodExemptUpdate = defineUpdate<CustomerState, [AdminAction & { exempt: boolean }]>(
+  'setGracePeriodExempt',
+);
 
 /** Error types activities throw that no retry can fix. */
 export const CustomerErrors = {
   NO_STRIPE_PRICES: 'NoStripePrices',
   CUSTOMER_NOT_FOUND: 'CustomerNotFound',
   HOPSWORKS_REJECTED: 'HopsworksRejected',
+  /** An admin update that makes no sense in the customer's state (the validator says why). */
+  INVALID_ADMIN_ACTION: 'InvalidAdminAction',
 } as const;

@@ -12,13 +12,19 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import type { NotificationKind } from '../activities/notifications.js';
 import {
+  applyInvoiceEvent,
   applyPaymentMethodEvent,
+  gracePeriodWindow,
   hasLiveSubscription,
   initialCustomerState,
   rememberEvent,
   statusForSubscription,
+  unsettledInvoices,
   type BillingStatus,
+  type InvoiceSnapshot,
+  type Suspension,
   type CustomerState,
   type SubscriptionSnapshot,
 } from '../src/domain/customer.js';
@@ -31,9 +37,13 @@ import {
 import {
   CustomerErrors,
   getStateQuery,
+  reactivateUpdate,
   retryProvisioningSignal,
+  setGracePeriodExemptUpdate,
   signupSignal,
   stripeEventSignal,
+  suspendUpdate,
+  type AdminAction,
   type CustomerWorkflowInput,
   type StripeEventSignal,
 } from './customer-workflow.messages.js';
@@ -64,7 +74,31 @@ const hopsworks = proxyActivities<Pick<Activities, 'ensureHopsworksAccount'>>({
   },
 });
 
+// Suspension and reactivation touch the customer's cluster: Kubernetes and Hopsworks may be slow or
+// down for a while; the activities are idempotent and resume where a crash left them.
+const infrastructure = proxyActivities<
+  Pick<
+    Activities,
+    | 'suspendKubernetesWorkloads'
+    | 'restoreKubernetesWorkloads'
+    | 'blockHopsworksUser'
+    | 'unblockHopsworksUser'
+  >
+>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: {
+    initialInterval: '5 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '2 minutes',
+    maximumAttempts: 10,
+  },
+});
+
 const CAPACITY_RECHECK = '1 hour';
+/** A canceled customer's workflow waits this long for the final invoice to be paid or written off. */
+const FINAL_INVOICE_DEADLINE_MS = 90 * 24 * 60 * 60 * 1000;
+const INVOICE_STATUSES = new Set(['draft', 'open', 'paid', 'uncollectible', 'void']);
 const DEFAULT_MAX_EVENTS_PER_RUN = 1_000;
 
 /**
@@ -74,7 +108,11 @@ const DEFAULT_MAX_EVENTS_PER_RUN = 1_000;
  */
 export async function customerWorkflow(input: CustomerWorkflowInput): Promise<CustomerState> {
   // Fields added in later versions get their initial values when an older run continues as new.
-  const state: CustomerState = { ...initialCustomerState(input.customerId), ...input.state };
+  const state: CustomerState = {
+    ...initialCustomerState(input.customerId),
+    ...(input.gracePeriodDays !== undefined ? { gracePeriodDays: input.gracePeriodDays } : {}),
+    ...input.state,
+  };
   const inbox: StripeEventSignal[] = [];
   let retryRequested = false;
   let handledThisRun = 0;
@@ -97,6 +135,62 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
   setHandler(retryProvisioningSignal, () => {
     retryRequested = true;
   });
+
+  // Admin updates and the event loop both change the state across activity calls: one at a time.
+  let busy = false;
+  const exclusive = async <T>(work: () => Promise<T>): Promise<T> => {
+    await condition(() => !busy);
+    busy = true;
+    try {
+      return await work();
+    } finally {
+      busy = false;
+    }
+  };
+  const requireReason = (action: AdminAction) => {
+    if (!action?.reason?.trim() || !action.actor?.trim())
+      throw invalidAction('a reason and an actor are required');
+  };
+  setHandler(
+    suspendUpdate,
+    (action) =>
+      exclusive(async () => {
+        await suspend({ reason: 'admin', by: action.actor, note: action.reason, invoiceId: null });
+        return state;
+      }),
+    {
+      validator: (action) => {
+        requireReason(action);
+        if (state.canceledAt) throw invalidAction('the customer is canceled');
+        if (state.suspension) throw invalidAction('the customer is already suspended');
+      },
+    },
+  );
+  setHandler(
+    reactivateUpdate,
+    (action) =>
+      exclusive(async () => {
+        await reactivate(action.actor);
+        return state;
+      }),
+    {
+      validator: (action) => {
+        requireReason(action);
+        if (state.canceledAt) throw invalidAction('the customer is canceled');
+        if (!state.suspension) throw invalidAction('the customer is not suspended');
+      },
+    },
+  );
+  setHandler(
+    setGracePeriodExemptUpdate,
+    (action) =>
+      exclusive(async () => {
+        state.gracePeriodExempt = action.exempt;
+        if (action.exempt) await closeGrace();
+        return state;
+      }),
+    { validator: requireReason },
+  );
   if (input.signup && state.authSubject === null) {
     state.authSubject = input.signup.authSubject;
     state.email = input.signup.email;
@@ -199,13 +293,174 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     return false;
   };
 
+  /** The status a provisioned customer has, from what is known: cancellation, suspension, grace, Stripe. */
+  const settledStatus = (): BillingStatus => {
+    if (state.canceledAt) return 'canceled';
+    if (state.suspension) return 'suspended';
+    if (state.grace) return 'past_due';
+    if (!state.subscription) return 'awaiting_payment_method';
+    return statusForSubscription('active', state.subscription);
+  };
+
   const applySubscription = async (subscription: SubscriptionSnapshot) => {
     state.subscription = subscription;
     if (['provisioning', 'awaiting_capacity', 'provisioning_failed', 'pending'].includes(state.status)) {
       await publish();
       return;
     }
-    await publish(statusForSubscription(state.status, subscription));
+    await publish(settledStatus());
+  };
+
+  const notify = (kind: NotificationKind, key: string, payload: Record<string, unknown> = {}) =>
+    platform.notifyCustomer({
+      customerId: state.customerId,
+      kind,
+      idempotencyKey: `${state.customerId}:${key}`,
+      payload: { ...payload, email: state.email },
+    });
+
+  // Suspension: billing status first, then the cluster (Kubernetes workloads to zero with their
+  // replicas recorded, Hopsworks user blocked). A failure after the retries is recorded for operators;
+  // the customer stays suspended and an admin's suspend or reactivate update tries again.
+  const suspend = async (cause: Omit<Suspension, 'at'>): Promise<void> => {
+    if (!state.suspension) state.suspension = { ...cause, at: new Date().toISOString() };
+    await publish(settledStatus());
+    try {
+      if (state.clusterId) {
+        await infrastructure.suspendKubernetesWorkloads({
+          customerId: state.customerId,
+          clusterId: state.clusterId,
+        });
+        if (state.authSubject) {
+          await infrastructure.blockHopsworksUser({
+            customerId: state.customerId,
+            clusterId: state.clusterId,
+            authSubject: state.authSubject,
+          });
+        }
+      }
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      state.problem = { step: 'suspend', message: failureMessage(error), at: new Date().toISOString() };
+      return;
+    }
+    await notify('suspended', `suspended:${state.suspension!.at}`, { reason: state.suspension!.reason });
+  };
+
+  // Reactivation restores exactly what suspension took; if that fails, the customer stays suspended.
+  const reactivate = async (by: string): Promise<void> => {
+    if (!state.suspension) return;
+    try {
+      if (state.clusterId) {
+        await infrastructure.restoreKubernetesWorkloads({
+          customerId: state.customerId,
+          clusterId: state.clusterId,
+        });
+        if (state.authSubject) {
+          await infrastructure.unblockHopsworksUser({
+            customerId: state.customerId,
+            clusterId: state.clusterId,
+            authSubject: state.authSubject,
+          });
+        }
+      }
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      state.problem = { step: 'reactivate', message: failureMessage(error), at: new Date().toISOString() };
+      return;
+    }
+    const since = state.suspension.at;
+    state.suspension = null;
+    if (state.problem?.step === 'suspend' || state.problem?.step === 'reactivate') state.problem = null;
+    await publish(settledStatus());
+    await notify('reactivated', `reactivated:${since}`, { by });
+  };
+
+  // Dunning: one grace period at a time, opened by a failed payment, closed by payment.
+  const openGrace = async (invoiceId: string): Promise<void> => {
+    if (state.grace || state.gracePeriodExempt || state.suspension || state.canceledAt) return;
+    const now = Date.now();
+    const { endsAt, reminderAt } = gracePeriodWindow(now, state.gracePeriodDays);
+    state.grace = {
+      reason: 'payment_failed',
+      invoiceId,
+      openedAt: new Date(now).toISOString(),
+      reminderAt: new Date(reminderAt).toISOString(),
+      endsAt: new Date(endsAt).toISOString(),
+      reminderSent: false,
+    };
+    await publish(settledStatus());
+    await notify('grace_period_started', `grace:${invoiceId}:started`, {
+      invoiceId,
+      endsAt: state.grace.endsAt,
+    });
+  };
+
+  const closeGrace = async (): Promise<void> => {
+    if (!state.grace) return;
+    const { invoiceId } = state.grace;
+    state.grace = null;
+    await publish(settledStatus());
+    await notify('grace_period_ended', `grace:${invoiceId}:ended`, { invoiceId });
+  };
+
+  /** A paid invoice ends the grace period it opened, or lifts the suspension its expiry caused. */
+  const settleInvoice = async (invoice: InvoiceSnapshot): Promise<void> => {
+    if (invoice.status !== 'paid') return;
+    if (state.grace?.invoiceId === invoice.id) await closeGrace();
+    if (state.suspension?.reason === 'grace_expired' && state.suspension.invoiceId === invoice.id) {
+      await reactivate('payment');
+    }
+  };
+
+  const graceTimers = () =>
+    state.grace
+      ? { endsAt: Date.parse(state.grace.endsAt), reminderAt: Date.parse(state.grace.reminderAt) }
+      : undefined;
+
+  const onGraceTimers = async (): Promise<void> => {
+    const timers = graceTimers();
+    if (!state.grace || !timers) return;
+    const now = Date.now();
+    if (!state.grace.reminderSent && now >= timers.reminderAt && now < timers.endsAt) {
+      state.grace.reminderSent = true;
+      await notify('grace_period_reminder', `grace:${state.grace.invoiceId}:reminder`, {
+        invoiceId: state.grace.invoiceId,
+        endsAt: state.grace.endsAt,
+      });
+    }
+    if (now >= timers.endsAt) {
+      const { invoiceId } = state.grace;
+      state.grace = null;
+      await suspend({ reason: 'grace_expired', by: 'dunning', note: null, invoiceId });
+    }
+  };
+
+  /** After a card change, try the unpaid invoice again: success is what recovers the customer. */
+  const retryUnpaidInvoice = async (paymentMethodId: string, created: number): Promise<void> => {
+    const invoiceId =
+      state.grace?.invoiceId ??
+      (state.suspension?.reason === 'grace_expired' ? state.suspension.invoiceId : null);
+    if (!invoiceId) return;
+    const result = await platform.retryInvoicePayment({
+      invoiceId,
+      idempotencyKey: `invoice-retry:${invoiceId}:${paymentMethodId}`,
+    });
+    if (!result.paid) return;
+    const known = state.invoices.find((invoice) => invoice.id === invoiceId);
+    const paid = applyInvoiceEvent(
+      state,
+      {
+        id: invoiceId,
+        status: 'paid',
+        amountDueCents: known?.amountDueCents ?? 0,
+        amountPaidCents: known?.amountDueCents ?? 0,
+        periodStart: known?.periodStart ?? null,
+        periodEnd: known?.periodEnd ?? null,
+      },
+      created,
+    );
+    await settleInvoice(paid);
   };
 
   const handleEvent = async (event: StripeEventSignal): Promise<void> => {
@@ -247,10 +502,52 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
       }
       case 'payment_method.attached': {
         if (!applyPaymentMethodEvent(state, object.id, 'attached', event.created)) break;
-        // Reactivation restores what suspension took (workloads, Hopsworks access): the dunning issue.
-        if (state.status === 'suspended' && state.subscription) {
-          await publish(statusForSubscription('active', state.subscription));
-        }
+        // A new card never creates a subscription; it retries the unpaid invoice of a grace period or
+        // of a dunning suspension, and a successful payment recovers the customer.
+        await retryUnpaidInvoice(object.id, event.created);
+        return;
+      }
+      case 'customer.subscription.deleted': {
+        state.subscription = await platform.fetchSubscription({ subscriptionId: object.id });
+        await suspend({ reason: 'canceled', by: 'stripe', note: null, invoiceId: null });
+        state.grace = null;
+        state.canceledAt ??= new Date().toISOString();
+        await publish(settledStatus());
+        await notify('canceled', `canceled:${object.id}`);
+        return;
+      }
+      case 'invoice.created':
+      case 'invoice.finalized':
+      case 'invoice.paid':
+      case 'invoice.payment_succeeded':
+      case 'invoice.payment_failed':
+      case 'invoice.marked_uncollectible':
+      case 'invoice.voided': {
+        const status = object.status ?? '';
+        if (!INVOICE_STATUSES.has(status) || !object.invoice) break;
+        const invoice = applyInvoiceEvent(
+          state,
+          {
+            id: object.id,
+            status,
+            amountDueCents: object.invoice.amountDueCents,
+            amountPaidCents: object.invoice.amountPaidCents,
+            periodStart: object.invoice.periodStart,
+            periodEnd: object.invoice.periodEnd,
+          },
+          event.created,
+        );
+        await platform.recordInvoice({
+          customerId: state.customerId,
+          stripeInvoiceId: invoice.id,
+          status: invoice.status as 'draft' | 'open' | 'paid' | 'uncollectible' | 'void',
+          amountDueCents: invoice.amountDueCents,
+          amountPaidCents: invoice.amountPaidCents,
+          periodStart: invoice.periodStart,
+          periodEnd: invoice.periodEnd,
+        });
+        if (event.type === 'invoice.payment_failed' && invoice.status === 'open') await openGrace(invoice.id);
+        await settleInvoice(invoice);
         return;
       }
       case 'payment_method.detached': {
@@ -264,28 +561,54 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
 
   await publish();
   const provisioned = () => !['pending', 'provisioning', 'awaiting_capacity'].includes(state.status);
+  const accountClosed = () =>
+    state.canceledAt !== null &&
+    (unsettledInvoices(state).length === 0 ||
+      Date.now() >= Date.parse(state.canceledAt) + FINAL_INVOICE_DEADLINE_MS);
   for (;;) {
     if (!provisioned() || (state.status === 'provisioning_failed' && retryRequested)) {
       retryRequested = false;
-      await provision();
+      await exclusive(provision);
     }
     const waitingForCapacity = state.status === 'awaiting_capacity';
+    const timers = graceTimers();
+    const nextTimer = timers
+      ? Math.max(
+          0,
+          (state.grace!.reminderSent ? timers.endsAt : Math.min(timers.reminderAt, timers.endsAt)) -
+            Date.now(),
+        )
+      : state.canceledAt
+        ? Math.max(0, Date.parse(state.canceledAt) + FINAL_INVOICE_DEADLINE_MS - Date.now())
+        : undefined;
     await condition(
-      () => inbox.length > 0 || retryRequested || shouldContinueAsNew(),
-      waitingForCapacity ? CAPACITY_RECHECK : undefined,
+      () => inbox.length > 0 || retryRequested || shouldContinueAsNew() || accountClosed(),
+      waitingForCapacity ? CAPACITY_RECHECK : nextTimer,
     );
+    await exclusive(onGraceTimers);
 
     while (inbox.length > 0) {
       const event = inbox.shift()!;
       handledThisRun++;
-      try {
-        await handleEvent(event);
-      } catch (error) {
-        if (isCancellation(error)) throw error;
-        // A failure that outlived its retries is the operator's to see, not the end of the customer.
-        state.problem = { step: event.type, message: failureMessage(error), at: new Date().toISOString() };
-        log.error('Stripe event could not be applied', { eventId: event.id, message: state.problem.message });
-      }
+      await exclusive(async () => {
+        try {
+          await handleEvent(event);
+        } catch (error) {
+          if (isCancellation(error)) throw error;
+          // A failure that outlived its retries is the operator's to see, not the end of the customer.
+          state.problem = { step: event.type, message: failureMessage(error), at: new Date().toISOString() };
+          log.error('Stripe event could not be applied', {
+            eventId: event.id,
+            message: state.problem.message,
+          });
+        }
+      });
+    }
+
+    if (accountClosed()) {
+      // The account is closed: the history stays in the Temporal UI; the workflow completes.
+      await condition(allHandlersFinished);
+      if (inbox.length === 0) return state;
     }
 
     if (shouldContinueAsNew() && inbox.length === 0) {
@@ -301,6 +624,14 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
       }
     }
   }
+}
+
+function invalidAction(message: string): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: CustomerErrors.INVALID_ADMIN_ACTION,
+    message,
+    nonRetryable: true,
+  });
 }
 
 function failureMessage(error: unknown): string {

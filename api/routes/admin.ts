@@ -9,7 +9,10 @@ import { listStripeEvents } from '../../src/db/stripe-events.js';
 import {
   customerWorkflowId,
   getStateQuery,
+  reactivateUpdate,
   retryProvisioningSignal,
+  setGracePeriodExemptUpdate,
+  suspendUpdate,
 } from '../../workflows/customer-workflow.messages.js';
 import type { AppEnv } from '../app.js';
 import { adminAuth } from '../auth.js';
@@ -17,6 +20,7 @@ import { ApiError, parseJson, validationDetails } from '../errors.js';
 
 export const customerIdParam = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a customer id');
 export const reasonBody = z.object({ reason: z.string().trim().min(1).max(1000) });
+export const exemptionBody = reasonBody.extend({ exempt: z.boolean() });
 export const stripeEventsQuery = z.object({
   status: z.enum(['received', 'signalled', 'ignored', 'unroutable', 'failed']).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
@@ -41,42 +45,94 @@ function customerId(value: string): string {
 
 /** Admin routes (admin credential; every change is written to the audit log with actor and reason). */
 export function adminRoutes(deps: AdminRouteDependencies) {
-  return new Hono<AppEnv>()
-    .use('/api/admin/*', adminAuth(deps.credentials))
-    .get('/api/admin/customers/:id', async (c) => {
-      const id = customerId(c.req.param('id'));
-      const record = await findCustomer(deps.db, id);
-      if (!record) throw new ApiError(404, 'customer_not_found', `No customer ${id}`);
-      // The workflow's own view (a query: answered by a worker); WorkflowNotFoundError maps to 404.
-      const state = await deps.temporal.workflow.getHandle(customerWorkflowId(id)).query(getStateQuery);
-      return c.json({ record, state });
-    })
-    .get('/api/admin/stripe-events', async (c) => {
-      // What Stripe sent that did not reach a customer (unroutable), was not acted on (ignored), or
-      // waits for Stripe's retry (received): the operator's view of the webhook inbox.
-      const parsed = stripeEventsQuery.safeParse(c.req.query());
-      if (!parsed.success) {
-        throw new ApiError(400, 'validation_failed', 'Invalid query', validationDetails(parsed.error));
-      }
-      const { status, limit, before } = parsed.data;
-      const events = await listStripeEvents(deps.db, {
-        limit,
-        ...(status ? { status } : {}),
-        ...(before ? { before: new Date(before) } : {}),
-      });
-      return c.json({ events });
-    })
-    .post('/api/admin/customers/:id/retry-provisioning', async (c) => {
-      const id = customerId(c.req.param('id'));
-      const { reason } = await parseJson(c, reasonBody);
-      await deps.temporal.workflow.getHandle(customerWorkflowId(id)).signal(retryProvisioningSignal);
-      await audit(deps.db, {
-        actor: c.var.adminActor,
-        action: 'retry_provisioning',
-        customerId: (await findCustomer(deps.db, id)) ? id : null,
-        reason,
-        requestId: c.var.requestId,
-      });
-      return c.json({ customerId: id, signalled: true }, 202);
-    });
+  return (
+    new Hono<AppEnv>()
+      .use('/api/admin/*', adminAuth(deps.credentials))
+      .get('/api/admin/customers/:id', async (c) => {
+        const id = customerId(c.req.param('id'));
+        const record = await findCustomer(deps.db, id);
+        if (!record) throw new ApiError(404, 'customer_not_found', `No customer ${id}`);
+        // The workflow's own view (a query: answered by a worker); WorkflowNotFoundError maps to 404.
+        const state = await deps.temporal.workflow.getHandle(customerWorkflowId(id)).query(getStateQuery);
+        return c.json({ record, state });
+      })
+      .get('/api/admin/stripe-events', async (c) => {
+        // What Stripe sent that did not reach a customer (unroutable), was not acted on (ignored), or
+        // waits for Stripe's retry (received): the operator's view of the webhook inbox.
+        const parsed = stripeEventsQuery.safeParse(c.req.query());
+        if (!parsed.success) {
+          throw new ApiError(400, 'validation_failed', 'Invalid query', validationDetails(parsed.error));
+        }
+        const { status, limit, before } = parsed.data;
+        const events = await listStripeEvents(deps.db, {
+          limit,
+          ...(status ? { status } : {}),
+          ...(before ? { before: new Date(before) } : {}),
+        });
+        return c.json({ events });
+      })
+      // Suspend and reactivate are workflow updates: the workflow validates them (a 422 says why it
+      // refused), does the work, and answers the new state; each is audited with its actor and reason.
+      .post('/api/admin/customers/:id/suspend', async (c) => {
+        const id = customerId(c.req.param('id'));
+        const { reason } = await parseJson(c, reasonBody);
+        const handle = deps.temporal.workflow.getHandle(customerWorkflowId(id));
+        const state = await handle.executeUpdate(suspendUpdate, {
+          args: [{ actor: c.var.adminActor, reason }],
+        });
+        await audit(deps.db, {
+          actor: c.var.adminActor,
+          action: 'suspend',
+          customerId: id,
+          reason,
+          requestId: c.var.requestId,
+        });
+        return c.json({ state });
+      })
+      .post('/api/admin/customers/:id/reactivate', async (c) => {
+        const id = customerId(c.req.param('id'));
+        const { reason } = await parseJson(c, reasonBody);
+        const handle = deps.temporal.workflow.getHandle(customerWorkflowId(id));
+        const state = await handle.executeUpdate(reactivateUpdate, {
+          args: [{ actor: c.var.adminActor, reason }],
+        });
+        await audit(deps.db, {
+          actor: c.var.adminActor,
+          action: 'reactivate',
+          customerId: id,
+          reason,
+          requestId: c.var.requestId,
+        });
+        return c.json({ state });
+      })
+      .post('/api/admin/customers/:id/grace-period-exemption', async (c) => {
+        const id = customerId(c.req.param('id'));
+        const { reason, exempt } = await parseJson(c, exemptionBody);
+        const handle = deps.temporal.workflow.getHandle(customerWorkflowId(id));
+        const state = await handle.executeUpdate(setGracePeriodExemptUpdate, {
+          args: [{ actor: c.var.adminActor, reason, exempt }],
+        });
+        await audit(deps.db, {
+          actor: c.var.adminActor,
+          action: exempt ? 'grace_period_exempt' : 'grace_period_exemption_ended',
+          customerId: id,
+          reason,
+          requestId: c.var.requestId,
+        });
+        return c.json({ state });
+      })
+      .post('/api/admin/customers/:id/retry-provisioning', async (c) => {
+        const id = customerId(c.req.param('id'));
+        const { reason } = await parseJson(c, reasonBody);
+        await deps.temporal.workflow.getHandle(customerWorkflowId(id)).signal(retryProvisioningSignal);
+        await audit(deps.db, {
+          actor: c.var.adminActor,
+          action: 'retry_provisioning',
+          customerId: (await findCustomer(deps.db, id)) ? id : null,
+          reason,
+          requestId: c.var.requestId,
+        });
+        return c.json({ customerId: id, signalled: true }, 202);
+      })
+  );
 }

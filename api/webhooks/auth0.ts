@@ -5,7 +5,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { customerIdForSubject } from '../../src/domain/customer.js';
 import type { Secret } from '../../src/secret.js';
-import { signalSignup } from '../../src/temporal/customers.js';
+import { signalSignup, type CustomerStartOptions } from '../../src/temporal/customers.js';
 import { customerWorkflowId } from '../../workflows/customer-workflow.messages.js';
 import type { AppEnv } from '../app.js';
 import { ApiError, parseJson } from '../errors.js';
@@ -23,7 +23,7 @@ export const auth0SignupBody = z
 
 export interface Auth0WebhookDependencies {
   temporal: Client;
-  taskQueue: string;
+  start: CustomerStartOptions;
   secret: Secret | undefined;
 }
 
@@ -46,7 +46,7 @@ export function auth0WebhookRoutes(deps: Auth0WebhookDependencies) {
     const signup = await parseJson(c, auth0SignupBody);
     const customerId = customerIdFor(signup.user_id);
     try {
-      await signalSignup(deps.temporal, deps.taskQueue, customerId, {
+      await signalSignup(deps.temporal, deps.start, customerId, {
         authSubject: signup.user_id,
         email: signup.email,
         ...(signup.name ? { name: signup.name } : {}),

@@ -5,7 +5,7 @@ import Stripe from 'stripe';
 import type { Queryable } from '../../src/db/pool.js';
 import { markStripeEvent, recordStripeEvent } from '../../src/db/stripe-events.js';
 import type { Secret } from '../../src/secret.js';
-import { signalStripeEvent } from '../../src/temporal/customers.js';
+import { signalStripeEvent, type CustomerStartOptions } from '../../src/temporal/customers.js';
 import type { StripeEventSignal } from '../../workflows/customer-workflow.messages.js';
 import type { AppEnv } from '../app.js';
 import { ApiError } from '../errors.js';
@@ -29,12 +29,14 @@ const ROUTED_TYPES = new Set([
   'invoice.paid',
   'invoice.payment_succeeded',
   'invoice.payment_failed',
+  'invoice.marked_uncollectible',
+  'invoice.voided',
 ]);
 
 export interface StripeWebhookDependencies {
   db: Queryable;
   temporal: Client;
-  taskQueue: string;
+  start: CustomerStartOptions;
   secrets: { live: Secret | undefined; test: Secret | undefined };
 }
 
@@ -78,8 +80,22 @@ function toSignal(event: Stripe.Event): StripeEventSignal {
       setupIntent: idOf(object.setup_intent),
       paymentMethod: idOf(object.payment_method),
       metadata: Object.fromEntries(Object.entries(metadata).filter(([, value]) => typeof value === 'string')),
+      ...(object.object === 'invoice'
+        ? {
+            invoice: {
+              amountDueCents: integer(object.amount_due),
+              amountPaidCents: integer(object.amount_paid),
+              periodStart: typeof object.period_start === 'number' ? object.period_start : null,
+              periodEnd: typeof object.period_end === 'number' ? object.period_end : null,
+            },
+          }
+        : {}),
     },
   };
+}
+
+function integer(value: unknown): number {
+  return typeof value === 'number' && Number.isSafeInteger(value) ? value : 0;
 }
 
 /**
@@ -154,7 +170,7 @@ export function stripeWebhookRoutes(deps: StripeWebhookDependencies) {
     }
 
     try {
-      await signalStripeEvent(deps.temporal, deps.taskQueue, customerId, signal);
+      await signalStripeEvent(deps.temporal, deps.start, customerId, signal);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       await markStripeEvent(deps.db, event.id, { status: 'received', customerId, error: message }).catch(

@@ -27,6 +27,8 @@ export interface WorkerServiceOptions {
 /** Starts the Temporal worker; on shutdown it stops polling and lets running activities finish. */
 export async function startWorkerService(options: WorkerServiceOptions): Promise<Worker> {
   const { config, logger, db, stripe, connection, shutdown } = options;
+  // loadConfig refuses a webhook URL without its secret, so both or neither are set here.
+  const { webhookUrl, webhookSecret } = config.notifications;
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
@@ -36,6 +38,8 @@ export async function startWorkerService(options: WorkerServiceOptions): Promise
       db,
       stripe,
       hopsworks: { oauthClientId: config.auth0.clientId!, fetch: options.hopsworksFetch },
+      notifications:
+        webhookUrl && webhookSecret ? { webhook: { url: webhookUrl, secret: webhookSecret } } : {},
     }),
     shutdownGraceTime: '10 seconds',
   });

@@ -52,6 +52,82 @@ export interface CustomerState {
   seenEventIds: string[];
   /** Event types received that this workflow does not act on, with how many of each. */
   ignoredEvents: Record<string, number>;
+  /** Days between a failed payment and suspension (the installation's setting when the customer started). */
+  gracePeriodDays: number;
+  /** Set by an admin: payment failures never suspend this customer. */
+  gracePeriodExempt: boolean;
+  /** The open grace period, if any: one at a time, whatever the number of failures. */
+  grace: GracePeriod | null;
+  /** Why and since when the customer is suspended; null when not suspended. */
+  suspension: Suspension | null;
+  /** The customer's invoices as Stripe last reported them, newest last (a bounded window). */
+  invoices: InvoiceSnapshot[];
+  canceledAt: string | null;
+}
+
+export interface GracePeriod {
+  reason: 'payment_failed';
+  /** The unpaid invoice that opened it; paying it (or retrying it after a card change) closes it. */
+  invoiceId: string;
+  openedAt: string;
+  /** One reminder, a day before the end (or at once for grace periods shorter than two days). */
+  reminderAt: string;
+  endsAt: string;
+  reminderSent: boolean;
+}
+
+export interface Suspension {
+  reason: 'grace_expired' | 'admin' | 'canceled';
+  at: string;
+  by: string;
+  note: string | null;
+  /** The invoice whose payment lifts a dunning suspension. */
+  invoiceId: string | null;
+}
+
+export interface InvoiceSnapshot {
+  id: string;
+  /** Stripe's invoice status: draft, open, paid, uncollectible, void. */
+  status: string;
+  amountDueCents: number;
+  amountPaidCents: number;
+  periodStart: number | null;
+  periodEnd: number | null;
+  /** Stripe `created` of the last event applied to it. */
+  updatedAt: number;
+}
+
+export const DEFAULT_GRACE_PERIOD_DAYS = 7;
+export const INVOICES_WINDOW = 36;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** When a grace period opened at `now` ends, and when its reminder is due (one day before the end). */
+export function gracePeriodWindow(now: number, days: number): { endsAt: number; reminderAt: number } {
+  const endsAt = now + days * DAY_MS;
+  return { endsAt, reminderAt: Math.max(now, endsAt - DAY_MS) };
+}
+
+/**
+ * Records what Stripe reported about an invoice; an event older than the last one applied to the same
+ * invoice changes nothing (deliveries arrive in any order). Returns the invoice as it now stands.
+ */
+export function applyInvoiceEvent(
+  state: CustomerState,
+  invoice: Omit<InvoiceSnapshot, 'updatedAt'>,
+  created: number,
+): InvoiceSnapshot {
+  const existing = state.invoices.find((known) => known.id === invoice.id);
+  if (existing && created < existing.updatedAt) return existing;
+  const updated = { ...invoice, updatedAt: created };
+  state.invoices = [...state.invoices.filter((known) => known.id !== invoice.id), updated].slice(
+    -INVOICES_WINDOW,
+  );
+  return updated;
+}
+
+/** Invoices still waiting for money (a canceled customer's account closes once there are none). */
+export function unsettledInvoices(state: CustomerState): InvoiceSnapshot[] {
+  return state.invoices.filter((invoice) => invoice.status === 'open' || invoice.status === 'draft');
 }
 
 export const SEEN_EVENTS_WINDOW = 500;
@@ -73,6 +149,12 @@ export function initialCustomerState(customerId: string): CustomerState {
     problem: null,
     seenEventIds: [],
     ignoredEvents: {},
+    gracePeriodDays: DEFAULT_GRACE_PERIOD_DAYS,
+    gracePeriodExempt: false,
+    grace: null,
+    suspension: null,
+    invoices: [],
+    canceledAt: null,
   };
 }
 

@@ -15,17 +15,23 @@ const DEADLINE_MS = 5_000;
  * Delivers a Stripe event to the customer's workflow, starting it if it is not running
  * (signal-with-start: atomic, never a racing start-then-signal).
  */
+/** What a customer's workflow is started with besides its id: the installation's billing settings. */
+export interface CustomerStartOptions {
+  taskQueue: string;
+  gracePeriodDays: number;
+}
+
 export async function signalStripeEvent(
   client: Client,
-  taskQueue: string,
+  options: CustomerStartOptions,
   customerId: string,
   event: StripeEventSignal,
 ): Promise<void> {
   await client.connection.withDeadline(Date.now() + DEADLINE_MS, () =>
     client.workflow.signalWithStart<typeof customerWorkflow, [StripeEventSignal]>('customerWorkflow', {
       workflowId: customerWorkflowId(customerId),
-      taskQueue,
-      args: [{ customerId }],
+      taskQueue: options.taskQueue,
+      args: [{ customerId, gracePeriodDays: options.gracePeriodDays }],
       signal: stripeEventSignal,
       signalArgs: [event],
     }),
@@ -35,15 +41,15 @@ export async function signalStripeEvent(
 /** Starts the customer's workflow for a signup; a second delivery only signals the running one. */
 export async function signalSignup(
   client: Client,
-  taskQueue: string,
+  options: CustomerStartOptions,
   customerId: string,
   signup: SignupDetails,
 ): Promise<void> {
   await client.connection.withDeadline(Date.now() + DEADLINE_MS, () =>
     client.workflow.signalWithStart<typeof customerWorkflow, [SignupDetails]>('customerWorkflow', {
       workflowId: customerWorkflowId(customerId),
-      taskQueue,
-      args: [{ customerId, signup }],
+      taskQueue: options.taskQueue,
+      args: [{ customerId, signup, gracePeriodDays: options.gracePeriodDays }],
       signal: signupSignal,
       signalArgs: [signup],
       memo: { email: signup.email },

@@ -218,6 +218,53 @@ describe('Stripe activities against stripe-mock (request shapes checked with the
     }
   });
 
+  it('given an invoice id, when retryInvoicePayment runs, should send an accepted POST /v1/invoices/:id/pay under the given idempotency key', async () => {
+    const recorder = recordExchanges(mock.stripe);
+    try {
+      const result = await activities.retryInvoicePayment({
+        invoiceId: 'in_contract',
+        idempotencyKey: 'invoice-retry:in_contract:pm_contract',
+      });
+
+      // stripe-mock answers a fixture invoice; whatever its status, the outcome has the activity's shape.
+      expect(result).toMatchObject({ paid: expect.any(Boolean), status: expect.any(String) });
+      expect(recorder.exchanges).toEqual([
+        {
+          method: 'POST',
+          path: '/v1/invoices/in_contract/pay',
+          status: 200,
+          idempotencyKey: 'invoice-retry:in_contract:pm_contract',
+        },
+      ]);
+    } finally {
+      recorder.stop();
+    }
+  });
+
+  it('given an invoice id, when fetchInvoice runs, should send an accepted request and return plain invoice facts', async () => {
+    const recorder = recordExchanges(mock.stripe);
+    try {
+      const facts = await activities.fetchInvoice({ invoiceId: 'in_contract' });
+
+      expect(facts).toEqual({
+        id: expect.stringMatching(/^in_/),
+        status: expect.any(String),
+        amountDueCents: expect.any(Number),
+        amountPaidCents: expect.any(Number),
+        periodStart: expect.any(Number),
+        periodEnd: expect.any(Number),
+        // stripe-mock's fixture names its subscription "subscription", not sub_….
+        subscriptionId: facts.subscriptionId === null ? null : expect.any(String),
+      });
+      expect(JSON.parse(JSON.stringify(facts))).toEqual(facts);
+      expect(recorder.exchanges).toEqual([
+        { method: 'GET', path: '/v1/invoices/in_contract', status: 200, idempotencyKey: undefined },
+      ]);
+    } finally {
+      recorder.stop();
+    }
+  });
+
   describe('POST /api/billing/checkout-session through createApp', () => {
     let identity: LocalIdentityProvider;
     let connection: Connection;
@@ -489,5 +536,157 @@ describe('Stripe activities against the fake Stripe (behaviour stripe-mock canno
       id: subscription.id,
       status: 'canceled',
     });
+  });
+
+  /** A customer with an active subscription (card saved at checkout) and a finalized invoice of it. */
+  async function openInvoice(card = 'pm_card_visa', amountDue = 12_345) {
+    const customer = await provisionedCustomer();
+    const { checkoutSessionId } = await savedCard(customer, card);
+    const { subscription } = await activities.createSubscription({
+      customerId: customer.id,
+      stripeCustomerId: customer.stripeCustomerId,
+      checkoutSessionId,
+    });
+    const draft = fake.createInvoice(customer.stripeCustomerId, { subscription: subscription.id, amountDue });
+    fake.finalizeInvoice(draft.id);
+    return { customer, subscriptionId: subscription.id, invoiceId: draft.id };
+  }
+
+  const invoiceEventTypes = (invoiceId: string) =>
+    fake.events
+      .filter((event) => (event.data.object as { id?: unknown }).id === invoiceId)
+      .map((event) => event.type);
+  const attemptsOn = (invoiceId: string) =>
+    fake.invoicePaymentAttempts.filter((attempt) => attempt.invoice === invoiceId);
+
+  it('given an open invoice and a good card, when retryInvoicePayment runs, should answer paid, with invoice.paid and invoice.payment_succeeded raised', async () => {
+    const { invoiceId, subscriptionId } = await openInvoice();
+
+    const result = await activities.retryInvoicePayment({
+      invoiceId,
+      idempotencyKey: `invoice-retry:${invoiceId}:first`,
+    });
+
+    expect(result).toEqual({ paid: true, status: 'paid' });
+    expect(fake.invoices.get(invoiceId)).toMatchObject({
+      status: 'paid',
+      amount_due: 12_345,
+      amount_paid: 12_345,
+      amount_remaining: 0,
+      attempt_count: 1,
+      attempted: true,
+      next_payment_attempt: null,
+    });
+    expect(invoiceEventTypes(invoiceId)).toEqual([
+      'invoice.created',
+      'invoice.finalized',
+      'invoice.paid',
+      'invoice.payment_succeeded',
+    ]);
+    expect(await activities.fetchInvoice({ invoiceId })).toEqual({
+      id: invoiceId,
+      status: 'paid',
+      amountDueCents: 12_345,
+      amountPaidCents: 12_345,
+      periodStart: fake.invoices.get(invoiceId)?.period_start,
+      periodEnd: fake.invoices.get(invoiceId)?.period_end,
+      subscriptionId,
+    });
+  });
+
+  it('given an open invoice and a card that declines charges, when retryInvoicePayment runs, should answer { paid: false } with the decline code (not fail) and raise invoice.payment_failed', async () => {
+    const { invoiceId, subscriptionId } = await openInvoice('pm_card_chargeCustomerFail');
+
+    const result = await activities.retryInvoicePayment({
+      invoiceId,
+      idempotencyKey: `invoice-retry:${invoiceId}:declining`,
+    });
+
+    expect(result).toEqual({ paid: false, status: 'open', declineCode: 'generic_decline' });
+    expect(fake.invoices.get(invoiceId)).toMatchObject({ status: 'open', amount_paid: 0, attempt_count: 1 });
+    expect(invoiceEventTypes(invoiceId)).toEqual([
+      'invoice.created',
+      'invoice.finalized',
+      'invoice.payment_failed',
+    ]);
+    expect(fake.subscriptions.get(subscriptionId)?.status).toBe('past_due');
+    expect(attemptsOn(invoiceId).map((attempt) => attempt.outcome)).toEqual(['declined']);
+  });
+
+  it('given a customer whose card declines until it is fixed, when retryInvoicePayment runs again with a new key, should pay and bring the subscription back to active', async () => {
+    const { customer, invoiceId, subscriptionId } = await openInvoice();
+    fake.setCardDeclines(customer.stripeCustomerId, true);
+    const declined = await activities.retryInvoicePayment({
+      invoiceId,
+      idempotencyKey: `invoice-retry:${invoiceId}:old-card`,
+    });
+    expect(declined).toMatchObject({ paid: false, declineCode: 'generic_decline' });
+
+    // The same key replays Stripe's first answer: no second charge, still declined.
+    expect(
+      await activities.retryInvoicePayment({
+        invoiceId,
+        idempotencyKey: `invoice-retry:${invoiceId}:old-card`,
+      }),
+    ).toEqual(declined);
+    expect(attemptsOn(invoiceId)).toHaveLength(1);
+
+    fake.setCardDeclines(customer.stripeCustomerId, false);
+    const paid = await activities.retryInvoicePayment({
+      invoiceId,
+      idempotencyKey: `invoice-retry:${invoiceId}:new-card`,
+    });
+
+    expect(paid).toEqual({ paid: true, status: 'paid' });
+    expect(fake.subscriptions.get(subscriptionId)?.status).toBe('active');
+    expect(attemptsOn(invoiceId).map((attempt) => attempt.outcome)).toEqual(['declined', 'succeeded']);
+  });
+
+  it('given an invoice already paid, when retryInvoicePayment runs again with another key, should still answer paid without charging again', async () => {
+    const { invoiceId } = await openInvoice();
+    await activities.retryInvoicePayment({ invoiceId, idempotencyKey: `invoice-retry:${invoiceId}:one` });
+
+    const second = await activities.retryInvoicePayment({
+      invoiceId,
+      idempotencyKey: `invoice-retry:${invoiceId}:two`,
+    });
+
+    expect(second).toEqual({ paid: true, status: 'paid' });
+    expect(attemptsOn(invoiceId)).toHaveLength(1);
+    expect(invoiceEventTypes(invoiceId).filter((type) => type === 'invoice.paid')).toHaveLength(1);
+    // Stripe's answer to the second call was a 400 "Invoice is already paid", which the activity absorbs.
+    const answers = fake.requests.filter((request) => request.path === `/v1/invoices/${invoiceId}/pay`);
+    expect(answers.map((request) => request.status)).toEqual([200, 400]);
+  });
+
+  it('given the same idempotency key twice, when retryInvoicePayment runs twice, should charge once and replay the first answer', async () => {
+    const { invoiceId } = await openInvoice();
+    const input = { invoiceId, idempotencyKey: `invoice-retry:${invoiceId}:same` };
+
+    const first = await activities.retryInvoicePayment(input);
+    const second = await activities.retryInvoicePayment(input);
+
+    expect(first).toEqual({ paid: true, status: 'paid' });
+    expect(second).toEqual(first);
+    expect(attemptsOn(invoiceId)).toHaveLength(1);
+    expect(invoiceEventTypes(invoiceId).filter((type) => type === 'invoice.paid')).toHaveLength(1);
+    const calls = fake.requests.filter((request) => request.idempotencyKey === input.idempotencyKey);
+    expect(calls.map((request) => request.replayed)).toEqual([false, true]);
+  });
+
+  it('given a voided invoice, when retryInvoicePayment runs, should fail for good with the Stripe invalid request error', async () => {
+    const { invoiceId } = await openInvoice();
+    fake.voidInvoice(invoiceId);
+
+    const failure = await activities
+      .retryInvoicePayment({ invoiceId, idempotencyKey: `invoice-retry:${invoiceId}:void` })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect(failure).toMatchObject({ type: 'StripeInvalidRequestError', nonRetryable: true });
+    expect(attemptsOn(invoiceId)).toEqual([]);
   });
 });

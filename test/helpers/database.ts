@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { MIGRATIONS_DIR } from '../../src/db/migrate.js';
 import { createPool } from '../../src/db/pool.js';
 import { silentLogger } from './logger.js';
 import '../setup/context.js';
@@ -47,4 +49,14 @@ export async function createTestDatabase(options: { migrated?: boolean } = {}): 
       await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     },
   };
+}
+
+/** The newest migration's name (what `schema_migrations` ends with once everything is applied). */
+export async function latestMigration(): Promise<string> {
+  const files = (await readdir(MIGRATIONS_DIR)).filter((name) => name.endsWith('.sql')).sort();
+  return files.at(-1)!.replace(/\.sql$/, '');
+}
+
+export async function migrationCount(): Promise<number> {
+  return (await readdir(MIGRATIONS_DIR)).filter((name) => name.endsWith('.sql')).length;
 }

@@ -86,7 +86,7 @@ describe('admin routes', () => {
     });
     expect(noWorkflow.status).toBe(404);
 
-    await signalSignup(env.client, taskQueue, 'c_admin', {
+    await signalSignup(env.client, { taskQueue, gracePeriodDays: 7 }, 'c_admin', {
       authSubject: 'auth0|admin-test',
       email: 'a@example.test',
     });

@@ -2,7 +2,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSystemActivities } from '../../activities/system.js';
 import { canaryWorkflow } from '../../workflows/canary-workflow.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, latestMigration, type TestDatabase } from '../helpers/database.js';
 import { recordHistory } from '../helpers/histories.js';
 import { connectToDevServer, uniqueTaskQueue } from '../helpers/temporal.js';
 import { withWorker } from '../helpers/worker.js';
@@ -27,7 +27,7 @@ describe('canaryWorkflow on the real dev server', () => {
       { taskQueue, activities: createSystemActivities({ db: db.pool }) },
       () => env.client.workflow.execute(canaryWorkflow, { workflowId, taskQueue, args: [{ delayMs: 50 }] }),
     );
-    expect(result.schemaVersion).toBe('001_initial_schema');
+    expect(result.schemaVersion).toBe(await latestMigration());
     expect(Date.parse(result.finishedAt)).toBeGreaterThanOrEqual(Date.parse(result.startedAt) + 50);
 
     const history = await env.client.workflow.getHandle(workflowId).fetchHistory();

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { describe, expect, inject, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/paths.js';
-import { createTestDatabase } from '../helpers/database.js';
+import { createTestDatabase, latestMigration } from '../helpers/database.js';
 import { freePort } from '../helpers/ports.js';
 import { uniqueTaskQueue } from '../helpers/temporal.js';
 
@@ -95,7 +95,7 @@ describe('the production entry points, each in its own process', () => {
         const canary = await runCli(['canary'], env);
         expect(canary.code).toBe(0);
         expect(JSON.parse(canary.output.trim().split('\n').at(-1)!)).toMatchObject({
-          schemaVersion: '001_initial_schema',
+          schemaVersion: await latestMigration(),
         });
       } finally {
         worker.child.kill('SIGTERM');

@@ -1,4 +1,7 @@
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -9,7 +12,9 @@ import type { CustomerState } from '../../src/domain/customer.js';
 import { WORKFLOWS_PATH } from '../../src/paths.js';
 import { createStripeClient } from '../../src/stripe/client.js';
 import { customerWorkflowId, getStateQuery } from '../../workflows/customer-workflow.messages.js';
+import { CUSTOMER_NAMESPACE_LABEL, SUSPENDED_REPLICAS_ANNOTATION } from '../../src/kubernetes/index.js';
 import { startFakeHopsworks, type FakeHopsworks } from '../fakes/hopsworks/index.js';
+import { startFakeKubernetes, type FakeKubernetes } from '../fakes/kubernetes/index.js';
 import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';
 import { TEST_SECRETS, testConfig } from '../helpers/app-config.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -34,6 +39,8 @@ describe('a customer from signup to an active subscription, on real servers', ()
   let db: TestDatabase;
   let stripe: FakeStripe;
   let hopsworks: FakeHopsworks;
+  let kubernetes: FakeKubernetes;
+  let kubeDir: string;
   let identity: LocalIdentityProvider;
   let server: ServerType;
   let apiUrl: string;
@@ -46,10 +53,13 @@ describe('a customer from signup to an active subscription, on real servers', ()
     identity = await startLocalIdentityProvider();
     stripe = await startFakeStripe({ webhookSecret: TEST_SECRETS.stripeWebhook, livemode: false });
     hopsworks = await startFakeHopsworks({ apiKey: 'hopsworks-admin-key' });
+    kubernetes = await startFakeKubernetes({ token: 'kube-token' });
+    kubeDir = await mkdtemp(join(tmpdir(), 'billing-kube-'));
+    const kubeconfig = kubernetes.writeKubeconfig(join(kubeDir, 'config'), { context: 'eu-1' });
     await db.pool.query(
-      `INSERT INTO clusters (id, name, hopsworks_api_url, hopsworks_api_key, capacity)
-       VALUES ('eu-1', 'EU 1', $1, 'hopsworks-admin-key', 10)`,
-      [hopsworks.url],
+      `INSERT INTO clusters (id, name, hopsworks_api_url, hopsworks_api_key, capacity, kubeconfig_path, kube_context)
+       VALUES ('eu-1', 'EU 1', $1, 'hopsworks-admin-key', 10, $2, 'eu-1')`,
+      [hopsworks.url, kubeconfig],
     );
     await db.pool.query(`UPDATE prices SET stripe_price_id = 'price_' || metric WHERE metric <> 'credits'`);
 
@@ -93,6 +103,8 @@ describe('a customer from signup to an active subscription, on real servers', ()
     await new Promise((resolve) => server.close(resolve));
     await stripe.close();
     await hopsworks.close();
+    await kubernetes.close();
+    await rm(kubeDir, { recursive: true, force: true });
     await identity.close();
     await env.teardown();
     await db.drop();
@@ -105,7 +117,7 @@ describe('a customer from signup to an active subscription, on real servers', ()
       body: JSON.stringify({ user_id: subject, email }),
     });
 
-  it('should end active with exactly one subscription, though checkout.session.completed arrives three times at once', async () => {
+  it('should end active with exactly one subscription though checkout.session.completed arrives three times at once; an admin can then suspend and reactivate it', async () => {
     const subject = 'auth0|ada';
     const accepted = await signup(subject, 'ada@example.test');
     expect(accepted.status).toBe(202);
@@ -185,5 +197,44 @@ describe('a customer from signup to an active subscription, on real servers', ()
       'the visibility query',
     );
     await recordHistory(env.client, customerWorkflowId(customerId), 'customer-workflow-signup-to-active');
+
+    // An admin suspends the customer through the API: workloads to zero with their replicas
+    // recorded, Hopsworks user blocked; reactivation restores exactly that.
+    kubernetes.addNamespace('ada-project', { [CUSTOMER_NAMESPACE_LABEL]: customerId });
+    kubernetes.addDeployment('ada-project', 'notebook', { replicas: 3 });
+    const admin = (action: string) =>
+      fetch(`${apiUrl}/api/admin/customers/${customerId}/${action}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TEST_SECRETS.adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ reason: `integration test ${action}` }),
+      });
+    const suspended = await admin('suspend');
+    expect(suspended.status).toBe(200);
+    expect(((await suspended.json()) as { state: CustomerState }).state).toMatchObject({
+      status: 'suspended',
+      suspension: { reason: 'admin', by: 'ops' },
+      problem: null,
+    });
+    const notebook = kubernetes.get('deployments', 'ada-project', 'notebook') as unknown as {
+      spec: { replicas: number };
+      metadata: { annotations: Record<string, string> };
+    };
+    expect(notebook.spec.replicas).toBe(0);
+    expect(notebook.metadata.annotations[SUSPENDED_REPLICAS_ANNOTATION]).toBe('3');
+    expect([...hopsworks.users.values()].map((user) => user.status)).toEqual([3]); // deactivated
+
+    expect((await admin('suspend')).status).toBe(422); // already suspended: the workflow refuses
+    const reactivated = await admin('reactivate');
+    expect(reactivated.status).toBe(200);
+    expect(((await reactivated.json()) as { state: CustomerState }).state.status).toBe('active');
+    expect(
+      (kubernetes.get('deployments', 'ada-project', 'notebook') as unknown as { spec: { replicas: number } })
+        .spec.replicas,
+    ).toBe(3);
+    expect([...hopsworks.users.values()].map((user) => user.status)).toEqual([2]); // activated again
+    const audited = await db.pool.query(`SELECT action FROM audit_log WHERE customer_id = $1 ORDER BY id`, [
+      customerId,
+    ]);
+    expect(audited.rows.map((row) => row.action)).toEqual(['suspend', 'reactivate']);
   });
 });

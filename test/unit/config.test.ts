@@ -103,6 +103,34 @@ describe('loadConfig', () => {
       expect(problems.map((problem) => problem.field)).toEqual(['ADMIN_CREDENTIALS']);
     }
   });
+
+  it('should take an optional notification webhook, and require its signing secret once the URL is set', () => {
+    const none = loadConfig({}, 'dev').notifications;
+    expect(none).toEqual({ webhookUrl: undefined, webhookSecret: undefined });
+
+    const secret = 'n'.repeat(32);
+    const config = loadConfig(
+      { NOTIFICATION_WEBHOOK_URL: 'https://hooks.example.test/billing', NOTIFICATION_WEBHOOK_SECRET: secret },
+      'dev',
+    );
+    expect(config.notifications.webhookUrl).toBe('https://hooks.example.test/billing');
+    expect(config.notifications.webhookSecret).toBeInstanceOf(Secret);
+    expect(config.notifications.webhookSecret?.equals(secret)).toBe(true);
+    expect(JSON.stringify(config)).not.toContain(secret);
+
+    expect(
+      problemsOf({ NOTIFICATION_WEBHOOK_URL: 'https://hooks.example.test/billing' }, 'worker'),
+    ).toContainEqual({
+      field: 'NOTIFICATION_WEBHOOK_SECRET',
+      message: expect.stringContaining('required when NOTIFICATION_WEBHOOK_URL is set'),
+    });
+    expect(
+      problemsOf(
+        { NOTIFICATION_WEBHOOK_URL: 'ftp://hooks.example.test', NOTIFICATION_WEBHOOK_SECRET: 'short' },
+        'dev',
+      ).map((problem) => problem.field),
+    ).toEqual(['NOTIFICATION_WEBHOOK_SECRET', 'NOTIFICATION_WEBHOOK_URL']);
+  });
 });
 
 describe('Secret', () => {

@@ -2,86 +2,27 @@ import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Activities } from '../../activities/index.js';
-import type { CustomerState, SubscriptionSnapshot } from '../../src/domain/customer.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CustomerState } from '../../src/domain/customer.js';
 import { customerWorkflow } from '../../workflows/customer-workflow.js';
 import {
   CustomerErrors,
   getStateQuery,
   retryProvisioningSignal,
   stripeEventSignal,
-  type StripeEventSignal,
 } from '../../workflows/customer-workflow.messages.js';
+import {
+  healthyActivities,
+  stripeEvent,
+  subscription,
+  type ActivityStubs,
+} from '../helpers/customer-workflow.js';
 import { recordHistory } from '../helpers/histories.js';
 import { startTimeSkippingServer, uniqueTaskQueue } from '../helpers/temporal.js';
 import { withWorker } from '../helpers/worker.js';
 
-type Stubs = { [K in keyof Activities]: ReturnType<typeof vi.fn<Activities[K]>> };
-
-const subscription = (status: string, id = 'sub_1'): SubscriptionSnapshot => ({
-  id,
-  status,
-  currentPeriodStart: 1_790_000_000,
-  currentPeriodEnd: 1_792_600_000,
-  cancelAtPeriodEnd: false,
-});
-
-/** Activities that behave like a healthy platform; each test overrides what it needs. */
-function healthyActivities(): Stubs {
-  return {
-    checkDatabase: vi.fn<Activities['checkDatabase']>(),
-    saveCustomer: vi.fn<Activities['saveCustomer']>().mockResolvedValue(undefined),
-    loadCustomer: vi.fn<Activities['loadCustomer']>().mockResolvedValue(null),
-    assignCluster: vi.fn<Activities['assignCluster']>().mockResolvedValue({ clusterId: 'eu-1' }),
-    releaseCluster: vi.fn<Activities['releaseCluster']>().mockResolvedValue(undefined),
-    syncCustomerRecord: vi.fn<Activities['syncCustomerRecord']>().mockResolvedValue(undefined),
-    ensureStripeCustomer: vi
-      .fn<Activities['ensureStripeCustomer']>()
-      .mockResolvedValue({ stripeCustomerId: 'cus_1' }),
-    createSubscription: vi
-      .fn<Activities['createSubscription']>()
-      .mockResolvedValue({ subscription: subscription('active'), paymentMethodId: 'pm_1' }),
-    fetchSubscription: vi.fn<Activities['fetchSubscription']>().mockResolvedValue(subscription('active')),
-    ensureHopsworksAccount: vi
-      .fn<Activities['ensureHopsworksAccount']>()
-      .mockResolvedValue({ userId: '7', username: 'ada0001', projectId: '42' }),
-    // Suspension is not part of these scenarios: any call fails the test.
-    suspendKubernetesWorkloads: vi
-      .fn<Activities['suspendKubernetesWorkloads']>()
-      .mockRejectedValue(new Error('unexpected suspension')),
-    restoreKubernetesWorkloads: vi
-      .fn<Activities['restoreKubernetesWorkloads']>()
-      .mockRejectedValue(new Error('unexpected restore')),
-  };
-}
-
-let eventCounter = 0;
-function event(
-  type: string,
-  object: Partial<StripeEventSignal['object']>,
-  id?: string,
-  created?: number,
-): StripeEventSignal {
-  eventCounter++;
-  return {
-    id: id ?? `evt_${eventCounter}`,
-    type,
-    created: created ?? 1_790_000_000 + eventCounter,
-    livemode: false,
-    object: {
-      id: 'obj',
-      customer: 'cus_1',
-      status: null,
-      mode: null,
-      paymentStatus: null,
-      setupIntent: null,
-      paymentMethod: null,
-      metadata: {},
-      ...object,
-    },
-  };
-}
+type Stubs = ActivityStubs;
+const event = stripeEvent;
 
 describe('customerWorkflow (time skipping)', () => {
   let env: TestWorkflowEnvironment;
@@ -107,7 +48,15 @@ describe('customerWorkflow (time skipping)', () => {
           },
         ],
       });
-    await withWorker(env, { taskQueue, activities }, async () => body(await start()));
+    await withWorker(env, { taskQueue, activities }, async () => {
+      const handle = await start();
+      try {
+        await body(handle);
+      } finally {
+        // A workflow left running would hold the shared test server's clock for the next test.
+        if ((await handle.describe()).status.name === 'RUNNING') await handle.terminate('test finished');
+      }
+    });
   }
 
   const stateOf = (handle: { query: (q: typeof getStateQuery) => Promise<CustomerState> }) =>

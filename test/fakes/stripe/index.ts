@@ -1,6 +1,13 @@
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
-import { clone, StripeStore, type CompleteCheckoutOptions } from './store.js';
+import {
+  automaticRequest,
+  clone,
+  StripeStore,
+  type CompleteCheckoutOptions,
+  type InvoiceInput,
+  type InvoicePaymentAttempt,
+} from './store.js';
 import { ApiServer, type FailureRule, type RequestLogEntry } from './server.js';
 import {
   WebhookDeliverer,
@@ -12,6 +19,8 @@ import {
 import type {
   CheckoutSessionObject,
   CustomerObject,
+  InvoiceItemObject,
+  InvoiceObject,
   MeterEventObject,
   PaymentMethodObject,
   PriceObject,
@@ -21,7 +30,12 @@ import type {
 } from './objects.js';
 
 export { signStripePayload } from './signature.js';
-export type { CompleteCheckoutOptions } from './store.js';
+export type {
+  CompleteCheckoutOptions,
+  InvoiceInput,
+  InvoiceLineInput,
+  InvoicePaymentAttempt,
+} from './store.js';
 export type { FailureRule, RequestLogEntry } from './server.js';
 export type { DeliveryOptions, DeliveryRecord, FlushOptions, RetryOptions } from './webhooks.js';
 export type * from './objects.js';
@@ -154,6 +168,19 @@ export class FakeStripe {
     return this.store.checkoutSessions;
   }
 
+  get invoices(): ReadonlyMap<string, InvoiceObject> {
+    return this.store.invoices;
+  }
+
+  get invoiceItems(): ReadonlyMap<string, InvoiceItemObject> {
+    return this.store.invoiceItems;
+  }
+
+  // Every collection attempt (API pay and attemptInvoicePayment), in order: what was charged, and how it went.
+  get invoicePaymentAttempts(): readonly InvoicePaymentAttempt[] {
+    return this.store.invoicePaymentAttempts;
+  }
+
   // --- webhook delivery controls ---
 
   get delivery(): Readonly<DeliveryOptions> {
@@ -206,7 +233,41 @@ export class FakeStripe {
       );
   }
 
-  // Raises an event the fake does not model (an invoice.paid, say) with any object as its data.
+  // --- invoices: what Stripe's billing engine does on its own ---
+
+  // A draft invoice (`invoice.created`), as Stripe makes one at a subscription period's end.
+  createInvoice(customerId: string, input: InvoiceInput): InvoiceObject {
+    return clone(this.store.createInvoice(customerId, input));
+  }
+
+  // draft → open (`invoice.finalized`); a zero-amount invoice is paid at once.
+  finalizeInvoice(invoiceId: string): InvoiceObject {
+    return clone(this.store.finalizeInvoice(invoiceId, automaticRequest));
+  }
+
+  // One automatic collection attempt with the default payment method (subscription's, else customer's):
+  // paid (`invoice.paid`, `invoice.payment_succeeded`), or still open with attempt_count + 1 and
+  // `invoice.payment_failed` when there is no payment method or the card declines. Finalizes a draft first.
+  attemptInvoicePayment(invoiceId: string): InvoiceObject {
+    return clone(this.store.payInvoice(invoiceId, automaticRequest, { via: 'automatic' }));
+  }
+
+  markUncollectible(invoiceId: string): InvoiceObject {
+    return clone(this.store.markInvoiceUncollectible(invoiceId, automaticRequest));
+  }
+
+  voidInvoice(invoiceId: string): InvoiceObject {
+    return clone(this.store.voidInvoice(invoiceId, automaticRequest));
+  }
+
+  // Every charge of this customer's invoices declines (card_declined) until switched off again.
+  setCardDeclines(customerId: string, declines: boolean): void {
+    this.store.customer(customerId);
+    if (declines) this.store.decliningCustomers.add(customerId);
+    else this.store.decliningCustomers.delete(customerId);
+  }
+
+  // Raises an event the fake does not raise itself (an invoice.upcoming, say) with any object as its data.
   emitEvent(
     type: string,
     object: Record<string, unknown>,

@@ -167,7 +167,8 @@ export interface SubscriptionObject {
   discounts: string[];
   ended_at: number | null;
   items: ListObject<SubscriptionItemObject>;
-  latest_invoice: null;
+  // The newest invoice the fake made for this subscription (FakeStripe.createInvoice).
+  latest_invoice: string | null;
   livemode: boolean;
   metadata: Metadata;
   pause_collection: null;
@@ -251,6 +252,178 @@ export interface MeterEventObject {
   timestamp: number;
 }
 
+export type InvoiceStatus = 'draft' | 'open' | 'paid' | 'uncollectible' | 'void';
+
+export const invoiceStatuses: readonly InvoiceStatus[] = ['draft', 'open', 'paid', 'uncollectible', 'void'];
+
+// Since API 2025-03-31.basil the subscription, subscription item and invoice item an invoice (or a line)
+// came from live under `parent`, no longer at the top level; the SDK (v23) types only `parent`.
+export interface InvoiceParent {
+  quote_details: null;
+  subscription_details: { metadata: Metadata | null; subscription: string } | null;
+  type: 'subscription_details' | 'quote_details';
+}
+
+export interface InvoiceLineParent {
+  invoice_item_details: {
+    invoice_item: string;
+    proration: boolean;
+    proration_details: { credited_items: null } | null;
+    subscription: string | null;
+  } | null;
+  subscription_item_details: {
+    invoice_item: string | null;
+    proration: boolean;
+    proration_details: { credited_items: null } | null;
+    subscription: string | null;
+    subscription_item: string;
+  } | null;
+  type: 'invoice_item_details' | 'subscription_item_details';
+}
+
+export interface InvoiceLineItemObject {
+  id: string;
+  object: 'line_item';
+  amount: number;
+  currency: string;
+  description: string | null;
+  discount_amounts: [];
+  discountable: boolean;
+  discounts: string[];
+  invoice: string;
+  livemode: boolean;
+  metadata: Metadata;
+  parent: InvoiceLineParent;
+  period: { end: number; start: number };
+  pretax_credit_amounts: [];
+  pricing: {
+    price_details: { price: string; product: string };
+    type: 'price_details';
+    unit_amount_decimal: string | null;
+  } | null;
+  quantity: number | null;
+  // Stripe sends decimals as strings; SDK v23 types them as its Decimal class.
+  quantity_decimal: string | null;
+  // Still in SDK v23's type next to parent.subscription_item_details.subscription.
+  subscription: string | null;
+  subtotal: number;
+  taxes: [];
+}
+
+export interface InvoiceItemObject {
+  id: string;
+  object: 'invoiceitem';
+  amount: number;
+  currency: string;
+  customer: string;
+  customer_account: null;
+  date: number;
+  description: string | null;
+  discountable: boolean;
+  discounts: string[];
+  invoice: string | null;
+  livemode: boolean;
+  metadata: Metadata;
+  parent: {
+    subscription_details: { subscription: string; subscription_item?: string } | null;
+    type: 'subscription_details';
+  } | null;
+  period: { end: number; start: number };
+  pricing: null;
+  proration: boolean;
+  quantity: number;
+  quantity_decimal: string;
+  tax_rates: [];
+  test_clock: null;
+}
+
+export interface InvoiceObject {
+  id: string;
+  object: 'invoice';
+  account_country: string;
+  account_name: string | null;
+  account_tax_ids: null;
+  amount_due: number;
+  amount_overpaid: number;
+  amount_paid: number;
+  amount_remaining: number;
+  amount_shipping: number;
+  application: null;
+  attempt_count: number;
+  attempted: boolean;
+  auto_advance: boolean;
+  automatic_tax: {
+    disabled_reason: null;
+    enabled: false;
+    liability: null;
+    provider: null;
+    status: null;
+  };
+  automatically_finalizes_at: number | null;
+  billing_reason: 'manual' | 'subscription_cycle' | 'subscription_create';
+  collection_method: 'charge_automatically' | 'send_invoice';
+  created: number;
+  currency: string;
+  custom_fields: null;
+  customer: string;
+  customer_account: null;
+  customer_address: null;
+  customer_email: string | null;
+  customer_name: string | null;
+  customer_phone: string | null;
+  customer_shipping: null;
+  customer_tax_exempt: 'none';
+  default_payment_method: string | null;
+  default_source: null;
+  default_tax_rates: [];
+  description: string | null;
+  discounts: string[];
+  due_date: number | null;
+  effective_at: number | null;
+  ending_balance: number | null;
+  footer: null;
+  from_invoice: null;
+  hosted_invoice_url: string | null;
+  invoice_pdf: string | null;
+  issuer: { type: 'self' };
+  last_finalization_error: null;
+  latest_revision: null;
+  lines: ListObject<InvoiceLineItemObject>;
+  livemode: boolean;
+  metadata: Metadata;
+  next_payment_attempt: number | null;
+  number: string | null;
+  on_behalf_of: null;
+  parent: InvoiceParent | null;
+  payment_settings: { default_mandate: null; payment_method_options: null; payment_method_types: null };
+  period_end: number;
+  period_start: number;
+  post_payment_credit_notes_amount: number;
+  pre_payment_credit_notes_amount: number;
+  receipt_number: null;
+  rendering: null;
+  shipping_cost: null;
+  shipping_details: null;
+  starting_balance: number;
+  statement_descriptor: null;
+  status: InvoiceStatus;
+  status_transitions: {
+    finalized_at: number | null;
+    marked_uncollectible_at: number | null;
+    paid_at: number | null;
+    voided_at: number | null;
+  };
+  subtotal: number;
+  subtotal_excluding_tax: number;
+  test_clock: null;
+  total: number;
+  total_discount_amounts: [];
+  total_excluding_tax: number;
+  total_pretax_credit_amounts: [];
+  total_taxes: [];
+  webhooks_delivered_at: number | null;
+}
+
 export type StripeObject =
   | CustomerObject
   | DeletedCustomerObject
@@ -259,7 +432,9 @@ export type StripeObject =
   | SubscriptionObject
   | SetupIntentObject
   | PaymentIntentObject
-  | CheckoutSessionObject;
+  | CheckoutSessionObject
+  | InvoiceObject
+  | InvoiceItemObject;
 
 export type EventType =
   | 'customer.created'
@@ -273,7 +448,15 @@ export type EventType =
   | 'customer.subscription.updated'
   | 'customer.subscription.deleted'
   | 'payment_method.attached'
-  | 'payment_method.detached';
+  | 'payment_method.detached'
+  | 'invoice.created'
+  | 'invoice.finalized'
+  | 'invoice.paid'
+  | 'invoice.payment_succeeded'
+  | 'invoice.payment_failed'
+  | 'invoice.marked_uncollectible'
+  | 'invoice.voided'
+  | 'invoiceitem.created';
 
 export interface StripeEvent {
   id: string;
@@ -284,6 +467,6 @@ export interface StripeEvent {
   livemode: boolean;
   pending_webhooks: number;
   request: RequestRef;
-  // Any other type comes from FakeStripe.emitEvent, for objects the fake does not model.
+  // Any other type comes from FakeStripe.emitEvent, for events the fake does not raise itself.
   type: EventType | (string & Record<never, never>);
 }

@@ -13,6 +13,7 @@ import {
 } from './form.js';
 import { newId } from './ids.js';
 import {
+  invoiceStatuses,
   subscriptionStatuses,
   type CheckoutLineItem,
   type CheckoutMode,
@@ -661,6 +662,76 @@ function defaultPaymentMethodParamCheck(store: StripeStore, customerId: string, 
 on('DELETE', '/v1/subscriptions/:id', (context) =>
   context.store.cancelSubscription(pathParam(context, 'id'), context.request),
 );
+
+// --- invoices ---
+
+on('GET', '/v1/invoices', ({ store, params }) => {
+  const customer = optString(params, 'customer');
+  const subscription = optString(params, 'subscription');
+  const status = optEnum(params, 'status', invoiceStatuses);
+  const invoices = [...store.invoices.values()].filter(
+    (invoice) =>
+      (!customer || invoice.customer === customer) &&
+      (!subscription || invoice.parent?.subscription_details?.subscription === subscription) &&
+      (!status || invoice.status === status),
+  );
+  return list(invoices, params, '/v1/invoices');
+});
+
+on('GET', '/v1/invoices/:id', (context) => context.store.invoice(pathParam(context, 'id')));
+
+on('GET', '/v1/invoices/:id/lines', (context) => {
+  const invoice = context.store.invoice(pathParam(context, 'id'));
+  // Lines keep Stripe's order (not newest first): list() reverses, so hand it the reverse.
+  return list([...invoice.lines.data].reverse(), context.params, invoice.lines.url);
+});
+
+on('POST', '/v1/invoices/:id/finalize', (context) =>
+  context.store.finalizeInvoice(pathParam(context, 'id'), context.request),
+);
+
+on('POST', '/v1/invoices/:id/pay', (context) => {
+  const paymentMethod = optString(context.params, 'payment_method');
+  return context.store.payInvoice(pathParam(context, 'id'), context.request, {
+    via: 'api',
+    ...(paymentMethod ? { paymentMethod } : {}),
+  });
+});
+
+on('POST', '/v1/invoices/:id/mark_uncollectible', (context) =>
+  context.store.markInvoiceUncollectible(pathParam(context, 'id'), context.request),
+);
+
+on('POST', '/v1/invoices/:id/void', (context) =>
+  context.store.voidInvoice(pathParam(context, 'id'), context.request),
+);
+
+on('POST', '/v1/invoiceitems', ({ store, params, request }) => {
+  const customer = reqString(params, 'customer');
+  const amount = optInt(params, 'amount');
+  if (amount === undefined) throw missingParam('amount');
+  const currency = optString(params, 'currency')?.toLowerCase();
+  const description = optString(params, 'description');
+  const invoice = optString(params, 'invoice');
+  const period = optObject(params, 'period');
+  const periodStart = period ? optInt(period, 'start', 'period[start]') : undefined;
+  const periodEnd = period ? optInt(period, 'end', 'period[end]') : undefined;
+  return store.createInvoiceItem(
+    {
+      customer,
+      amount,
+      metadata: metadataOf(params),
+      ...(currency ? { currency } : {}),
+      ...(description !== undefined ? { description } : {}),
+      ...(invoice ? { invoice } : {}),
+      ...(periodStart !== undefined ? { periodStart } : {}),
+      ...(periodEnd !== undefined ? { periodEnd } : {}),
+    },
+    request,
+  );
+});
+
+on('GET', '/v1/invoiceitems/:id', (context) => context.store.invoiceItem(pathParam(context, 'id')));
 
 // --- billing meter events ---
 

@@ -14,7 +14,7 @@ import {
 import { canonicalParams, parseForm, type Params } from './form.js';
 import { newId } from './ids.js';
 import { applyExpand, findRoute } from './routes.js';
-import { clone, type StripeStore } from './store.js';
+import { automaticRequest, clone, type StripeStore } from './store.js';
 
 export interface FailureRule {
   method?: string;
@@ -131,6 +131,7 @@ export class ApiServer {
     const body = await readBody(request);
 
     if (path.startsWith('/checkout/')) return this.hostedCheckout(method, path, response);
+    if (path.startsWith('/invoice/')) return this.hostedInvoice(method, path, response);
 
     const rawKey = request.headers['idempotency-key'];
     const idempotencyKey = method === 'POST' && typeof rawKey === 'string' && rawKey ? rawKey : null;
@@ -270,6 +271,47 @@ export class ApiServer {
 <body><h1>Fake Stripe Checkout</h1><p>Session ${escapeHtml(session.id)} (${escapeHtml(session.mode)}, ${escapeHtml(session.status)}) ${escapeHtml(amount)}</p>
 <form method="post" action="/checkout/${escapeHtml(session.id)}/complete"><button>Pay with test card 4242</button></form>
 <form method="post" action="/checkout/${escapeHtml(session.id)}/cancel"><button>Cancel</button></form></body></html>`;
+    response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    response.end(page);
+  }
+
+  // A stand-in for Stripe's hosted invoice page (hosted_invoice_url): the invoice, and a button that pays
+  // it with the customer's default payment method, as a customer would.
+  private hostedInvoice(method: string, path: string, response: ServerResponse): void {
+    const match = /^\/invoice\/([^/]+)(?:\/(pay|pdf))?$/.exec(path);
+    const invoice = match?.[1] ? this.options.store.invoices.get(decodeURIComponent(match[1])) : undefined;
+    if (!match || !invoice || invoice.status === 'draft') {
+      response.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
+      response.end('No such invoice');
+      return;
+    }
+    if (method === 'POST' && match[2] === 'pay') {
+      try {
+        this.options.store.payInvoice(invoice.id, automaticRequest, { via: 'api' });
+      } catch (error) {
+        response.writeHead(error instanceof StripeApiError ? error.status : 500, {
+          'Content-Type': 'text/plain; charset=utf-8',
+        });
+        response.end(error instanceof Error ? error.message : String(error));
+        return;
+      }
+      response.writeHead(303, { Location: `/invoice/${invoice.id}` });
+      response.end();
+      return;
+    }
+    const amount = `${(invoice.amount_remaining / 100).toFixed(2)} ${invoice.currency}`;
+    const summary = `Invoice ${invoice.number ?? invoice.id} (${invoice.status}): ${amount} due`;
+    if (match[2] === 'pdf') {
+      response.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+      response.end(summary);
+      return;
+    }
+    const button =
+      invoice.status === 'open' || invoice.status === 'uncollectible'
+        ? `<form method="post" action="/invoice/${escapeHtml(invoice.id)}/pay"><button>Pay with the card on file</button></form>`
+        : '';
+    const page = `<!doctype html><html><head><meta charset="utf-8"><title>Fake Stripe invoice</title></head>
+<body><h1>Fake Stripe invoice</h1><p>${escapeHtml(summary)}</p>${button}</body></html>`;
     response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
     response.end(page);
   }

@@ -8,6 +8,9 @@ import type {
   CustomerObject,
   DeletedCustomerObject,
   EventType,
+  InvoiceItemObject,
+  InvoiceLineItemObject,
+  InvoiceObject,
   MeterEventObject,
   PaymentIntentObject,
   PaymentMethodObject,
@@ -58,6 +61,56 @@ export interface SubscriptionInput {
   cancelAtPeriodEnd?: boolean;
 }
 
+export interface InvoiceLineInput {
+  // Cents; negative for a credit.
+  amount: number;
+  description?: string;
+  // A price of the invoice's subscription makes a subscription-item line; otherwise the line is backed
+  // by an invoice item (`ii_…`), as Stripe's are.
+  price?: string;
+  quantity?: number;
+  periodStart?: number;
+  periodEnd?: number;
+  metadata?: Metadata;
+}
+
+export interface InvoiceInput {
+  subscription?: string;
+  // Cents. Without `lines`, one line of this amount; with `lines`, it must equal their sum (or be left out).
+  amountDue?: number;
+  // Unix seconds; default the subscription's current period, else the creation time.
+  periodStart?: number;
+  periodEnd?: number;
+  lines?: InvoiceLineInput[];
+  currency?: string;
+  description?: string;
+  metadata?: Metadata;
+}
+
+export interface InvoiceItemInput {
+  customer: string;
+  amount: number;
+  currency?: string;
+  description?: string;
+  invoice?: string;
+  metadata?: Metadata;
+  periodStart?: number;
+  periodEnd?: number;
+}
+
+// One collection attempt on an invoice, whatever its outcome (the fake's record, not a Stripe object).
+export interface InvoicePaymentAttempt {
+  invoice: string;
+  customer: string;
+  // What the fake tried to charge; null when the customer had no payment method.
+  paymentMethod: string | null;
+  outcome: 'succeeded' | 'declined' | 'no_payment_method';
+  amount: number;
+  via: 'api' | 'automatic';
+  request: RequestRef;
+  at: number;
+}
+
 export interface CompleteCheckoutOptions {
   // An attached or unattached `pm_…` of the fake, or a test token such as `pm_card_visa`.
   paymentMethod?: string;
@@ -70,6 +123,8 @@ interface TestCard {
   last4: string;
   funding: 'credit' | 'debit';
   declinesOnAttach?: boolean;
+  // Attaches fine, every charge is declined (Stripe's pm_card_chargeCustomerFail).
+  declinesOnCharge?: boolean;
 }
 
 // Stripe's documented test PaymentMethod tokens: attaching one creates a fresh `pm_…` for the customer.
@@ -78,7 +133,7 @@ const testCards: Record<string, TestCard> = {
   pm_card_visa_debit: { brand: 'visa', last4: '5556', funding: 'debit' },
   pm_card_mastercard: { brand: 'mastercard', last4: '4444', funding: 'credit' },
   pm_card_amex: { brand: 'amex', last4: '8431', funding: 'credit' },
-  pm_card_chargeCustomerFail: { brand: 'visa', last4: '0341', funding: 'credit' },
+  pm_card_chargeCustomerFail: { brand: 'visa', last4: '0341', funding: 'credit', declinesOnCharge: true },
   pm_card_chargeDeclined: { brand: 'visa', last4: '0002', funding: 'credit', declinesOnAttach: true },
 };
 
@@ -137,6 +192,12 @@ export class StripeStore {
   readonly checkoutLineItems = new Map<string, CheckoutLineItem[]>();
   readonly setupIntents = new Map<string, SetupIntentObject>();
   readonly paymentIntents = new Map<string, PaymentIntentObject>();
+  readonly invoices = new Map<string, InvoiceObject>();
+  readonly invoiceItems = new Map<string, InvoiceItemObject>();
+  readonly invoicePaymentAttempts: InvoicePaymentAttempt[] = [];
+  // Cards (pm_card_chargeCustomerFail) and customers (FakeStripe.setCardDeclines) whose charges fail.
+  readonly decliningPaymentMethods = new Set<string>();
+  readonly decliningCustomers = new Set<string>();
   readonly meterEvents: MeterEventObject[] = [];
   private readonly checkoutIntentMetadata = new Map<string, { intent: Metadata; subscription: Metadata }>();
   readonly meterIdentifiers = new Set<string>();
@@ -208,7 +269,9 @@ export class StripeStore {
       this.subscriptions.get(id) ??
       this.checkoutSessions.get(id) ??
       this.setupIntents.get(id) ??
-      this.paymentIntents.get(id)
+      this.paymentIntents.get(id) ??
+      this.invoices.get(id) ??
+      this.invoiceItems.get(id)
     );
   }
 
@@ -330,7 +393,9 @@ export class StripeStore {
     const testCard = this.isTestToken(idOrToken) ? testCards[idOrToken] : undefined;
     if (testCard) {
       if (testCard.declinesOnAttach) throw cardDeclined();
-      return this.createCard(testCard);
+      const card = this.createCard(testCard);
+      if (testCard.declinesOnCharge) this.decliningPaymentMethods.add(card.id);
+      return card;
     }
     return this.paymentMethod(idOrToken, param);
   }
@@ -760,5 +825,505 @@ export class StripeStore {
       this.emit('checkout.session.async_payment_failed', session, automaticRequest);
     }
     return session;
+  }
+
+  // --- invoices ---
+
+  invoice(id: string, param = 'id'): InvoiceObject {
+    const invoice = this.invoices.get(id);
+    if (!invoice) throw noSuch('invoice', id, param);
+    return invoice;
+  }
+
+  invoiceItem(id: string, param = 'id'): InvoiceItemObject {
+    const item = this.invoiceItems.get(id);
+    if (!item) throw noSuch('invoiceitem', id, param);
+    return item;
+  }
+
+  invoiceSubscription(invoice: InvoiceObject): SubscriptionObject | undefined {
+    const id = invoice.parent?.subscription_details?.subscription;
+    return id ? this.subscriptions.get(id) : undefined;
+  }
+
+  // What Stripe bills and where the fake's pages live.
+  private invoiceUrls(id: string): { hosted: string; pdf: string } {
+    const hosted = `${this.options.baseUrl()}/invoice/${id}`;
+    return { hosted, pdf: `${hosted}/pdf` };
+  }
+
+  // Stripe derives every total from the lines; the fake has no discounts, taxes or customer balance.
+  private recomputeInvoiceTotals(invoice: InvoiceObject): void {
+    const total = invoice.lines.data.reduce((sum, line) => sum + line.amount, 0);
+    invoice.subtotal = total;
+    invoice.subtotal_excluding_tax = total;
+    invoice.total = total;
+    invoice.total_excluding_tax = total;
+    invoice.amount_due = Math.max(0, total - invoice.starting_balance);
+    invoice.amount_remaining = Math.max(0, invoice.amount_due - invoice.amount_paid);
+    invoice.lines.total_count = invoice.lines.data.length;
+  }
+
+  private invoiceItemLine(invoice: InvoiceObject, item: InvoiceItemObject): InvoiceLineItemObject {
+    return {
+      id: this.id('il'),
+      object: 'line_item',
+      amount: item.amount,
+      currency: item.currency,
+      description: item.description,
+      discount_amounts: [],
+      discountable: item.discountable,
+      discounts: [],
+      invoice: invoice.id,
+      livemode: this.options.livemode,
+      metadata: clone(item.metadata),
+      parent: {
+        invoice_item_details: {
+          invoice_item: item.id,
+          proration: false,
+          proration_details: { credited_items: null },
+          subscription: item.parent?.subscription_details?.subscription ?? null,
+        },
+        subscription_item_details: null,
+        type: 'invoice_item_details',
+      },
+      period: { ...item.period },
+      pretax_credit_amounts: [],
+      pricing: null,
+      quantity: item.quantity,
+      quantity_decimal: item.quantity_decimal,
+      subscription: item.parent?.subscription_details?.subscription ?? null,
+      subtotal: item.amount,
+      taxes: [],
+    };
+  }
+
+  private newInvoiceItem(
+    customer: string,
+    input: Omit<InvoiceItemInput, 'customer' | 'invoice'> & { currency: string },
+    invoice: string | null,
+  ): InvoiceItemObject {
+    const now = this.now();
+    const item: InvoiceItemObject = {
+      id: this.id('ii'),
+      object: 'invoiceitem',
+      amount: input.amount,
+      currency: input.currency,
+      customer,
+      customer_account: null,
+      date: now,
+      description: input.description ?? null,
+      discountable: input.amount >= 0,
+      discounts: [],
+      invoice,
+      livemode: this.options.livemode,
+      metadata: input.metadata ?? {},
+      parent: null,
+      period: { start: input.periodStart ?? now, end: input.periodEnd ?? input.periodStart ?? now },
+      pricing: null,
+      proration: false,
+      quantity: 1,
+      quantity_decimal: '1',
+      tax_rates: [],
+      test_clock: null,
+    };
+    this.invoiceItems.set(item.id, item);
+    return item;
+  }
+
+  // A draft as Stripe's billing engine makes it at a period's end (or a manual one without subscription).
+  createInvoice(
+    customerId: string,
+    input: InvoiceInput,
+    request: RequestRef = automaticRequest,
+  ): InvoiceObject {
+    const customer = this.customer(customerId, 'customer');
+    const subscription = input.subscription
+      ? this.subscription(input.subscription, 'subscription')
+      : undefined;
+    if (subscription && subscription.customer !== customer.id) {
+      throw invalidRequest(
+        `The subscription ${subscription.id} does not belong to the customer ${customer.id}.`,
+        'subscription',
+      );
+    }
+    const lineInputs: InvoiceLineInput[] = input.lines ?? [{ amount: input.amountDue ?? 0 }];
+    if (input.lines === undefined && input.amountDue === undefined) {
+      throw new Error('fake Stripe: createInvoice needs amountDue or lines');
+    }
+    const linesTotal = lineInputs.reduce((sum, line) => sum + line.amount, 0);
+    if (input.amountDue !== undefined && input.lines !== undefined && linesTotal !== input.amountDue) {
+      throw new Error(`fake Stripe: amountDue ${input.amountDue} differs from the lines' sum ${linesTotal}`);
+    }
+    for (const line of lineInputs) {
+      if (!Number.isInteger(line.amount))
+        throw new Error(`fake Stripe: line amount ${line.amount} is not cents`);
+    }
+    const now = this.now();
+    const firstItem = subscription?.items.data[0];
+    const periodStart = input.periodStart ?? firstItem?.current_period_start ?? now;
+    const periodEnd = input.periodEnd ?? firstItem?.current_period_end ?? now;
+    const currency = input.currency ?? subscription?.currency ?? 'usd';
+    const collectionMethod = subscription?.collection_method ?? 'charge_automatically';
+    const autoAdvance = subscription !== undefined;
+    const invoice: InvoiceObject = {
+      id: this.id('in'),
+      object: 'invoice',
+      account_country: 'US',
+      account_name: 'Fake Stripe',
+      account_tax_ids: null,
+      amount_due: 0,
+      amount_overpaid: 0,
+      amount_paid: 0,
+      amount_remaining: 0,
+      amount_shipping: 0,
+      application: null,
+      attempt_count: 0,
+      attempted: false,
+      auto_advance: autoAdvance,
+      automatic_tax: { disabled_reason: null, enabled: false, liability: null, provider: null, status: null },
+      // Stripe finalizes a subscription's draft about an hour after invoice.created; the fake never does.
+      automatically_finalizes_at: autoAdvance ? now + 3600 : null,
+      billing_reason: subscription ? 'subscription_cycle' : 'manual',
+      collection_method: collectionMethod,
+      created: now,
+      currency,
+      custom_fields: null,
+      customer: customer.id,
+      customer_account: null,
+      customer_address: null,
+      customer_email: customer.email,
+      customer_name: customer.name,
+      customer_phone: customer.phone,
+      customer_shipping: null,
+      customer_tax_exempt: 'none',
+      default_payment_method: null,
+      default_source: null,
+      default_tax_rates: [],
+      description: input.description ?? null,
+      discounts: [],
+      due_date: null,
+      effective_at: null,
+      ending_balance: null,
+      footer: null,
+      from_invoice: null,
+      hosted_invoice_url: null,
+      invoice_pdf: null,
+      issuer: { type: 'self' },
+      last_finalization_error: null,
+      latest_revision: null,
+      lines: { object: 'list', data: [], has_more: false, total_count: 0, url: '' },
+      livemode: this.options.livemode,
+      metadata: input.metadata ?? {},
+      next_payment_attempt: null,
+      number: null,
+      on_behalf_of: null,
+      parent: subscription
+        ? {
+            quote_details: null,
+            subscription_details: { metadata: clone(subscription.metadata), subscription: subscription.id },
+            type: 'subscription_details',
+          }
+        : null,
+      payment_settings: { default_mandate: null, payment_method_options: null, payment_method_types: null },
+      period_end: periodEnd,
+      period_start: periodStart,
+      post_payment_credit_notes_amount: 0,
+      pre_payment_credit_notes_amount: 0,
+      receipt_number: null,
+      rendering: null,
+      shipping_cost: null,
+      shipping_details: null,
+      starting_balance: 0,
+      statement_descriptor: null,
+      status: 'draft',
+      status_transitions: {
+        finalized_at: null,
+        marked_uncollectible_at: null,
+        paid_at: null,
+        voided_at: null,
+      },
+      subtotal: 0,
+      subtotal_excluding_tax: 0,
+      test_clock: null,
+      total: 0,
+      total_discount_amounts: [],
+      total_excluding_tax: 0,
+      total_pretax_credit_amounts: [],
+      total_taxes: [],
+      webhooks_delivered_at: now,
+    };
+    invoice.lines.url = `/v1/invoices/${invoice.id}/lines`;
+    invoice.lines.data = lineInputs.map((line, index) => {
+      const item =
+        subscription?.items.data.find((candidate) => candidate.price.id === line.price) ??
+        (subscription && !line.price && index === 0 && input.lines === undefined ? firstItem : undefined);
+      const period = { start: line.periodStart ?? periodStart, end: line.periodEnd ?? periodEnd };
+      if (!item || !subscription) {
+        const invoiceItem = this.newInvoiceItem(
+          customer.id,
+          {
+            amount: line.amount,
+            currency,
+            periodStart: period.start,
+            periodEnd: period.end,
+            ...(line.description !== undefined ? { description: line.description } : {}),
+            ...(line.metadata ? { metadata: line.metadata } : {}),
+          },
+          invoice.id,
+        );
+        const itemLine = this.invoiceItemLine(invoice, invoiceItem);
+        if (line.quantity !== undefined) {
+          itemLine.quantity = line.quantity;
+          itemLine.quantity_decimal = String(line.quantity);
+        }
+        return itemLine;
+      }
+      const quantity = line.quantity ?? item.quantity ?? 0;
+      return {
+        id: this.id('il'),
+        object: 'line_item',
+        amount: line.amount,
+        currency,
+        description: line.description ?? item.price.nickname ?? null,
+        discount_amounts: [],
+        discountable: true,
+        discounts: [],
+        invoice: invoice.id,
+        livemode: this.options.livemode,
+        metadata: line.metadata ?? clone(subscription.metadata),
+        parent: {
+          invoice_item_details: null,
+          subscription_item_details: {
+            invoice_item: null,
+            proration: false,
+            proration_details: { credited_items: null },
+            subscription: subscription.id,
+            subscription_item: item.id,
+          },
+          type: 'subscription_item_details',
+        },
+        period,
+        pretax_credit_amounts: [],
+        pricing: {
+          price_details: { price: item.price.id, product: item.price.product },
+          type: 'price_details',
+          unit_amount_decimal: item.price.unit_amount_decimal,
+        },
+        quantity,
+        quantity_decimal: String(quantity),
+        subscription: subscription.id,
+        subtotal: line.amount,
+        taxes: [],
+      } satisfies InvoiceLineItemObject;
+    });
+    this.recomputeInvoiceTotals(invoice);
+    this.invoices.set(invoice.id, invoice);
+    if (subscription) subscription.latest_invoice = invoice.id;
+    this.emit('invoice.created', invoice, request);
+    return invoice;
+  }
+
+  finalizeInvoice(id: string, request: RequestRef): InvoiceObject {
+    const invoice = this.invoice(id);
+    if (invoice.status !== 'draft') {
+      throw invalidRequest(
+        `This invoice is already finalized, you can't re-finalize a non-draft invoice.`,
+        undefined,
+        'invoice_not_editable',
+      );
+    }
+    const customer = this.customers.get(invoice.customer);
+    const now = this.now();
+    const urls = this.invoiceUrls(invoice.id);
+    if (customer) {
+      invoice.number = `${customer.invoice_prefix}-${String(customer.next_invoice_sequence).padStart(4, '0')}`;
+      customer.next_invoice_sequence += 1;
+    }
+    invoice.status = 'open';
+    invoice.status_transitions.finalized_at = now;
+    invoice.effective_at = now;
+    invoice.automatically_finalizes_at = null;
+    invoice.ending_balance = invoice.starting_balance;
+    invoice.hosted_invoice_url = urls.hosted;
+    invoice.invoice_pdf = urls.pdf;
+    if (invoice.collection_method === 'send_invoice') {
+      const days = this.invoiceSubscription(invoice)?.days_until_due ?? 30;
+      invoice.due_date = now + days * 86_400;
+    } else {
+      // Stripe attempts the charge about an hour after finalization; the fake waits for attemptInvoicePayment.
+      invoice.next_payment_attempt = now + 3600;
+    }
+    this.emit('invoice.finalized', invoice, request);
+    // Nothing to collect: Stripe marks a zero-amount invoice paid as it finalizes it.
+    if (invoice.amount_due === 0) this.markInvoicePaid(invoice, request);
+    return invoice;
+  }
+
+  // The payment method a charge of this invoice uses, in Stripe's order: the one given, the invoice's
+  // default, the subscription's default, the customer's invoice_settings default.
+  private invoicePaymentMethod(
+    invoice: InvoiceObject,
+    explicit: string | undefined,
+  ): PaymentMethodObject | null {
+    if (explicit !== undefined) {
+      const paymentMethod = this.paymentMethod(explicit, 'payment_method');
+      if (paymentMethod.customer !== invoice.customer) {
+        throw invalidRequest(
+          `The customer does not have a payment method with the ID ${explicit}. The payment method must be attached to the customer.`,
+          'payment_method',
+          'resource_missing',
+        );
+      }
+      return paymentMethod;
+    }
+    const id =
+      invoice.default_payment_method ??
+      this.invoiceSubscription(invoice)?.default_payment_method ??
+      this.customers.get(invoice.customer)?.invoice_settings.default_payment_method ??
+      null;
+    return id ? (this.paymentMethods.get(id) ?? null) : null;
+  }
+
+  // Charges the invoice: `api` is POST /v1/invoices/:id/pay (a decline answers 402, no payment method
+  // 400), `automatic` is Stripe's own collection attempt (FakeStripe.attemptInvoicePayment: a failure
+  // only changes the invoice and raises invoice.payment_failed).
+  payInvoice(
+    id: string,
+    request: RequestRef,
+    options: { via: 'api' | 'automatic'; paymentMethod?: string },
+  ): InvoiceObject {
+    const invoice = this.invoice(id);
+    if (invoice.status === 'paid') throw invalidRequest('Invoice is already paid');
+    if (invoice.status === 'void') {
+      throw invalidRequest(`This invoice can no longer be paid because it has been voided.`);
+    }
+    const paymentMethod = this.invoicePaymentMethod(invoice, options.paymentMethod);
+    const noPaymentMethod = () =>
+      invalidRequest(
+        'This customer has no attached payment source or default payment method. Please consider adding a default payment method. For more information, visit https://stripe.com/docs/billing/subscriptions/payment-methods-setting#payment-method-priority.',
+      );
+    if (!paymentMethod && options.via === 'api' && invoice.amount_due > 0) throw noPaymentMethod();
+    // Paying a draft finalizes it first (which settles a zero-amount invoice on its own).
+    if (invoice.status === 'draft' && this.finalizeInvoice(id, request).status === 'paid') return invoice;
+    const now = this.now();
+    const declined =
+      paymentMethod !== null &&
+      (this.decliningPaymentMethods.has(paymentMethod.id) || this.decliningCustomers.has(invoice.customer));
+    const outcome = !paymentMethod ? 'no_payment_method' : declined ? 'declined' : 'succeeded';
+    this.invoicePaymentAttempts.push({
+      invoice: invoice.id,
+      customer: invoice.customer,
+      paymentMethod: paymentMethod?.id ?? null,
+      outcome,
+      amount: invoice.amount_remaining,
+      via: options.via,
+      request: { ...request },
+      at: now,
+    });
+    // Stripe counts the first attempt of any kind, then only its automatic retries.
+    if (options.via === 'automatic' || invoice.attempt_count === 0) invoice.attempt_count += 1;
+    invoice.attempted = true;
+    if (outcome === 'succeeded') return this.markInvoicePaid(invoice, request);
+    // The fake's retry schedule: three days later, while the invoice stays open (it never retries itself).
+    invoice.next_payment_attempt =
+      invoice.collection_method === 'charge_automatically' ? now + 3 * 86_400 : null;
+    this.emit('invoice.payment_failed', invoice, request);
+    const subscription = this.invoiceSubscription(invoice);
+    if (subscription?.status === 'active') {
+      this.updateSubscription(subscription.id, request, (target) => {
+        target.status = 'past_due';
+      });
+    }
+    if (options.via === 'api') throw cardDeclined();
+    return invoice;
+  }
+
+  private markInvoicePaid(invoice: InvoiceObject, request: RequestRef): InvoiceObject {
+    invoice.status = 'paid';
+    invoice.amount_paid = invoice.amount_due;
+    invoice.amount_remaining = 0;
+    invoice.next_payment_attempt = null;
+    invoice.status_transitions.paid_at = this.now();
+    this.emit('invoice.paid', invoice, request);
+    this.emit('invoice.payment_succeeded', invoice, request);
+    // A past_due subscription recovers once none of its invoices is left unpaid after an attempt.
+    const subscription = this.invoiceSubscription(invoice);
+    if (subscription && (subscription.status === 'past_due' || subscription.status === 'unpaid')) {
+      const stillUnpaid = [...this.invoices.values()].some(
+        (other) =>
+          other.status === 'open' &&
+          other.attempted &&
+          other.parent?.subscription_details?.subscription === subscription.id,
+      );
+      if (!stillUnpaid) {
+        this.updateSubscription(subscription.id, request, (target) => {
+          target.status = 'active';
+        });
+      }
+    }
+    return invoice;
+  }
+
+  markInvoiceUncollectible(id: string, request: RequestRef): InvoiceObject {
+    const invoice = this.invoice(id);
+    if (invoice.status !== 'open') {
+      throw invalidRequest(
+        `You can only mark an invoice as uncollectible if it is open. This invoice is ${invoice.status}.`,
+      );
+    }
+    invoice.status = 'uncollectible';
+    invoice.next_payment_attempt = null;
+    invoice.status_transitions.marked_uncollectible_at = this.now();
+    this.emit('invoice.marked_uncollectible', invoice, request);
+    return invoice;
+  }
+
+  voidInvoice(id: string, request: RequestRef): InvoiceObject {
+    const invoice = this.invoice(id);
+    if (invoice.status !== 'open' && invoice.status !== 'uncollectible') {
+      throw invalidRequest(
+        `You can only void an open or uncollectible invoice. This invoice is ${invoice.status}.`,
+      );
+    }
+    invoice.status = 'void';
+    invoice.next_payment_attempt = null;
+    invoice.status_transitions.voided_at = this.now();
+    this.emit('invoice.voided', invoice, request);
+    return invoice;
+  }
+
+  // An invoice item on a draft becomes one of its lines; without `invoice` it stays pending (the fake
+  // never sweeps pending items into later invoices).
+  createInvoiceItem(input: InvoiceItemInput, request: RequestRef): InvoiceItemObject {
+    const customer = this.customer(input.customer, 'customer');
+    const invoice = input.invoice ? this.invoice(input.invoice, 'invoice') : undefined;
+    if (invoice && invoice.customer !== customer.id) {
+      throw invalidRequest(
+        `The invoice ${invoice.id} belongs to another customer than ${customer.id}.`,
+        'invoice',
+      );
+    }
+    if (invoice && invoice.status !== 'draft') {
+      throw invalidRequest(
+        `You can only add invoice items to draft invoices. This invoice is ${invoice.status}.`,
+        'invoice',
+        'invoice_not_editable',
+      );
+    }
+    const currency = input.currency ?? invoice?.currency ?? 'usd';
+    if (invoice && currency !== invoice.currency) {
+      throw invalidRequest(
+        `The currency of the invoice item (${currency}) must match the invoice's (${invoice.currency}).`,
+        'currency',
+      );
+    }
+    const item = this.newInvoiceItem(customer.id, { ...input, currency }, invoice?.id ?? null);
+    if (invoice) {
+      invoice.lines.data.push(this.invoiceItemLine(invoice, item));
+      this.recomputeInvoiceTotals(invoice);
+    }
+    this.emit('invoiceitem.created', item, request);
+    return item;
   }
 }
