@@ -1,11 +1,13 @@
 import type { Client } from '@temporalio/client';
-import { Hono } from 'hono';
+import type { UpdateDefinition } from '@temporalio/common';
+import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { AdminCredential } from '../../src/config.js';
 import { audit } from '../../src/db/audit.js';
 import { findCustomer } from '../../src/db/customers.js';
 import type { Queryable } from '../../src/db/pool.js';
 import { listStripeEvents } from '../../src/db/stripe-events.js';
+import type { CustomerState } from '../../src/domain/customer.js';
 import {
   customerWorkflowId,
   getStateQuery,
@@ -45,6 +47,26 @@ function customerId(value: string): string {
 
 /** Admin routes (admin credential; every change is written to the audit log with actor and reason). */
 export function adminRoutes(deps: AdminRouteDependencies) {
+  /** Runs an admin update on the customer's workflow, then audits it; answers the workflow's new state. */
+  const applyUpdate = async <Args extends { reason: string }>(
+    c: Context<AppEnv>,
+    update: UpdateDefinition<CustomerState, [Args & { actor: string }]>,
+    args: Args,
+    action: string,
+  ): Promise<{ state: CustomerState }> => {
+    const id = customerId(c.req.param('id') ?? '');
+    const handle = deps.temporal.workflow.getHandle(customerWorkflowId(id));
+    const state = await handle.executeUpdate(update, { args: [{ ...args, actor: c.var.adminActor }] });
+    await audit(deps.db, {
+      actor: c.var.adminActor,
+      action,
+      customerId: id,
+      reason: args.reason,
+      requestId: c.var.requestId,
+    });
+    return { state };
+  };
+
   return (
     new Hono<AppEnv>()
       .use('/api/admin/*', adminAuth(deps.credentials))
@@ -71,55 +93,20 @@ export function adminRoutes(deps: AdminRouteDependencies) {
         });
         return c.json({ events });
       })
-      // Suspend and reactivate are workflow updates: the workflow validates them (a 422 says why it
-      // refused), does the work, and answers the new state; each is audited with its actor and reason.
+      // Suspend, reactivate and the exemption are workflow updates: the workflow validates them (a 422
+      // says why it refused), does the work, and answers the new state; each is audited.
       .post('/api/admin/customers/:id/suspend', async (c) => {
-        const id = customerId(c.req.param('id'));
         const { reason } = await parseJson(c, reasonBody);
-        const handle = deps.temporal.workflow.getHandle(customerWorkflowId(id));
-        const state = await handle.executeUpdate(suspendUpdate, {
-          args: [{ actor: c.var.adminActor, reason }],
-        });
-        await audit(deps.db, {
-          actor: c.var.adminActor,
-          action: 'suspend',
-          customerId: id,
-          reason,
-          requestId: c.var.requestId,
-        });
-        return c.json({ state });
+        return c.json(await applyUpdate(c, suspendUpdate, { reason }, 'suspend'));
       })
       .post('/api/admin/customers/:id/reactivate', async (c) => {
-        const id = customerId(c.req.param('id'));
         const { reason } = await parseJson(c, reasonBody);
-        const handle = deps.temporal.workflow.getHandle(customerWorkflowId(id));
-        const state = await handle.executeUpdate(reactivateUpdate, {
-          args: [{ actor: c.var.adminActor, reason }],
-        });
-        await audit(deps.db, {
-          actor: c.var.adminActor,
-          action: 'reactivate',
-          customerId: id,
-          reason,
-          requestId: c.var.requestId,
-        });
-        return c.json({ state });
+        return c.json(await applyUpdate(c, reactivateUpdate, { reason }, 'reactivate'));
       })
       .post('/api/admin/customers/:id/grace-period-exemption', async (c) => {
-        const id = customerId(c.req.param('id'));
         const { reason, exempt } = await parseJson(c, exemptionBody);
-        const handle = deps.temporal.workflow.getHandle(customerWorkflowId(id));
-        const state = await handle.executeUpdate(setGracePeriodExemptUpdate, {
-          args: [{ actor: c.var.adminActor, reason, exempt }],
-        });
-        await audit(deps.db, {
-          actor: c.var.adminActor,
-          action: exempt ? 'grace_period_exempt' : 'grace_period_exemption_ended',
-          customerId: id,
-          reason,
-          requestId: c.var.requestId,
-        });
-        return c.json({ state });
+        const action = exempt ? 'grace_period_exempt' : 'grace_period_exemption_ended';
+        return c.json(await applyUpdate(c, setGracePeriodExemptUpdate, { reason, exempt }, action));
       })
       .post('/api/admin/customers/:id/retry-provisioning', async (c) => {
         const id = customerId(c.req.param('id'));
