@@ -572,14 +572,12 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     }
     const waitingForCapacity = state.status === 'awaiting_capacity';
     const timers = graceTimers();
+    // The next durable deadline: the grace period's reminder or end, or a canceled account's final
+    // invoice deadline (at least 1 ms: a due deadline is handled right after the wait).
     const nextTimer = timers
-      ? Math.max(
-          0,
-          (state.grace!.reminderSent ? timers.endsAt : Math.min(timers.reminderAt, timers.endsAt)) -
-            Date.now(),
-        )
+      ? Math.max(1, (state.grace!.reminderSent ? timers.endsAt : timers.reminderAt) - Date.now())
       : state.canceledAt
-        ? Math.max(0, Date.parse(state.canceledAt) + FINAL_INVOICE_DEADLINE_MS - Date.now())
+        ? Math.max(1, Date.parse(state.canceledAt) + FINAL_INVOICE_DEADLINE_MS - Date.now())
         : undefined;
     await condition(
       () => inbox.length > 0 || retryRequested || shouldContinueAsNew() || accountClosed(),
