@@ -23,7 +23,7 @@ const COMMANDS: Record<string, { describe: string; run: (env: NodeJS.ProcessEnv)
   api: { describe: 'the HTTP API (production)', run: apiCommand },
   migrate: { describe: 'apply database migrations and exit', run: migrateCommand },
   'setup-temporal': {
-    describe: 'register search attributes in the namespace and exit',
+    describe: 'register search attributes and create or update the schedules, then exit',
     run: setupTemporalCommand,
   },
   canary: {

@@ -1,3 +1,4 @@
 // The worker's workflowsPath: every workflow type the worker runs is exported here.
 export { canaryWorkflow } from './canary-workflow.js';
 export { customerWorkflow } from './customer-workflow.js';
+export { notificationDeliveryWorkflow } from './notification-delivery-workflow.js';

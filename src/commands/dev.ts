@@ -14,6 +14,7 @@ import { startEmbeddedPostgres } from '../servers/postgres.js';
 import { startTemporalDevServer } from '../servers/temporal.js';
 import { stderrProgress } from '../servers/process.js';
 import { connectClient, connectWorker, ensureSearchAttributes } from '../temporal/connection.js';
+import { ensureSchedules } from '../temporal/schedules.js';
 import { installTemporalRuntime } from '../temporal/runtime.js';
 import { CANARY_WORKFLOW_TYPE, canaryWorkflowId } from '../../workflows/canary-workflow.messages.js';
 import type { canaryWorkflow } from '../../workflows/canary-workflow.js';
@@ -185,6 +186,7 @@ async function startDev(
   shutdown.add('Temporal client', () => temporal.connection.close());
   const added = await ensureSearchAttributes(temporal);
   if (added.length) logger.info({ added }, 'search attributes registered');
+  await ensureSchedules(temporal, config);
 
   const connection = await connectWorker(config.temporal);
   shutdown.add('worker connection', () => connection.close());

@@ -5,6 +5,7 @@ import { Shutdown } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
 import { createStripeClient } from '../stripe/client.js';
 import { connectClient, connectWorker, ensureSearchAttributes } from '../temporal/connection.js';
+import { ensureSchedules } from '../temporal/schedules.js';
 import { installTemporalRuntime } from '../temporal/runtime.js';
 import { canaryWorkflowId, CANARY_WORKFLOW_TYPE } from '../../workflows/canary-workflow.messages.js';
 import type { CanaryResult } from '../../workflows/canary-workflow.messages.js';
@@ -26,6 +27,8 @@ export async function setupTemporalCommand(env: NodeJS.ProcessEnv): Promise<void
   try {
     const added = await ensureSearchAttributes(client);
     logger.info({ added, namespace: config.temporal.namespace }, 'search attributes registered');
+    const schedules = await ensureSchedules(client, config);
+    logger.info({ schedules }, 'schedules created or updated');
   } finally {
     await client.connection.close();
   }
