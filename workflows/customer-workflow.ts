@@ -319,56 +319,43 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
       payload: { ...payload, email: state.email },
     });
 
+  /**
+   * Applies a suspension or its reversal to the customer's cluster: Kubernetes workloads, then the
+   * Hopsworks user. A failure after the retries is recorded for operators; returns whether it all ran.
+   */
+  const onCluster = async (step: 'suspend' | 'reactivate'): Promise<boolean> => {
+    if (!state.clusterId) return true;
+    const target = { customerId: state.customerId, clusterId: state.clusterId };
+    try {
+      if (step === 'suspend') await infrastructure.suspendKubernetesWorkloads(target);
+      else await infrastructure.restoreKubernetesWorkloads(target);
+      if (state.authSubject) {
+        const user = { ...target, authSubject: state.authSubject };
+        if (step === 'suspend') await infrastructure.blockHopsworksUser(user);
+        else await infrastructure.unblockHopsworksUser(user);
+      }
+      return true;
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      state.problem = { step, message: failureMessage(error), at: new Date().toISOString() };
+      return false;
+    }
+  };
+
   // Suspension: billing status first, then the cluster (Kubernetes workloads to zero with their
-  // replicas recorded, Hopsworks user blocked). A failure after the retries is recorded for operators;
-  // the customer stays suspended and an admin's suspend or reactivate update tries again.
+  // replicas recorded, Hopsworks user blocked). If the cluster part fails, the customer stays
+  // suspended and an admin's suspend or reactivate update tries again.
   const suspend = async (cause: Omit<Suspension, 'at'>): Promise<void> => {
     if (!state.suspension) state.suspension = { ...cause, at: new Date().toISOString() };
     await publish(settledStatus());
-    try {
-      if (state.clusterId) {
-        await infrastructure.suspendKubernetesWorkloads({
-          customerId: state.customerId,
-          clusterId: state.clusterId,
-        });
-        if (state.authSubject) {
-          await infrastructure.blockHopsworksUser({
-            customerId: state.customerId,
-            clusterId: state.clusterId,
-            authSubject: state.authSubject,
-          });
-        }
-      }
-    } catch (error) {
-      if (isCancellation(error)) throw error;
-      state.problem = { step: 'suspend', message: failureMessage(error), at: new Date().toISOString() };
-      return;
-    }
+    if (!(await onCluster('suspend'))) return;
     await notify('suspended', `suspended:${state.suspension!.at}`, { reason: state.suspension!.reason });
   };
 
   // Reactivation restores exactly what suspension took; if that fails, the customer stays suspended.
   const reactivate = async (by: string): Promise<void> => {
     if (!state.suspension) return;
-    try {
-      if (state.clusterId) {
-        await infrastructure.restoreKubernetesWorkloads({
-          customerId: state.customerId,
-          clusterId: state.clusterId,
-        });
-        if (state.authSubject) {
-          await infrastructure.unblockHopsworksUser({
-            customerId: state.customerId,
-            clusterId: state.clusterId,
-            authSubject: state.authSubject,
-          });
-        }
-      }
-    } catch (error) {
-      if (isCancellation(error)) throw error;
-      state.problem = { step: 'reactivate', message: failureMessage(error), at: new Date().toISOString() };
-      return;
-    }
+    if (!(await onCluster('reactivate'))) return;
     const since = state.suspension.at;
     state.suspension = null;
     if (state.problem?.step === 'suspend' || state.problem?.step === 'reactivate') state.problem = null;
