@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { createBillingPeriodActivities } from './billing-periods.js';
 import { createCustomerActivities } from './customers.js';
 import { createHopsworksActivities, type HopsworksDependencies } from './hopsworks.js';
 import { createKubernetesActivities, type KubernetesDependencies } from './kubernetes.js';
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createSystemActivities(deps),
     ...createCustomerActivities(deps),
     ...createStripeActivities(deps),
+    ...createBillingPeriodActivities(deps),
     ...createHopsworksActivities({ db: deps.db, ...deps.hopsworks }),
     ...createKubernetesActivities({ db: deps.db, ...deps.kubernetes }),
     ...createNotificationActivities({ db: deps.db, ...deps.notifications }),

@@ -9,7 +9,7 @@ import { CustomerErrors } from '../workflows/customer-workflow.messages.js';
 /** The part of the Stripe SDK these activities use: tests hand in the real SDK pointed at a fake. */
 export type StripeApi = Pick<
   Stripe,
-  'customers' | 'subscriptions' | 'paymentMethods' | 'checkout' | 'invoices'
+  'customers' | 'subscriptions' | 'paymentMethods' | 'checkout' | 'invoices' | 'invoiceItems'
 >;
 
 /**
@@ -17,7 +17,7 @@ export type StripeApi = Pick<
  * retry: they fail the activity for good, so the workflow records the problem instead of retrying for
  * minutes. Rate limits and lock timeouts stay retryable, as do 5xx and network errors.
  */
-async function stripeCall<T>(call: () => Promise<T>): Promise<T> {
+export async function stripeCall<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {

@@ -1,9 +1,10 @@
+import { billingPeriods } from './billing-periods.js';
 import { devStartup } from './dev-startup.js';
 import { report, type Scenario } from './report.js';
 import { webhooks } from './webhooks.js';
 
 // `npm run bench [name…]`: runs the scenarios (all by default) and records their figures.
-const scenarios: Scenario[] = [devStartup, webhooks];
+const scenarios: Scenario[] = [devStartup, webhooks, billingPeriods];
 
 const wanted = process.argv.slice(2);
 for (const scenario of scenarios) {

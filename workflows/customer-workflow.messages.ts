@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { CustomerState } from '../src/domain/customer.js';
+import type { BillingMode, CustomerState } from '../src/domain/customer.js';
 
 /** Workflow ids are derived from the customer id: one workflow per customer, found by name. */
 export function customerWorkflowId(customerId: string): string {
@@ -56,6 +56,19 @@ export interface StripeEventSignal {
   };
 }
 
+/** From the usage workflows: every usage day up to `through` (`YYYY-MM-DD`) is collected and reported. */
+export interface UsageReport {
+  through: string;
+}
+
+/** From the ledger's writers (daily debit, purchases, grants): the prepaid balance after a change. */
+export interface CreditBalanceReport {
+  /** Micro-dollars as a decimal string; zero or less opens a grace period. */
+  balanceMicros: string;
+  /** ISO 8601 instant of the balance. */
+  at: string;
+}
+
 /** An admin action, with who did it and why (also written to the audit log by the API). */
 export interface AdminAction {
   actor: string;
@@ -66,6 +79,10 @@ export const signupSignal = defineSignal<[SignupDetails]>('signup');
 export const stripeEventSignal = defineSignal<[StripeEventSignal]>('stripeEvent');
 /** Operators: try provisioning again after fixing what stopped it (Temporal UI → Signal). */
 export const retryProvisioningSignal = defineSignal('retryProvisioning');
+/** The usage sync (postpaid) or the daily debit (prepaid) reached a day: a period may close. */
+export const usageReportedSignal = defineSignal<[UsageReport]>('usageReported');
+/** A prepaid balance crossed a threshold (sent only on crossings, not for every debit). */
+export const creditBalanceSignal = defineSignal<[CreditBalanceReport]>('creditBalance');
 export const getStateQuery = defineQuery<CustomerState>('getState');
 /** Admins: suspend now (Kubernetes workloads to zero, Hopsworks user blocked); answers the new state. */
 export const suspendUpdate = defineUpdate<CustomerState, [AdminAction]>('suspend');
@@ -74,6 +91,15 @@ export const reactivateUpdate = defineUpdate<CustomerState, [AdminAction]>('reac
 /** Admins: exempt a customer from grace periods (payment failures never suspend them), or end it. */
 export const setGracePeriodExemptUpdate = defineUpdate<CustomerState, [AdminAction & { exempt: boolean }]>(
   'setGracePeriodExempt',
+);
+
+/**
+ * Admins: switch between postpaid and prepaid (the seed's `enable_prepaid`). The switch happens when the
+ * current period closes, so the postpaid period is invoiced properly first; before the first period it
+ * happens at once. Answers the state, with the switch pending or done.
+ */
+export const setBillingModeUpdate = defineUpdate<CustomerState, [AdminAction & { mode: BillingMode }]>(
+  'setBillingMode',
 );
 
 /** Error types activities throw that no retry can fix. */

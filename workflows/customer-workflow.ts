@@ -1,18 +1,29 @@
 import {
   ApplicationFailure,
+  CancellationScope,
   allHandlersFinished,
   condition,
-  continueAsNew,
   isCancellation,
   log,
+  makeContinueAsNewFunc,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
+  sleep,
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { NotificationKind } from '../activities/notifications.js';
+import {
+  CLOSED_PERIODS_WINDOW,
+  calendarMonthPeriod,
+  followingPeriod,
+  periodCloseAt,
+  usageComplete,
+  type BillingPeriod,
+} from '../src/domain/billing-period.js';
 import {
   applyInvoiceEvent,
   applyPaymentMethodEvent,
@@ -23,6 +34,7 @@ import {
   statusForSubscription,
   unsettledInvoices,
   type BillingStatus,
+  type GraceReason,
   type InvoiceSnapshot,
   type Suspension,
   type CustomerState,
@@ -33,17 +45,22 @@ import {
   BillingStatusKey,
   ClusterIdKey,
   CustomerIdKey,
+  ReconciliationStatusKey,
 } from '../src/domain/search-attributes.js';
 import {
   CustomerErrors,
+  creditBalanceSignal,
   getStateQuery,
   reactivateUpdate,
   retryProvisioningSignal,
+  setBillingModeUpdate,
   setGracePeriodExemptUpdate,
   signupSignal,
   stripeEventSignal,
   suspendUpdate,
+  usageReportedSignal,
   type AdminAction,
+  type CreditBalanceReport,
   type CustomerWorkflowInput,
   type StripeEventSignal,
 } from './customer-workflow.messages.js';
@@ -58,6 +75,35 @@ const platform = proxyActivities<Activities>({
     maximumInterval: '1 minute',
     maximumAttempts: 15,
     nonRetryableErrorTypes: [CustomerErrors.NO_STRIPE_PRICES, CustomerErrors.CUSTOMER_NOT_FOUND],
+  },
+});
+
+// The monthly bookkeeping (the customer's row, invoices, the subscription's period) runs as local
+// activities: each costs one history event instead of six, which keeps a steady-state customer-month
+// within forty events. They are short and idempotent like the rest.
+const bookkeeping = proxyLocalActivities<
+  Pick<Activities, 'syncCustomerRecord' | 'recordInvoice' | 'fetchSubscription' | 'holdDraftInvoice'>
+>({
+  startToCloseTimeout: '1 minute',
+  localRetryThreshold: '1 minute',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 15,
+  },
+});
+
+// Closing a period reads the ledger and pages through Stripe's invoice: a regular activity, with time
+// for a long invoice. (It is also the last step of a run, and a local activity right before
+// continue-as-new stalls Temporal's time-skipping test server.)
+const closing = proxyActivities<Pick<Activities, 'closeBillingPeriod'>>({
+  startToCloseTimeout: '2 minutes',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 15,
   },
 });
 
@@ -95,7 +141,10 @@ const infrastructure = proxyActivities<
   },
 });
 
-const CAPACITY_RECHECK = '1 hour';
+const HOUR_MS = 60 * 60 * 1000;
+const CAPACITY_RECHECK_MS = HOUR_MS;
+/** A period whose close failed (Stripe or the database down past the retries) tries again this much later. */
+const PERIOD_CLOSE_RETRY_MS = HOUR_MS;
 /** A canceled customer's workflow waits this long for the final invoice to be paid or written off. */
 const FINAL_INVOICE_DEADLINE_MS = 90 * 24 * 60 * 60 * 1000;
 const INVOICE_STATUSES = new Set(['draft', 'open', 'paid', 'uncollectible', 'void']);
@@ -113,12 +162,18 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     ...(input.gracePeriodDays !== undefined ? { gracePeriodDays: input.gracePeriodDays } : {}),
     ...input.state,
   };
+  const carried = input.state !== undefined;
   const inbox: StripeEventSignal[] = [];
   let retryRequested = false;
+  let balanceReport: CreditBalanceReport | null = null;
   let handledThisRun = 0;
+  // Each run is one billing period at most: closing it continues as new with the carried state.
+  let periodClosedThisRun = false;
+  let capacityCheckedAt = 0;
+  let periodCloseRetryAt = 0;
   const maxEventsPerRun = input.maxEventsPerRun ?? DEFAULT_MAX_EVENTS_PER_RUN;
   const shouldContinueAsNew = () =>
-    workflowInfo().continueAsNewSuggested || handledThisRun >= maxEventsPerRun;
+    periodClosedThisRun || workflowInfo().continueAsNewSuggested || handledThisRun >= maxEventsPerRun;
 
   // Handlers first, before any await, so signals delivered with the start are not lost.
   setHandler(getStateQuery, () => state);
@@ -134,6 +189,15 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
   });
   setHandler(retryProvisioningSignal, () => {
     retryRequested = true;
+  });
+  setHandler(usageReportedSignal, ({ through }) => {
+    if (state.usageReportedThrough === null || through > state.usageReportedThrough) {
+      state.usageReportedThrough = through;
+    }
+  });
+  setHandler(creditBalanceSignal, (report) => {
+    const latest = balanceReport?.at ?? state.creditBalance?.at;
+    if (latest === undefined || report.at > latest) balanceReport = report;
   });
 
   // Admin updates and the event loop both change the state across activity calls: one at a time.
@@ -191,29 +255,68 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
       }),
     { validator: requireReason },
   );
+  setHandler(
+    setBillingModeUpdate,
+    (action) =>
+      exclusive(async () => {
+        if (state.period) {
+          state.pendingBillingMode = action.mode === state.billingMode ? null : action.mode;
+          return state;
+        }
+        state.billingMode = action.mode;
+        state.pendingBillingMode = null;
+        await publish();
+        return state;
+      }),
+    {
+      validator: (action) => {
+        requireReason(action);
+        if (action.mode !== 'postpaid' && action.mode !== 'prepaid') {
+          throw invalidAction('the mode is postpaid or prepaid');
+        }
+        if (state.canceledAt) throw invalidAction('the customer is canceled');
+        if (action.mode === (state.pendingBillingMode ?? state.billingMode)) {
+          throw invalidAction(`the customer is already ${action.mode}`);
+        }
+      },
+    },
+  );
   if (input.signup && state.authSubject === null) {
     state.authSubject = input.signup.authSubject;
     state.email = input.signup.email;
   }
 
-  let published: Record<string, string | null> = {};
+  const reconciliationStatus = () =>
+    state.closedPeriods.some((period) => period.reconciliation === 'mismatch')
+      ? 'mismatch'
+      : (state.closedPeriods.at(-1)?.reconciliation ?? null);
+  const publishable = () => ({
+    status: state.status,
+    mode: state.billingMode,
+    cluster: state.clusterId,
+    subscription: state.subscription?.id ?? null,
+    reconciliation: reconciliationStatus(),
+  });
+  // A run that continues an earlier one inherits its search attributes and memo, and the customer's
+  // row is already up to date: nothing to publish until something changes.
+  let published: Record<string, string | null> = carried ? publishable() : {};
   const publish = async (status?: BillingStatus) => {
     if (status) state.status = status;
-    const current = {
-      status: state.status,
-      mode: state.billingMode,
-      cluster: state.clusterId,
-      subscription: state.subscription?.id ?? null,
-    };
+    const current = publishable();
     if (JSON.stringify(current) === JSON.stringify(published)) return;
+    const recordChanged = (['status', 'cluster', 'subscription'] as const).some(
+      (key) => current[key] !== published[key],
+    );
     published = current;
     upsertSearchAttributes([
       { key: CustomerIdKey, value: state.customerId },
       { key: BillingStatusKey, value: state.status },
       { key: BillingModeKey, value: state.billingMode },
       ...(state.clusterId ? [{ key: ClusterIdKey, value: state.clusterId }] : []),
+      ...(current.reconciliation ? [{ key: ReconciliationStatusKey, value: current.reconciliation }] : []),
     ]);
-    await platform.syncCustomerRecord({
+    if (!recordChanged) return;
+    await bookkeeping.syncCustomerRecord({
       customerId: state.customerId,
       status: state.status,
       clusterId: state.clusterId,
@@ -232,7 +335,7 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     }
     Object.assign(state, known);
   }
-  upsertMemo({ email: state.email });
+  if (!carried) upsertMemo({ email: state.email });
 
   const provision = async (): Promise<void> => {
     await publish('provisioning');
@@ -279,6 +382,7 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
 
   const ensureCluster = async (): Promise<boolean> => {
     if (state.clusterId) return true;
+    capacityCheckedAt = Date.now();
     const { clusterId } = await platform.assignCluster({ customerId: state.customerId });
     if (clusterId) {
       state.clusterId = clusterId;
@@ -304,6 +408,7 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
 
   const applySubscription = async (subscription: SubscriptionSnapshot) => {
     state.subscription = subscription;
+    openPeriod();
     if (['provisioning', 'awaiting_capacity', 'provisioning_failed', 'pending'].includes(state.status)) {
       await publish();
       return;
@@ -363,13 +468,17 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     await notify('reactivated', `reactivated:${since}`, { by });
   };
 
-  // Dunning: one grace period at a time, opened by a failed payment, closed by payment.
-  const openGrace = async (invoiceId: string): Promise<void> => {
+  // Dunning: one grace period at a time, opened by a failed payment or a depleted prepaid balance,
+  // closed by payment (or credits), ending in suspension when it runs out.
+  const graceKey = (grace: { invoiceId: string | null; openedAt: string }) =>
+    grace.invoiceId ?? `balance:${grace.openedAt}`;
+
+  const openGrace = async (reason: GraceReason, invoiceId: string | null): Promise<void> => {
     if (state.grace || state.gracePeriodExempt || state.suspension || state.canceledAt) return;
     const now = Date.now();
     const { endsAt, reminderAt } = gracePeriodWindow(now, state.gracePeriodDays);
     state.grace = {
-      reason: 'payment_failed',
+      reason,
       invoiceId,
       openedAt: new Date(now).toISOString(),
       reminderAt: new Date(reminderAt).toISOString(),
@@ -377,7 +486,8 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
       reminderSent: false,
     };
     await publish(settledStatus());
-    await notify('grace_period_started', `grace:${invoiceId}:started`, {
+    await notify('grace_period_started', `grace:${graceKey(state.grace)}:started`, {
+      reason,
       invoiceId,
       endsAt: state.grace.endsAt,
     });
@@ -385,10 +495,13 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
 
   const closeGrace = async (): Promise<void> => {
     if (!state.grace) return;
-    const { invoiceId } = state.grace;
+    const grace = state.grace;
     state.grace = null;
     await publish(settledStatus());
-    await notify('grace_period_ended', `grace:${invoiceId}:ended`, { invoiceId });
+    await notify('grace_period_ended', `grace:${graceKey(grace)}:ended`, {
+      reason: grace.reason,
+      invoiceId: grace.invoiceId,
+    });
   };
 
   /** A paid invoice ends the grace period it opened, or lifts the suspension its expiry caused. */
@@ -397,6 +510,20 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     if (state.grace?.invoiceId === invoice.id) await closeGrace();
     if (state.suspension?.reason === 'grace_expired' && state.suspension.invoiceId === invoice.id) {
       await reactivate('payment');
+    }
+  };
+
+  /** Prepaid: a balance at or below zero opens a grace period; credits bought close it or lift its suspension. */
+  const applyBalance = async (report: CreditBalanceReport): Promise<void> => {
+    state.creditBalance = { micros: report.balanceMicros, at: report.at };
+    if (state.billingMode !== 'prepaid') return;
+    if (BigInt(report.balanceMicros) <= 0n) {
+      await openGrace('balance_depleted', null);
+      return;
+    }
+    if (state.grace?.reason === 'balance_depleted') await closeGrace();
+    if (state.suspension?.reason === 'grace_expired' && state.suspension.graceReason === 'balance_depleted') {
+      await reactivate('credits');
     }
   };
 
@@ -411,15 +538,16 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     const now = Date.now();
     if (!state.grace.reminderSent && now >= timers.reminderAt && now < timers.endsAt) {
       state.grace.reminderSent = true;
-      await notify('grace_period_reminder', `grace:${state.grace.invoiceId}:reminder`, {
+      await notify('grace_period_reminder', `grace:${graceKey(state.grace)}:reminder`, {
+        reason: state.grace.reason,
         invoiceId: state.grace.invoiceId,
         endsAt: state.grace.endsAt,
       });
     }
     if (now >= timers.endsAt) {
-      const { invoiceId } = state.grace;
+      const { invoiceId, reason } = state.grace;
       state.grace = null;
-      await suspend({ reason: 'grace_expired', by: 'dunning', note: null, invoiceId });
+      await suspend({ reason: 'grace_expired', by: 'dunning', note: null, invoiceId, graceReason: reason });
     }
   };
 
@@ -477,7 +605,7 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
           break;
         }
         // Deliveries may arrive in any order: what Stripe holds now is the truth, not the event.
-        await applySubscription(await platform.fetchSubscription({ subscriptionId: object.id }));
+        await applySubscription(await bookkeeping.fetchSubscription({ subscriptionId: object.id }));
         if (
           event.type === 'customer.subscription.created' &&
           !state.clusterId &&
@@ -495,10 +623,15 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
         return;
       }
       case 'customer.subscription.deleted': {
-        state.subscription = await platform.fetchSubscription({ subscriptionId: object.id });
+        state.subscription = await bookkeeping.fetchSubscription({ subscriptionId: object.id });
         await suspend({ reason: 'canceled', by: 'stripe', note: null, invoiceId: null });
         state.grace = null;
         state.canceledAt ??= new Date().toISOString();
+        // The last period ends with the subscription; it still closes (Stripe's final invoice).
+        if (state.period) {
+          const end = Math.floor(Date.parse(state.canceledAt) / 1000);
+          state.period.end = Math.max(state.period.start + 1, Math.min(state.period.end, end));
+        }
         await publish(settledStatus());
         await notify('canceled', `canceled:${object.id}`);
         return;
@@ -512,6 +645,7 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
       case 'invoice.voided': {
         const status = object.status ?? '';
         if (!INVOICE_STATUSES.has(status) || !object.invoice) break;
+        const before = state.invoices.find((known) => known.id === object.id);
         const invoice = applyInvoiceEvent(
           state,
           {
@@ -524,16 +658,30 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
           },
           event.created,
         );
-        await platform.recordInvoice({
-          customerId: state.customerId,
-          stripeInvoiceId: invoice.id,
-          status: invoice.status as 'draft' | 'open' | 'paid' | 'uncollectible' | 'void',
-          amountDueCents: invoice.amountDueCents,
-          amountPaidCents: invoice.amountPaidCents,
-          periodStart: invoice.periodStart,
-          periodEnd: invoice.periodEnd,
-        });
-        if (event.type === 'invoice.payment_failed' && invoice.status === 'open') await openGrace(invoice.id);
+        // invoice.paid and invoice.payment_succeeded say the same thing: record it once.
+        if (!sameInvoice(before, invoice)) {
+          await bookkeeping.recordInvoice({
+            customerId: state.customerId,
+            stripeInvoiceId: invoice.id,
+            status: invoice.status as 'draft' | 'open' | 'paid' | 'uncollectible' | 'void',
+            amountDueCents: invoice.amountDueCents,
+            amountPaidCents: invoice.amountPaidCents,
+            periodStart: invoice.periodStart,
+            periodEnd: invoice.periodEnd,
+          });
+        }
+        // The draft of the period that is closing waits for its last usage day (see closePeriod).
+        if (
+          event.type === 'invoice.created' &&
+          invoice.status === 'draft' &&
+          state.period !== null &&
+          invoice.periodEnd === state.period.end
+        ) {
+          await bookkeeping.holdDraftInvoice({ invoiceId: invoice.id });
+        }
+        if (event.type === 'invoice.payment_failed' && invoice.status === 'open') {
+          await openGrace('payment_failed', invoice.id);
+        }
         await settleInvoice(invoice);
         return;
       }
@@ -546,31 +694,133 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     state.ignoredEvents[event.type] = (state.ignoredEvents[event.type] ?? 0) + 1;
   };
 
+  // Billing periods: one open at a time; closing it (ledger totals, Stripe's invoice reconciled and
+  // released, the period's row) ends the run, which continues as new with the carried state.
+  const openPeriod = () => {
+    if (state.period || state.canceledAt) return;
+    const lastClosedEnd = state.closedPeriods.at(-1)?.end ?? 0;
+    if (state.billingMode === 'prepaid') {
+      // Periods follow each other without a gap; the first one starts now.
+      const start = lastClosedEnd > 0 ? lastClosedEnd : Math.floor(Date.now() / 1000);
+      state.period = { start, end: calendarMonthPeriod(start * 1000).end };
+      return;
+    }
+    if (!hasLiveSubscription(state)) return;
+    const { currentPeriodStart: start, currentPeriodEnd: end } = state.subscription!;
+    // A subscription snapshot older than the last close would reopen a period already closed.
+    if (start !== null && end !== null && end > start && start >= lastClosedEnd)
+      state.period = { start, end };
+  };
+
+  const periodCloseDueAt = () =>
+    state.period
+      ? Math.max(periodCloseAt(state.period, state.usageReportedThrough), periodCloseRetryAt)
+      : undefined;
+  const periodCloseDue = () => {
+    const at = periodCloseDueAt();
+    return at !== undefined && Date.now() >= at;
+  };
+
+  const closePeriod = async (): Promise<void> => {
+    const period: BillingPeriod = { ...state.period! };
+    const mode = state.billingMode;
+    let closed;
+    try {
+      closed = await closing.closeBillingPeriod({
+        customerId: state.customerId,
+        mode,
+        periodStart: period.start,
+        periodEnd: period.end,
+        stripeCustomerId: state.stripeCustomerId,
+        stripeSubscriptionId: state.subscription?.id ?? null,
+        usageComplete: usageComplete(period, state.usageReportedThrough),
+      });
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      state.problem = { step: 'close_period', message: failureMessage(error), at: new Date().toISOString() };
+      periodCloseRetryAt = Date.now() + PERIOD_CLOSE_RETRY_MS;
+      log.error('billing period could not be closed', {
+        periodEnd: period.end,
+        message: state.problem.message,
+      });
+      return;
+    }
+    state.closedPeriods = [
+      ...state.closedPeriods,
+      {
+        ...period,
+        mode,
+        invoiceId: closed.invoiceId,
+        reconciliation: closed.reconciliation,
+        ledgerTotalMicros: closed.ledgerTotalMicros,
+        note: closed.note,
+        closedAt: new Date().toISOString(),
+      },
+    ].slice(-CLOSED_PERIODS_WINDOW);
+    if (closed.reconciliation === 'mismatch') {
+      log.warn('the invoice does not match the ledger', { invoiceId: closed.invoiceId, note: closed.note });
+    }
+    if (state.problem?.step === 'close_period') state.problem = null;
+    if (state.pendingBillingMode) {
+      state.billingMode = state.pendingBillingMode;
+      state.pendingBillingMode = null;
+    }
+    state.period = null;
+    if (closed.nextPeriod && state.subscription) {
+      state.subscription.currentPeriodStart = closed.nextPeriod.start;
+      state.subscription.currentPeriodEnd = closed.nextPeriod.end;
+    }
+    if (state.billingMode === 'postpaid' && state.subscription && !state.canceledAt) {
+      state.period = followingPeriod(period, {
+        start: state.subscription.currentPeriodStart,
+        end: state.subscription.currentPeriodEnd,
+      });
+    }
+    openPeriod();
+    periodClosedThisRun = true;
+    await publish();
+  };
+
+  /** The workflow's next durable deadline, if any: capacity recheck, grace period, final invoice, period close. */
+  const nextDeadline = (): number | undefined => {
+    const deadlines: number[] = [];
+    if (state.status === 'awaiting_capacity') deadlines.push(capacityCheckedAt + CAPACITY_RECHECK_MS);
+    const timers = graceTimers();
+    if (timers) deadlines.push(state.grace!.reminderSent ? timers.endsAt : timers.reminderAt);
+    if (state.canceledAt) deadlines.push(Date.parse(state.canceledAt) + FINAL_INVOICE_DEADLINE_MS);
+    const close = periodCloseDueAt();
+    if (close !== undefined) deadlines.push(close);
+    return deadlines.length > 0 ? Math.min(...deadlines) : undefined;
+  };
+
   await publish();
   const provisioned = () => !['pending', 'provisioning', 'awaiting_capacity'].includes(state.status);
   const accountClosed = () =>
     state.canceledAt !== null &&
-    (unsettledInvoices(state).length === 0 ||
+    ((state.period === null && unsettledInvoices(state).length === 0) ||
       Date.now() >= Date.parse(state.canceledAt) + FINAL_INVOICE_DEADLINE_MS);
+  const alarm = createAlarm();
   for (;;) {
     if (!provisioned() || (state.status === 'provisioning_failed' && retryRequested)) {
       retryRequested = false;
       await exclusive(provision);
     }
-    const waitingForCapacity = state.status === 'awaiting_capacity';
-    const timers = graceTimers();
-    // The next durable deadline: the grace period's reminder or end, or a canceled account's final
-    // invoice deadline (at least 1 ms: a due deadline is handled right after the wait).
-    const nextTimer = timers
-      ? Math.max(1, (state.grace!.reminderSent ? timers.endsAt : timers.reminderAt) - Date.now())
-      : state.canceledAt
-        ? Math.max(1, Date.parse(state.canceledAt) + FINAL_INVOICE_DEADLINE_MS - Date.now())
-        : undefined;
+    openPeriod();
+    alarm.set(nextDeadline());
     await condition(
-      () => inbox.length > 0 || retryRequested || shouldContinueAsNew() || accountClosed(),
-      waitingForCapacity ? CAPACITY_RECHECK : nextTimer,
+      () =>
+        inbox.length > 0 ||
+        retryRequested ||
+        balanceReport !== null ||
+        alarm.rang ||
+        periodCloseDue() ||
+        shouldContinueAsNew() ||
+        accountClosed(),
     );
     await exclusive(onGraceTimers);
+    const report = balanceReport;
+    balanceReport = null;
+    if (report) await exclusive(() => applyBalance(report));
 
     while (inbox.length > 0) {
       const event = inbox.shift()!;
@@ -590,6 +840,8 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
       });
     }
 
+    if (periodCloseDue()) await exclusive(closePeriod);
+
     if (accountClosed()) {
       // The account is closed: the history stays in the Temporal UI; the workflow completes.
       await condition(allHandlersFinished);
@@ -601,14 +853,56 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
       // carry nothing but plain JSON into the next run.
       await condition(allHandlersFinished);
       if (inbox.length === 0) {
-        await continueAsNew<typeof customerWorkflow>({
-          customerId: state.customerId,
-          state,
-          maxEventsPerRun,
-        });
+        // Search attributes and memo go along explicitly: operators' filters keep finding the customer.
+        await makeContinueAsNewFunc<typeof customerWorkflow>({
+          typedSearchAttributes: workflowInfo().typedSearchAttributes,
+          memo: workflowInfo().memo,
+        })({ customerId: state.customerId, state, maxEventsPerRun });
       }
     }
   }
+}
+
+/**
+ * One durable timer for the workflow's next deadline, re-armed only when the deadline moves: a signal
+ * that changes no deadline adds no timer events to the history (a timer per wake-up would add two).
+ */
+function createAlarm() {
+  let armed: { at: number; scope: CancellationScope; rang: boolean } | null = null;
+  return {
+    get rang(): boolean {
+      return armed?.rang ?? false;
+    },
+    set(at: number | undefined): void {
+      if (armed && armed.at === at && !armed.rang) return;
+      const previous = armed;
+      if (previous && !previous.rang) previous.scope.cancel();
+      armed = null;
+      if (at === undefined) return;
+      // A deadline that rang and is asked for again was not acted on (a failure kept it): a minute
+      // later, not a busy loop.
+      const delay = previous?.rang && previous.at === at ? 60_000 : Math.max(1, at - Date.now());
+      const entry = { at, scope: new CancellationScope(), rang: false };
+      entry.scope
+        .run(() => sleep(delay))
+        .then(
+          () => {
+            entry.rang = true;
+          },
+          () => undefined,
+        );
+      armed = entry;
+    },
+  };
+}
+
+function sameInvoice(before: InvoiceSnapshot | undefined, after: InvoiceSnapshot): boolean {
+  return (
+    before !== undefined &&
+    before.status === after.status &&
+    before.amountDueCents === after.amountDueCents &&
+    before.amountPaidCents === after.amountPaidCents
+  );
 }
 
 function invalidAction(message: string): ApplicationFailure {

@@ -1,3 +1,5 @@
+import type { BillingPeriod, ClosedPeriod } from './billing-period.js';
+
 /**
  * The billing state of one customer, owned by their customerWorkflow. Plain JSON only (no Map, Set,
  * Date or bigint), because it is carried through continue-as-new and returned by the getState query.
@@ -63,12 +65,34 @@ export interface CustomerState {
   /** The customer's invoices as Stripe last reported them, newest last (a bounded window). */
   invoices: InvoiceSnapshot[];
   canceledAt: string | null;
+  /** The billing period running now; null before the subscription (postpaid) or after the last one. */
+  period: BillingPeriod | null;
+  /** The latest usage day (`YYYY-MM-DD`) collected and reported (postpaid) or charged (prepaid). */
+  usageReportedThrough: string | null;
+  /** Periods closed so far, newest last (a bounded window), with how their invoice reconciled. */
+  closedPeriods: ClosedPeriod[];
+  /** A billing mode an admin chose, applied when the current period closes. */
+  pendingBillingMode: BillingMode | null;
+  /** Prepaid: the credit balance the ledger reported last (micro-dollars as a decimal string) and when. */
+  creditBalance: CreditBalance | null;
 }
 
+export interface CreditBalance {
+  micros: string;
+  /** ISO 8601: when the ledger had this balance; an older report never replaces a newer one. */
+  at: string;
+}
+
+/** What opens a grace period: a failed invoice payment, or a prepaid balance at or below zero. */
+export type GraceReason = 'payment_failed' | 'balance_depleted';
+
 export interface GracePeriod {
-  reason: 'payment_failed';
-  /** The unpaid invoice that opened it; paying it (or retrying it after a card change) closes it. */
-  invoiceId: string;
+  reason: GraceReason;
+  /**
+   * The unpaid invoice that opened it; paying it (or retrying it after a card change) closes it. Null
+   * for a depleted prepaid balance, which buying credits closes.
+   */
+  invoiceId: string | null;
   openedAt: string;
   /** One reminder, a day before the end (or at once for grace periods shorter than two days). */
   reminderAt: string;
@@ -83,6 +107,8 @@ export interface Suspension {
   note: string | null;
   /** The invoice whose payment lifts a dunning suspension. */
   invoiceId: string | null;
+  /** For a `grace_expired` suspension: what the grace period was about (credits lift a depleted one). */
+  graceReason?: GraceReason | null;
 }
 
 export interface InvoiceSnapshot {
@@ -155,6 +181,11 @@ export function initialCustomerState(customerId: string): CustomerState {
     suspension: null,
     invoices: [],
     canceledAt: null,
+    period: null,
+    usageReportedThrough: null,
+    closedPeriods: [],
+    pendingBillingMode: null,
+    creditBalance: null,
   };
 }
 

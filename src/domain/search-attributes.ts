@@ -9,5 +9,16 @@ export const CustomerIdKey = defineSearchAttributeKey('CustomerId', 'KEYWORD');
 export const BillingModeKey = defineSearchAttributeKey('BillingMode', 'KEYWORD');
 export const BillingStatusKey = defineSearchAttributeKey('BillingStatus', 'KEYWORD');
 export const ClusterIdKey = defineSearchAttributeKey('ClusterId', 'KEYWORD');
+/**
+ * How the customer's invoices reconciled with the ledger: `mismatch` while any remembered period has a
+ * difference nobody could fix (`ReconciliationStatus = "mismatch"` lists them), else the latest one's.
+ */
+export const ReconciliationStatusKey = defineSearchAttributeKey('ReconciliationStatus', 'KEYWORD');
 
-export const SEARCH_ATTRIBUTES = [CustomerIdKey, BillingModeKey, BillingStatusKey, ClusterIdKey] as const;
+export const SEARCH_ATTRIBUTES = [
+  CustomerIdKey,
+  BillingModeKey,
+  BillingStatusKey,
+  ClusterIdKey,
+  ReconciliationStatusKey,
+] as const;

@@ -9,15 +9,19 @@ import {
   setHeaderOptions,
   type RequestContext,
   type SecurityAuthentication,
+  type V1Container,
+  type V1ContainerStatus,
   type V1Deployment,
   type V1ObjectMeta,
+  type V1PersistentVolumeClaim,
+  type V1Pod,
   type V1ResourceQuota,
   type V1StatefulSet,
 } from '@kubernetes/client-node';
 import { KubernetesError, KubernetesErrors, typeForStatus } from './errors.js';
 
 /*
- * The part of the Kubernetes API the suspension needs, over @kubernetes/client-node 1.x, with every
+ * The part of the Kubernetes API the suspension and the usage observer need, over @kubernetes/client-node 1.x, with every
  * failure turned into a KubernetesError that says whether a retry can help. One client per cluster,
  * built from that cluster's kubeconfig file and context (the `clusters` row), never from the worker's
  * own environment: a worker serves many clusters.
@@ -44,6 +48,51 @@ export interface NamespaceInfo {
   phase: string | undefined;
 }
 
+export interface LabelledNamespace extends NamespaceInfo {
+  labels: Readonly<Record<string, string>>;
+}
+
+/** What usage reads of one container: its requests as written (`{ cpu: '500m', memory: '1Gi' }`). */
+export interface ContainerRequests {
+  name: string;
+  requests: Readonly<Record<string, string>>;
+  /** Init containers only: `Always` makes one a sidecar that runs beside the main containers. */
+  restartPolicy?: string;
+}
+
+/** What usage reads of a pod: identity, requests and the times it ran. Times are ISO 8601. */
+export interface PodInfo {
+  namespace: string;
+  name: string;
+  uid: string;
+  /** `Pending`, `Running`, `Succeeded`, `Failed` or `Unknown`. */
+  phase: string | undefined;
+  /** `status.startTime`: when the kubelet took the pod on; absent while it waits for a node. */
+  startTime: string | undefined;
+  containers: ContainerRequests[];
+  initContainers: ContainerRequests[];
+  /** `spec.resources.requests`, pod-level resources (Kubernetes 1.32+), when set. */
+  podRequests: Readonly<Record<string, string>> | undefined;
+  /** `spec.overhead`, set by the RuntimeClass admission controller. */
+  overhead: Readonly<Record<string, string>> | undefined;
+  /** `state.terminated.finishedAt` of every container and init container that has terminated. */
+  containerFinishTimes: string[];
+}
+
+/** What usage reads of a PersistentVolumeClaim. Times are ISO 8601. */
+export interface PersistentVolumeClaimInfo {
+  namespace: string;
+  name: string;
+  uid: string;
+  /** `Pending`, `Bound` or `Lost`. */
+  phase: string | undefined;
+  /** `status.capacity.storage` as written (`100Gi`); absent until the claim is bound. */
+  capacity: string | undefined;
+  createdAt: string | undefined;
+  /** `metadata.deletionTimestamp`: deletion was asked for (a finalizer may keep the object a while). */
+  deletedAt: string | undefined;
+}
+
 /** RFC 6902 operations, as the API server takes them under application/json-patch+json. */
 export type JsonPatchOperation =
   { op: 'test' | 'add' | 'replace'; path: string; value: unknown } | { op: 'remove'; path: string };
@@ -51,6 +100,12 @@ export type JsonPatchOperation =
 export interface KubernetesClient {
   readonly clusterId: string;
   listNamespaces(labelSelector: string): Promise<NamespaceInfo[]>;
+  /** listNamespaces with each namespace's labels. */
+  listNamespacesWithLabels(labelSelector: string): Promise<LabelledNamespace[]>;
+  /** The pods of one namespace (empty when it is gone), or of the whole cluster. */
+  listPods(namespace?: string): Promise<PodInfo[]>;
+  /** The claims of one namespace (empty when it is gone), or of the whole cluster. */
+  listPersistentVolumeClaims(namespace?: string): Promise<PersistentVolumeClaimInfo[]>;
   /** Empty when the namespace is gone. */
   listWorkloads(kind: WorkloadKind, namespace: string): Promise<Workload[]>;
   /** Undefined when the workload (or its namespace) is gone. */
@@ -155,6 +210,63 @@ function toWorkload(kind: WorkloadKind, object: V1Deployment | V1StatefulSet, na
   };
 }
 
+const iso = (time: Date | undefined) => (time === undefined ? undefined : time.toISOString());
+
+function toContainerRequests(container: V1Container): ContainerRequests {
+  return {
+    name: container.name,
+    requests: { ...container.resources?.requests },
+    ...(container.restartPolicy === undefined ? {} : { restartPolicy: container.restartPolicy }),
+  };
+}
+
+function finishTimes(statuses: V1ContainerStatus[] | undefined): string[] {
+  const times: string[] = [];
+  for (const status of statuses ?? []) {
+    const finishedAt = iso(status.state?.terminated?.finishedAt);
+    if (finishedAt !== undefined) times.push(finishedAt);
+  }
+  return times;
+}
+
+function toPodInfo(pod: V1Pod): PodInfo {
+  const meta: V1ObjectMeta = pod.metadata ?? {};
+  const spec = pod.spec;
+  return {
+    namespace: meta.namespace ?? '',
+    name: meta.name ?? '',
+    uid: meta.uid ?? '',
+    phase: pod.status?.phase,
+    startTime: iso(pod.status?.startTime),
+    containers: (spec?.containers ?? []).map(toContainerRequests),
+    initContainers: (spec?.initContainers ?? []).map(toContainerRequests),
+    podRequests: spec?.resources?.requests,
+    overhead: spec?.overhead,
+    containerFinishTimes: [
+      ...finishTimes(pod.status?.initContainerStatuses),
+      ...finishTimes(pod.status?.containerStatuses),
+    ],
+  };
+}
+
+function toClaimInfo(claim: V1PersistentVolumeClaim): PersistentVolumeClaimInfo {
+  const meta: V1ObjectMeta = claim.metadata ?? {};
+  return {
+    namespace: meta.namespace ?? '',
+    name: meta.name ?? '',
+    uid: meta.uid ?? '',
+    phase: claim.status?.phase,
+    capacity: claim.status?.capacity?.storage,
+    createdAt: iso(meta.creationTimestamp),
+    deletedAt: iso(meta.deletionTimestamp),
+  };
+}
+
+interface Page<T> {
+  items: T[];
+  metadata?: { _continue?: string };
+}
+
 export function createKubernetesClient(kc: KubeConfig, options: KubernetesClientOptions): KubernetesClient {
   const cluster = kc.getCurrentCluster();
   if (!cluster) {
@@ -215,6 +327,37 @@ export function createKubernetesClient(kc: KubeConfig, options: KubernetesClient
 
   const isNotFound = (error: unknown) => error instanceof KubernetesError && error.status === 404;
 
+  // Every page of a list. A continue token can expire (410) while a long list is paged: the list
+  // must then start over, which is the next attempt's job, so that one failure is retryable.
+  async function listAll<T>(
+    operation: string,
+    page: (cont: string | undefined) => Promise<Page<T>>,
+  ): Promise<T[]> {
+    const items: T[] = [];
+    let cont: string | undefined;
+    do {
+      let result: Page<T>;
+      try {
+        result = await call(operation, () => page(cont));
+      } catch (error) {
+        if (!(cont && error instanceof KubernetesError && error.status === 410)) throw error;
+        throw new KubernetesError({
+          message: `${operation} on cluster ${options.clusterId}: the list expired while paging`,
+          status: 410,
+          cause: error,
+        });
+      }
+      items.push(...result.items);
+      cont = result.metadata?._continue || undefined;
+    } while (cont);
+    return items;
+  }
+
+  const paging = (cont: string | undefined) => ({
+    limit: PAGE_SIZE,
+    ...(cont === undefined ? {} : { _continue: cont }),
+  });
+
   async function orUndefinedIfGone<T>(promise: Promise<T>): Promise<T | undefined> {
     try {
       return await promise;
@@ -271,6 +414,43 @@ export function createKubernetesClient(kc: KubeConfig, options: KubernetesClient
         cont = page.metadata?._continue || undefined;
       } while (cont);
       return namespaces;
+    },
+
+    async listNamespacesWithLabels(labelSelector) {
+      const namespaces = await listAll(`list namespaces ${labelSelector}`, (cont) =>
+        core.listNamespace({ labelSelector, ...paging(cont) }),
+      );
+      return namespaces.flatMap((ns) =>
+        ns.metadata?.name
+          ? [{ name: ns.metadata.name, phase: ns.status?.phase, labels: { ...ns.metadata.labels } }]
+          : [],
+      );
+    },
+
+    async listPods(namespace) {
+      const pods =
+        namespace === undefined
+          ? await listAll('list pods', (cont) => core.listPodForAllNamespaces(paging(cont)))
+          : await orUndefinedIfGone(
+              listAll(`list pods in ${namespace}`, (cont) =>
+                core.listNamespacedPod({ namespace, ...paging(cont) }),
+              ),
+            );
+      return (pods ?? []).map(toPodInfo);
+    },
+
+    async listPersistentVolumeClaims(namespace) {
+      const claims =
+        namespace === undefined
+          ? await listAll('list persistentvolumeclaims', (cont) =>
+              core.listPersistentVolumeClaimForAllNamespaces(paging(cont)),
+            )
+          : await orUndefinedIfGone(
+              listAll(`list persistentvolumeclaims in ${namespace}`, (cont) =>
+                core.listNamespacedPersistentVolumeClaim({ namespace, ...paging(cont) }),
+              ),
+            );
+      return (claims ?? []).map(toClaimInfo);
     },
 
     async listWorkloads(kind, namespace) {

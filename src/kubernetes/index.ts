@@ -6,7 +6,11 @@ export {
   type KubeconfigLocation,
   type KubernetesClient,
   type KubernetesClientOptions,
+  type ContainerRequests,
+  type LabelledNamespace,
   type NamespaceInfo,
+  type PersistentVolumeClaimInfo,
+  type PodInfo,
   type Workload,
   type WorkloadKind,
 } from './client.js';

@@ -1,18 +1,42 @@
+import type { WorkflowHandle } from '@temporalio/client';
 import { vi } from 'vitest';
 import type { Activities } from '../../activities/index.js';
 import type { CustomerState, SubscriptionSnapshot } from '../../src/domain/customer.js';
-import type { StripeEventSignal } from '../../workflows/customer-workflow.messages.js';
+import type { customerWorkflow } from '../../workflows/customer-workflow.js';
+import { getStateQuery, type StripeEventSignal } from '../../workflows/customer-workflow.messages.js';
+
+/**
+ * The customer's state, or undefined when the query got no answer within two seconds: the
+ * time-skipping test server never answers a query that reached a run in the moment it continued as
+ * new, so pollers ask again (and then reach the new run) instead of waiting forever.
+ */
+export function queryState(
+  handle: WorkflowHandle<typeof customerWorkflow>,
+): Promise<CustomerState | undefined> {
+  return handle.client.connection
+    .withDeadline(Date.now() + 2_000, () => handle.query(getStateQuery))
+    .catch(() => undefined);
+}
 
 /** Every activity as a typed vitest mock, for workflow tests on the time-skipping server. */
 export type ActivityStubs = { [K in keyof Activities]: ReturnType<typeof vi.fn<Activities[K]>> };
 
-export const subscription = (status: string, id = 'sub_1'): SubscriptionSnapshot => ({
-  id,
-  status,
-  currentPeriodStart: 1_790_000_000,
-  currentPeriodEnd: 1_792_600_000,
-  cancelAtPeriodEnd: false,
-});
+const DAY_SECONDS = 86_400;
+
+/**
+ * A subscription whose current period contains the time the test starts (the time-skipping server's
+ * clock starts at the real time): it ends in 30 days, so tests of a few days stay inside it.
+ */
+export const subscription = (status: string, id = 'sub_1'): SubscriptionSnapshot => {
+  const start = Math.floor(Date.now() / 1000) - DAY_SECONDS;
+  return {
+    id,
+    status,
+    currentPeriodStart: start,
+    currentPeriodEnd: start + 31 * DAY_SECONDS,
+    cancelAtPeriodEnd: false,
+  };
+};
 
 /** Activities that behave like a healthy platform; each test overrides what it needs. */
 export function healthyActivities(): ActivityStubs {
@@ -37,6 +61,18 @@ export function healthyActivities(): ActivityStubs {
       declineCode: 'card_declined',
     }),
     fetchInvoice: stub<'fetchInvoice'>(),
+    holdDraftInvoice: stub<'holdDraftInvoice'>().mockResolvedValue({ held: true, status: 'draft' }),
+    // Stripe moved on to the next month; the invoice matched the ledger.
+    closeBillingPeriod: stub<'closeBillingPeriod'>().mockImplementation(async (input) => ({
+      invoiceId: input.mode === 'postpaid' ? `in_${input.periodEnd}` : null,
+      reconciliation: input.mode === 'postpaid' ? 'matched' : 'statement',
+      ledgerTotalMicros: '0',
+      note: null,
+      nextPeriod:
+        input.mode === 'postpaid'
+          ? { start: input.periodEnd, end: input.periodEnd + 30 * DAY_SECONDS }
+          : null,
+    })),
     ensureHopsworksAccount: stub<'ensureHopsworksAccount'>().mockResolvedValue({
       userId: '7',
       username: 'ada0001',

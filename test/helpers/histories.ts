@@ -5,11 +5,17 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 
 /**
  * With RECORD_HISTORIES=1, saves a workflow's history (the Temporal CLI's JSON format) where the
- * replay test picks it up, so later changes to the workflow are checked against it.
+ * replay test picks it up, so later changes to the workflow are checked against it. Without a run id
+ * it is the latest run's history.
  */
-export async function recordHistory(client: Client, workflowId: string, name: string): Promise<void> {
+export async function recordHistory(
+  client: Client,
+  workflowId: string,
+  name: string,
+  runId?: string,
+): Promise<void> {
   if (!process.env.RECORD_HISTORIES) return;
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   await writeFile(
     join(import.meta.dirname, '..', 'replay', 'histories', `${name}.json`),
     historyToJSON(history),

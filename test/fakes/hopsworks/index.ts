@@ -105,6 +105,8 @@ export interface FakeHopsworks {
     date: string,
     calls: { featureStore?: number; modelServing?: number; jobs?: number },
   ): void;
+  /** What the project's quotas report as used, in bytes (null: Hopsworks reports nothing). */
+  setStorage(projectId: number, storage: Partial<FakeProject['storage']>): void;
   /** The next `count` requests matching `path` get `status` before anything else happens. */
   failNext(rule: FailureRule): void;
   /** The next `count` requests matching `path` are answered only after `ms`. */
@@ -510,6 +512,11 @@ export async function startFakeHopsworks(options: FakeHopsworksOptions): Promise
       const project = store.projects.get(projectId);
       if (!project) throw new Error(`fake Hopsworks: no project ${projectId}`);
       project.apiCalls.set(date, { featureStore: 0, modelServing: 0, jobs: 0, ...calls });
+    },
+    setStorage(projectId, storage) {
+      const project = store.projects.get(projectId);
+      if (!project) throw new Error(`fake Hopsworks: no project ${projectId}`);
+      project.storage = { ...project.storage, ...storage };
     },
     failNext(rule) {
       failures.push({

@@ -60,6 +60,11 @@ export interface ContainerSeed {
   limits?: Record<string, string>;
 }
 
+export interface InitContainerSeed extends ContainerSeed {
+  /** `Always` makes it a sidecar (Kubernetes 1.28+): it runs beside the main containers. */
+  restartPolicy?: 'Always';
+}
+
 export interface WorkloadSeed {
   replicas?: number;
   containers?: ContainerSeed[];
@@ -81,6 +86,10 @@ export interface PodSeed {
   /** For Succeeded/Failed pods: the containers' `state.terminated.finishedAt`; default startTime. */
   finishTime?: Date | string;
   containers?: ContainerSeed[];
+  /** `spec.initContainers` (default names `init`, `init-1`, …); they ran to completion at startTime. */
+  initContainers?: InitContainerSeed[];
+  /** `spec.overhead`, as the RuntimeClass admission controller sets it. */
+  overhead?: Record<string, string>;
   nodeName?: string;
   ownerReferences?: JsonObject[];
   /** Default startTime, else now. */
@@ -97,6 +106,8 @@ export interface PersistentVolumeClaimSeed {
   storageClassName?: string;
   labels?: Record<string, string>;
   creationTimestamp?: Date | string;
+  /** A claim being deleted, kept by its `kubernetes.io/pvc-protection` finalizer. */
+  deletionTimestamp?: Date | string;
 }
 
 export interface RecordedRequest {
@@ -309,6 +320,40 @@ function containersJson(seeds: ContainerSeed[] | undefined): JsonObject[] {
   }));
 }
 
+function initContainersJson(seeds: InitContainerSeed[]): JsonObject[] {
+  return containersJson(seeds).map((container, i) => ({
+    ...container,
+    name: seeds[i]?.name ?? (i === 0 ? 'init' : `init-${i}`),
+    ...(seeds[i]?.restartPolicy ? { restartPolicy: seeds[i]?.restartPolicy } : {}),
+  }));
+}
+
+// Init containers of a started pod: run-to-completion ones have terminated (at startTime, here);
+// sidecars are in the state of the main containers.
+function initContainerStatuses(
+  initContainers: JsonObject[],
+  phase: PodPhase,
+  startTime: string | undefined,
+  finishedAt: string | undefined,
+): JsonObject[] {
+  return initContainers.map((c) => {
+    const sidecar = c.restartPolicy === 'Always';
+    const state =
+      sidecar || phase === 'Pending'
+        ? containerState(phase, startTime, finishedAt)
+        : { terminated: { exitCode: 0, reason: 'Completed', startedAt: startTime, finishedAt: startTime } };
+    return {
+      name: c.name,
+      state,
+      ready: sidecar ? phase === 'Running' : phase !== 'Pending',
+      restartCount: 0,
+      image: c.image,
+      imageID: '',
+      started: sidecar && phase === 'Running',
+    };
+  });
+}
+
 function containerState(phase: PodPhase, startedAt: string | undefined, finishedAt: string | undefined) {
   switch (phase) {
     case 'Running':
@@ -329,11 +374,15 @@ function podStatus(
   phase: PodPhase,
   startTime?: string,
   finishTime?: string,
+  initContainers: JsonObject[] = [],
 ): JsonObject {
   const finishedAt = finishTime ?? startTime;
   return {
     phase,
     ...(startTime === undefined ? {} : { startTime }),
+    ...(initContainers.length === 0
+      ? {}
+      : { initContainerStatuses: initContainerStatuses(initContainers, phase, startTime, finishedAt) }),
     containerStatuses: containers.map((c) => ({
       name: c.name,
       state: containerState(phase, startTime, finishedAt),
@@ -658,6 +707,7 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions = {}): 
       const startTime = time(seed.startTime) ?? (phase === 'Pending' ? undefined : created);
       const finishTime = time(seed.finishTime);
       const containers = containersJson(seed.containers);
+      const initContainers = seed.initContainers ? initContainersJson(seed.initContainers) : [];
       return cluster.create(
         'pods',
         namespace,
@@ -670,13 +720,15 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions = {}): 
             ...(seed.ownerReferences ? { ownerReferences: structuredClone(seed.ownerReferences) } : {}),
           },
           spec: {
+            ...(initContainers.length === 0 ? {} : { initContainers }),
             containers,
+            ...(seed.overhead ? { overhead: { ...seed.overhead } } : {}),
             restartPolicy: 'Always',
             schedulerName: 'default-scheduler',
             serviceAccountName: 'default',
             ...(seed.nodeName ? { nodeName: seed.nodeName } : {}),
           },
-          status: podStatus(containers, phase, startTime, finishTime),
+          status: podStatus(containers, phase, startTime, finishTime, initContainers),
         },
         { seed: true },
       );
@@ -686,7 +738,7 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions = {}): 
       const phase = seed.phase ?? 'Bound';
       const capacity = seed.capacity ?? seed.request ?? '10Gi';
       const accessModes = ['ReadWriteOnce'];
-      return cluster.create(
+      const claim = cluster.create(
         'persistentvolumeclaims',
         namespace,
         {
@@ -706,6 +758,12 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions = {}): 
         },
         { seed: true },
       );
+      if (seed.deletionTimestamp === undefined) return claim;
+      // The API server never takes a deletionTimestamp on create: the claim is created, then deleted.
+      const deletionTimestamp = time(seed.deletionTimestamp);
+      return cluster.mutate('persistentvolumeclaims', namespace, name, (o) => {
+        Object.assign(o.metadata, { deletionTimestamp, finalizers: ['kubernetes.io/pvc-protection'] });
+      });
     },
 
     addResourceQuota(namespace, name, hard) {
@@ -716,7 +774,13 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions = {}): 
       return cluster.mutate('pods', namespace, name, (pod) => {
         const startTime = typeof pod.status?.startTime === 'string' ? pod.status.startTime : rfc3339(at);
         const containers = Array.isArray(pod.spec?.containers) ? (pod.spec.containers as JsonObject[]) : [];
-        pod.status = { ...pod.status, ...podStatus(containers, phase, startTime, rfc3339(at)) };
+        const initContainers = Array.isArray(pod.spec?.initContainers)
+          ? (pod.spec.initContainers as JsonObject[])
+          : [];
+        pod.status = {
+          ...pod.status,
+          ...podStatus(containers, phase, startTime, rfc3339(at), initContainers),
+        };
       });
     },
 

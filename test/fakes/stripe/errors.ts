@@ -82,14 +82,18 @@ export function invalidApiKey(key: string): StripeApiError {
   });
 }
 
-export function rateLimited(): StripeApiError {
-  return new StripeApiError(429, {
-    type: 'invalid_request_error',
-    code: 'rate_limit',
-    doc_url: docUrl('rate_limit'),
-    message:
-      'Request rate limit exceeded. You can learn more about rate limits here https://stripe.com/docs/rate-limits.',
-  });
+export function rateLimited(headers: Record<string, string> = {}): StripeApiError {
+  return new StripeApiError(
+    429,
+    {
+      type: 'invalid_request_error',
+      code: 'rate_limit',
+      doc_url: docUrl('rate_limit'),
+      message:
+        'Request rate limit exceeded. You can learn more about rate limits here https://stripe.com/docs/rate-limits.',
+    },
+    headers,
+  );
 }
 
 export function apiError(): StripeApiError {

@@ -8,7 +8,7 @@ import {
   type InvoiceInput,
   type InvoicePaymentAttempt,
 } from './store.js';
-import { ApiServer, type FailureRule, type RequestLogEntry } from './server.js';
+import { ApiServer, type FailureRule, type RateLimit, type RequestLogEntry } from './server.js';
 import {
   WebhookDeliverer,
   type DeliveryOptions,
@@ -22,6 +22,7 @@ import type {
   InvoiceItemObject,
   InvoiceObject,
   MeterEventObject,
+  MeterObject,
   PaymentMethodObject,
   PriceObject,
   StripeEvent,
@@ -36,7 +37,7 @@ export type {
   InvoiceLineInput,
   InvoicePaymentAttempt,
 } from './store.js';
-export type { FailureRule, RequestLogEntry } from './server.js';
+export type { FailureRule, RateLimit, RequestLogEntry } from './server.js';
 export type { DeliveryOptions, DeliveryRecord, FlushOptions, RetryOptions } from './webhooks.js';
 export type * from './objects.js';
 
@@ -54,6 +55,8 @@ export interface FakeStripeOptions {
   delivery?: Partial<DeliveryOptions>;
   // What events report as api_version; defaults to the installed SDK's pinned version.
   apiVersion?: string;
+  // Stripe's request rate limiter (429 beyond it); none by default. See `setRateLimit`.
+  rateLimit?: RateLimit;
 }
 
 const host = '127.0.0.1';
@@ -94,6 +97,7 @@ export class FakeStripe {
       baseUrl: () => this.url,
       completeCheckout: (sessionId) => this.store.completeCheckoutSession(sessionId),
     });
+    if (options.rateLimit) this.api.setRateLimit(options.rateLimit);
   }
 
   async listen(port: number): Promise<void> {
@@ -146,6 +150,10 @@ export class FakeStripe {
 
   get meterEvents(): readonly MeterEventObject[] {
     return this.store.meterEvents;
+  }
+
+  get meters(): ReadonlyMap<string, MeterObject> {
+    return this.store.meters;
   }
 
   get customers(): ReadonlyMap<string, CustomerObject> {
@@ -279,6 +287,12 @@ export class FakeStripe {
 
   failNext(rule: FailureRule): void {
     this.api.failNext(rule);
+  }
+
+  // A token bucket of `requestsPerSecond` (full at once, refilled continuously) that every API request
+  // draws from; without a token the request gets Stripe's 429. `undefined` lifts the limit.
+  setRateLimit(limit: RateLimit | undefined): void {
+    this.api.setRateLimit(limit);
   }
 
   async close(): Promise<void> {

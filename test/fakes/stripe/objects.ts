@@ -252,6 +252,34 @@ export interface MeterEventObject {
   timestamp: number;
 }
 
+export type MeterFormula = 'sum' | 'count' | 'last';
+
+export interface MeterObject {
+  id: string;
+  object: 'billing.meter';
+  created: number;
+  customer_mapping: { event_payload_key: string; type: 'by_id' };
+  default_aggregation: { formula: MeterFormula };
+  display_name: string;
+  event_name: string;
+  event_time_window: 'day' | 'hour' | null;
+  livemode: boolean;
+  status: 'active' | 'inactive';
+  status_transitions: { deactivated_at: number | null };
+  updated: number;
+  value_settings: { event_payload_key: string };
+}
+
+export interface MeterEventSummaryObject {
+  id: string;
+  object: 'billing.meter_event_summary';
+  aggregated_value: number;
+  end_time: number;
+  livemode: boolean;
+  meter: string;
+  start_time: number;
+}
+
 export type InvoiceStatus = 'draft' | 'open' | 'paid' | 'uncollectible' | 'void';
 
 export const invoiceStatuses: readonly InvoiceStatus[] = ['draft', 'open', 'paid', 'uncollectible', 'void'];
@@ -434,7 +462,8 @@ export type StripeObject =
   | PaymentIntentObject
   | CheckoutSessionObject
   | InvoiceObject
-  | InvoiceItemObject;
+  | InvoiceItemObject
+  | MeterObject;
 
 export type EventType =
   | 'customer.created'

@@ -18,6 +18,8 @@ import {
   type CheckoutLineItem,
   type CheckoutMode,
   type ListObject,
+  type MeterEventSummaryObject,
+  type MeterObject,
   type PriceObject,
   type RequestRef,
   type SubscriptionItemObject,
@@ -381,7 +383,11 @@ function priceFromParams(
   };
 }
 
-on('POST', '/v1/prices', ({ store, params }) => store.createPrice(priceFromParams(params)));
+on('POST', '/v1/prices', ({ store, params }) =>
+  store.createPrice(priceFromParams(params), {
+    transferLookupKey: optBool(params, 'transfer_lookup_key') ?? false,
+  }),
+);
 
 on('GET', '/v1/prices', ({ store, params }) => {
   const lookupKeys = optStringList(params, 'lookup_keys');
@@ -686,9 +692,29 @@ on('GET', '/v1/invoices/:id/lines', (context) => {
   return list([...invoice.lines.data].reverse(), context.params, invoice.lines.url);
 });
 
-on('POST', '/v1/invoices/:id/finalize', (context) =>
-  context.store.finalizeInvoice(pathParam(context, 'id'), context.request),
-);
+// Only what a draft's owner changes before finalization: auto_advance, description, metadata.
+on('POST', '/v1/invoices/:id', (context) => {
+  const invoice = context.store.invoice(pathParam(context, 'id'));
+  const autoAdvance = optBool(context.params, 'auto_advance');
+  if (autoAdvance !== undefined) {
+    if (invoice.status !== 'draft') {
+      throw invalidRequest('You can only update auto_advance on a draft invoice.', 'auto_advance');
+    }
+    invoice.auto_advance = autoAdvance;
+    invoice.automatically_finalizes_at = autoAdvance ? invoice.created + 3600 : null;
+  }
+  const description = optString(context.params, 'description');
+  if (description !== undefined) invoice.description = description;
+  invoice.metadata = applyMetadata(invoice.metadata, context.params);
+  return invoice;
+});
+
+on('POST', '/v1/invoices/:id/finalize', (context) => {
+  const autoAdvance = optBool(context.params, 'auto_advance');
+  const invoice = context.store.finalizeInvoice(pathParam(context, 'id'), context.request);
+  if (autoAdvance !== undefined) invoice.auto_advance = autoAdvance;
+  return invoice;
+});
 
 on('POST', '/v1/invoices/:id/pay', (context) => {
   const paymentMethod = optString(context.params, 'payment_method');
@@ -781,6 +807,152 @@ on('POST', '/v1/billing/meter_events', ({ store, params }) => {
   store.meterIdentifiers.add(identifier);
   store.meterEvents.push(meterEvent);
   return meterEvent;
+});
+
+// --- billing meters ---
+//
+// A meter turns meter events named `event_name` into a quantity per customer (`customer_mapping`) by its
+// formula. Only one active meter may own an event name. The summaries aggregate the fake's own meter
+// events over [start_time, end_time), which is what a metered price's invoice line would bill.
+
+const meterFormulas = ['sum', 'count', 'last'] as const;
+
+function meterOf(context: RouteContext): MeterObject {
+  const id = pathParam(context, 'id');
+  const meter = context.store.meters.get(id);
+  if (!meter) throw noSuch('billing.meter', id);
+  return meter;
+}
+
+function refuseActiveEventName(store: StripeStore, eventName: string, except?: string): void {
+  const owner = [...store.meters.values()].find(
+    (meter) => meter.status === 'active' && meter.event_name === eventName && meter.id !== except,
+  );
+  if (owner) {
+    throw invalidRequest(
+      `An active meter (\`${owner.id}\`) already uses the event name \`${eventName}\`.`,
+      'event_name',
+    );
+  }
+}
+
+on('POST', '/v1/billing/meters', ({ store, params }) => {
+  const displayName = reqString(params, 'display_name');
+  const eventName = reqString(params, 'event_name');
+  const aggregation = optObject(params, 'default_aggregation');
+  if (!aggregation) throw missingParam('default_aggregation');
+  const formula = optEnum(aggregation, 'formula', meterFormulas, 'default_aggregation[formula]');
+  if (!formula) throw missingParam('default_aggregation[formula]');
+  const mapping = optObject(params, 'customer_mapping');
+  const customerKey = mapping
+    ? reqString(mapping, 'event_payload_key', 'customer_mapping[event_payload_key]')
+    : 'stripe_customer_id';
+  if (mapping) {
+    const type = optEnum(mapping, 'type', ['by_id'] as const, 'customer_mapping[type]');
+    if (!type) throw missingParam('customer_mapping[type]');
+  }
+  const valueSettings = optObject(params, 'value_settings');
+  const valueKey = valueSettings
+    ? reqString(valueSettings, 'event_payload_key', 'value_settings[event_payload_key]')
+    : 'value';
+  const window = optEnum(params, 'event_time_window', ['day', 'hour'] as const) ?? null;
+  refuseActiveEventName(store, eventName);
+  const now = store.now();
+  const meter: MeterObject = {
+    id: newId(store.livemode ? 'mtr' : 'mtr_test', 24),
+    object: 'billing.meter',
+    created: now,
+    customer_mapping: { event_payload_key: customerKey, type: 'by_id' },
+    default_aggregation: { formula },
+    display_name: displayName,
+    event_name: eventName,
+    event_time_window: window,
+    livemode: store.livemode,
+    status: 'active',
+    status_transitions: { deactivated_at: null },
+    updated: now,
+    value_settings: { event_payload_key: valueKey },
+  };
+  store.meters.set(meter.id, meter);
+  return meter;
+});
+
+on('GET', '/v1/billing/meters', ({ store, params }) => {
+  const status = optEnum(params, 'status', ['active', 'inactive'] as const);
+  const meters = [...store.meters.values()].filter((meter) => !status || meter.status === status);
+  return list(meters, params, '/v1/billing/meters');
+});
+
+on('GET', '/v1/billing/meters/:id', (context) => meterOf(context));
+
+on('POST', '/v1/billing/meters/:id', (context) => {
+  const meter = meterOf(context);
+  const displayName = optString(context.params, 'display_name');
+  if (displayName) {
+    meter.display_name = displayName;
+    meter.updated = context.store.now();
+  }
+  return meter;
+});
+
+on('POST', '/v1/billing/meters/:id/deactivate', (context) => {
+  const meter = meterOf(context);
+  const now = context.store.now();
+  meter.status = 'inactive';
+  meter.status_transitions = { deactivated_at: now };
+  meter.updated = now;
+  return meter;
+});
+
+on('POST', '/v1/billing/meters/:id/reactivate', (context) => {
+  const meter = meterOf(context);
+  refuseActiveEventName(context.store, meter.event_name, meter.id);
+  meter.status = 'active';
+  meter.status_transitions = { deactivated_at: null };
+  meter.updated = context.store.now();
+  return meter;
+});
+
+on('GET', '/v1/billing/meters/:id/event_summaries', (context) => {
+  const { store, params } = context;
+  const meter = meterOf(context);
+  const customer = reqString(params, 'customer');
+  store.customer(customer, 'customer');
+  const start = optInt(params, 'start_time');
+  const end = optInt(params, 'end_time');
+  if (start === undefined) throw missingParam('start_time');
+  if (end === undefined) throw missingParam('end_time');
+  if (end <= start) throw invalidRequest('end_time must be after start_time.', 'end_time');
+  if (optString(params, 'value_grouping_window')) {
+    throw invalidRequest('The fake does not group summaries: leave out value_grouping_window.');
+  }
+  const events = store.meterEvents
+    .filter(
+      (event) =>
+        event.event_name === meter.event_name &&
+        event.payload[meter.customer_mapping.event_payload_key] === customer &&
+        event.timestamp >= start &&
+        event.timestamp < end,
+    )
+    .sort((a, b) => a.timestamp - b.timestamp);
+  const values = events.map((event) => Number(event.payload[meter.value_settings.event_payload_key] ?? 0));
+  const formula = meter.default_aggregation.formula;
+  const aggregated =
+    formula === 'count'
+      ? values.length
+      : formula === 'last'
+        ? (values.at(-1) ?? 0)
+        : values.reduce((sum, value) => sum + value, 0);
+  const summary: MeterEventSummaryObject = {
+    id: newId('mtrusg', 24),
+    object: 'billing.meter_event_summary',
+    aggregated_value: aggregated,
+    end_time: end,
+    livemode: store.livemode,
+    meter: meter.id,
+    start_time: start,
+  };
+  return list([summary], params, `/v1/billing/meters/${meter.id}/event_summaries`);
 });
 
 // --- events ---

@@ -25,7 +25,18 @@ export interface FailureRule {
   count?: number;
 }
 
+// Stripe's request rate limiter, modelled as the token bucket Stripe describes: `requestsPerSecond`
+// requests at once, then `requestsPerSecond` per second, refilled continuously. Every API request takes a
+// token (hosted pages do not); a request without one is refused with Stripe's 429 body.
+export interface RateLimit {
+  requestsPerSecond: number;
+  // Sent as `Retry-After` on the 429 when set; Stripe itself does not promise the header.
+  retryAfterSeconds?: number;
+}
+
 export interface RequestLogEntry {
+  // Milliseconds since the epoch (wall clock, not the fake's `clock`) at which the request arrived.
+  at: number;
   method: string;
   path: string;
   params: Params;
@@ -81,6 +92,7 @@ export class ApiServer {
   readonly server: Server;
   private readonly failures: Array<FailureRule & { remaining: number }> = [];
   private readonly idempotency = new Map<string, StoredResponse>();
+  private rateLimit: { limit: RateLimit; tokens: number; refilledAt: number } | undefined;
 
   constructor(private readonly options: ApiServerOptions) {
     this.server = createServer((request, response) => {
@@ -91,6 +103,30 @@ export class ApiServer {
         } else response.destroy();
       });
     });
+  }
+
+  setRateLimit(limit: RateLimit | undefined): void {
+    if (limit && !(Number.isFinite(limit.requestsPerSecond) && limit.requestsPerSecond > 0)) {
+      throw new RangeError('requestsPerSecond must be a positive number');
+    }
+    this.rateLimit = limit
+      ? { limit, tokens: limit.requestsPerSecond, refilledAt: performance.now() }
+      : undefined;
+  }
+
+  private takeToken(): StripeApiError | undefined {
+    const bucket = this.rateLimit;
+    if (!bucket) return undefined;
+    const now = performance.now();
+    const rate = bucket.limit.requestsPerSecond;
+    bucket.tokens = Math.min(rate, bucket.tokens + ((now - bucket.refilledAt) / 1000) * rate);
+    bucket.refilledAt = now;
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return undefined;
+    }
+    const retryAfter = bucket.limit.retryAfterSeconds;
+    return rateLimited(retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) });
   }
 
   failNext(rule: FailureRule): void {
@@ -128,6 +164,7 @@ export class ApiServer {
     const url = new URL(request.url ?? '/', 'http://fake.invalid');
     const path = url.pathname;
     const requestId = newId('req', 14);
+    const at = Date.now();
     const body = await readBody(request);
 
     if (path.startsWith('/checkout/')) return this.hostedCheckout(method, path, response);
@@ -147,7 +184,7 @@ export class ApiServer {
 
     let params: Params = {};
     const send = (status: number, text: string, extra: Record<string, string> = {}, replayed = false) => {
-      this.requests.push({ method, path, params, idempotencyKey, status, requestId, replayed });
+      this.requests.push({ at, method, path, params, idempotencyKey, status, requestId, replayed });
       response.writeHead(status, { ...headers, ...extra });
       response.end(text);
     };
@@ -165,6 +202,8 @@ export class ApiServer {
           ? { ...parseForm(url.search.slice(1)), ...parseForm(body) }
           : parseForm(url.search.slice(1));
       this.authenticate(request);
+      const limited = this.takeToken();
+      if (limited) throw limited;
       const injected = this.takeFailure(method, path);
       if (injected) throw injected;
 

@@ -12,6 +12,7 @@ import type {
   InvoiceLineItemObject,
   InvoiceObject,
   MeterEventObject,
+  MeterObject,
   PaymentIntentObject,
   PaymentMethodObject,
   PriceObject,
@@ -201,6 +202,7 @@ export class StripeStore {
   readonly meterEvents: MeterEventObject[] = [];
   private readonly checkoutIntentMetadata = new Map<string, { intent: Metadata; subscription: Metadata }>();
   readonly meterIdentifiers = new Set<string>();
+  readonly meters = new Map<string, MeterObject>();
   readonly events: StripeEvent[] = [];
   readonly eventsById = new Map<string, StripeEvent>();
 
@@ -271,7 +273,8 @@ export class StripeStore {
       this.setupIntents.get(id) ??
       this.paymentIntents.get(id) ??
       this.invoices.get(id) ??
-      this.invoiceItems.get(id)
+      this.invoiceItems.get(id) ??
+      this.meters.get(id)
     );
   }
 
@@ -458,7 +461,20 @@ export class StripeStore {
     return price;
   }
 
-  createPrice(input: Omit<PriceObject, 'id' | 'object' | 'created' | 'livemode'>): PriceObject {
+  // A lookup key names one price at a time: Stripe refuses a second one unless the new price asks to
+  // take it over (`transfer_lookup_key`), which leaves the old price without it.
+  createPrice(
+    input: Omit<PriceObject, 'id' | 'object' | 'created' | 'livemode'>,
+    options: { transferLookupKey?: boolean } = {},
+  ): PriceObject {
+    const holder =
+      input.lookup_key === null
+        ? undefined
+        : [...this.prices.values()].find((candidate) => candidate.lookup_key === input.lookup_key);
+    if (holder && !options.transferLookupKey) {
+      throw invalidRequest(`A price (\`${holder.id}\`) already uses that lookup key.`, 'lookup_key');
+    }
+    if (holder) holder.lookup_key = null;
     const price: PriceObject = {
       id: this.id('price'),
       object: 'price',

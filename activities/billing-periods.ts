@@ -1,0 +1,241 @@
+import type Stripe from 'stripe';
+import {
+  markReportedByInvoice,
+  metricsByStripePrice,
+  periodUsage,
+  recordClosedPeriod,
+  type PeriodUsage,
+} from '../src/db/billing-periods.js';
+import { upsertInvoice } from '../src/db/invoices.js';
+import { balanceOf } from '../src/db/ledger.js';
+import type { Queryable } from '../src/db/pool.js';
+import {
+  finalUsageDay,
+  firstUsageDay,
+  type BillingPeriod,
+  type ReconciliationStatus,
+} from '../src/domain/billing-period.js';
+import type { BillingMode } from '../src/domain/customer.js';
+import { METRICS, type Metric } from '../src/domain/pricing.js';
+import { reconcileInvoice, type InvoiceLineFact } from '../src/domain/reconciliation.js';
+import { invoiceFacts, stripeCall, subscriptionSnapshot, type StripeApi } from './stripe.js';
+
+export interface CloseBillingPeriodInput {
+  customerId: string;
+  mode: BillingMode;
+  periodStart: number;
+  periodEnd: number;
+  stripeCustomerId: string | null;
+  stripeSubscriptionId: string | null;
+  /** Whether the final usage day was reported before the close (false: the deadline passed). */
+  usageComplete: boolean;
+}
+
+export interface CloseBillingPeriodResult {
+  invoiceId: string | null;
+  reconciliation: ReconciliationStatus;
+  ledgerTotalMicros: string;
+  note: string | null;
+  /** The subscription's current period after the close (postpaid), if Stripe has moved on. */
+  nextPeriod: BillingPeriod | null;
+}
+
+/** Tag of the invoice items reconciliation adds: a later reconciliation counts them, never adds twice. */
+const LATE_USAGE = 'late_usage';
+
+/**
+ * Closing a billing period: the ledger's totals, Stripe's invoice for the period reconciled with them
+ * line by line (see src/domain/reconciliation.ts), late usage added to the draft, the draft released
+ * for collection, and the period's row written. Every step is idempotent (Stripe idempotency keys made
+ * of the invoice id, upserts), so a retry after a crash at any point lands on the same result.
+ */
+export function createBillingPeriodActivities({ db, stripe }: { db: Queryable; stripe: StripeApi }) {
+  return {
+    /**
+     * Stops Stripe from finalizing a period's draft invoice by itself (about an hour after it is
+     * drafted), so the period's last usage day can reach it first; closing the period releases it.
+     */
+    async holdDraftInvoice(input: { invoiceId: string }): Promise<{ held: boolean; status: string }> {
+      const invoice = await stripeCall(() => stripe.invoices.retrieve(input.invoiceId));
+      if (invoice.status !== 'draft') return { held: false, status: invoice.status ?? 'draft' };
+      if (invoice.auto_advance !== false) {
+        await stripeCall(() =>
+          stripe.invoices.update(
+            input.invoiceId,
+            { auto_advance: false },
+            { idempotencyKey: `invoice-hold:${input.invoiceId}` },
+          ),
+        );
+      }
+      return { held: true, status: 'draft' };
+    },
+
+    async closeBillingPeriod(input: CloseBillingPeriodInput): Promise<CloseBillingPeriodResult> {
+      const period = { start: input.periodStart, end: input.periodEnd };
+      const usage = await periodUsage(db, {
+        customerId: input.customerId,
+        mode: input.mode,
+        firstDay: firstUsageDay(period),
+        lastDay: finalUsageDay(period),
+      });
+      const closed = {
+        customerId: input.customerId,
+        mode: input.mode,
+        periodStart: period.start,
+        periodEnd: period.end,
+        usageRows: usage.rows,
+        ledgerTotalMicros: usage.totalMicros,
+        usageComplete: input.usageComplete,
+      };
+      if (input.mode === 'prepaid') {
+        await recordClosedPeriod(db, {
+          ...closed,
+          stripeInvoiceId: null,
+          invoicedCents: null,
+          adjustmentCents: 0n,
+          reconciliation: 'statement',
+          note: null,
+          creditsUsedMicros: usage.totalMicros,
+          closingBalanceMicros: await balanceOf(db, input.customerId),
+        });
+        return result(null, 'statement', usage, null, null);
+      }
+
+      const nextPeriod = await currentPeriod(stripe, input.stripeSubscriptionId);
+      const invoice = await periodInvoice(stripe, input, period);
+      if (!invoice) {
+        const note = 'Stripe has no invoice for this period';
+        await recordClosedPeriod(db, {
+          ...closed,
+          stripeInvoiceId: null,
+          invoicedCents: null,
+          adjustmentCents: 0n,
+          reconciliation: 'mismatch',
+          note,
+          creditsUsedMicros: null,
+          closingBalanceMicros: null,
+        });
+        return result(null, 'mismatch', usage, note, nextPeriod);
+      }
+
+      const metrics = await metricsByStripePrice(db);
+      const lines = await stripeCall(() =>
+        stripe.invoices.listLineItems(invoice.id, { limit: 100 }).autoPagingToArray({ limit: 10_000 }),
+      );
+      const draft = invoice.status === 'draft';
+      const reconciliation = reconcileInvoice({
+        ledgerMicros: usage.perMetricMicros,
+        lines: lines.map((line) => lineFact(line, metrics)),
+        draft,
+      });
+      for (const { metric, cents } of reconciliation.adjustments) {
+        await stripeCall(() =>
+          stripe.invoiceItems.create(
+            {
+              customer: input.stripeCustomerId ?? (invoice.customer as string),
+              invoice: invoice.id,
+              amount: Number(cents),
+              currency: invoice.currency,
+              description: `Usage reported late: ${metric.replaceAll('_', ' ')}`,
+              period: { start: period.start, end: period.end },
+              metadata: { purpose: LATE_USAGE, metric, customer_id: input.customerId },
+            },
+            { idempotencyKey: `late-usage:${invoice.id}:${metric}:${cents}` },
+          ),
+        );
+      }
+      let current = invoice;
+      if (draft && reconciliation.status !== 'mismatch') {
+        // Usage that was still unreported is on the invoice now: the meter sync must skip it.
+        await markReportedByInvoice(db, usage.unreportedRowIds);
+        current = await stripeCall(() =>
+          stripe.invoices.finalizeInvoice(
+            invoice.id,
+            { auto_advance: true },
+            { idempotencyKey: `invoice-finalize:${invoice.id}` },
+          ),
+        );
+      }
+      const facts = invoiceFacts(current);
+      await upsertInvoice(db, {
+        customerId: input.customerId,
+        stripeInvoiceId: facts.id,
+        status: facts.status as 'draft' | 'open' | 'paid' | 'uncollectible' | 'void',
+        amountDueCents: facts.amountDueCents,
+        amountPaidCents: facts.amountPaidCents,
+        periodStart: facts.periodStart,
+        periodEnd: facts.periodEnd,
+      });
+      const adjustmentCents = reconciliation.adjustments.reduce((sum, item) => sum + item.cents, 0n);
+      await recordClosedPeriod(db, {
+        ...closed,
+        stripeInvoiceId: invoice.id,
+        invoicedCents: reconciliation.comparisons.reduce((sum, line) => sum + line.invoicedCents, 0n),
+        adjustmentCents,
+        reconciliation: reconciliation.status,
+        note: reconciliation.note,
+        creditsUsedMicros: null,
+        closingBalanceMicros: null,
+      });
+      return result(invoice.id, reconciliation.status, usage, reconciliation.note, nextPeriod);
+    },
+  };
+}
+
+function result(
+  invoiceId: string | null,
+  reconciliation: ReconciliationStatus,
+  usage: PeriodUsage,
+  note: string | null,
+  nextPeriod: BillingPeriod | null,
+): CloseBillingPeriodResult {
+  return { invoiceId, reconciliation, ledgerTotalMicros: usage.totalMicros.toString(), note, nextPeriod };
+}
+
+async function currentPeriod(
+  stripe: StripeApi,
+  subscriptionId: string | null,
+): Promise<BillingPeriod | null> {
+  if (!subscriptionId) return null;
+  const snapshot = subscriptionSnapshot(
+    await stripeCall(() => stripe.subscriptions.retrieve(subscriptionId)),
+  );
+  if (snapshot.currentPeriodStart === null || snapshot.currentPeriodEnd === null) return null;
+  return { start: snapshot.currentPeriodStart, end: snapshot.currentPeriodEnd };
+}
+
+/**
+ * Stripe's invoice of the period: the subscription's invoice whose period ends where ours does (a
+ * renewal invoice bills the period that just ended), else, for a period cut short by cancellation, the
+ * newest one that started within it.
+ */
+async function periodInvoice(
+  stripe: StripeApi,
+  input: CloseBillingPeriodInput,
+  period: BillingPeriod,
+): Promise<Stripe.Invoice | undefined> {
+  if (!input.stripeSubscriptionId) return undefined;
+  const invoices = await stripeCall(() =>
+    stripe.invoices
+      .list({ subscription: input.stripeSubscriptionId!, limit: 100 })
+      .autoPagingToArray({ limit: 1_000 }),
+  );
+  const live = invoices.filter((invoice) => invoice.status !== 'void');
+  return (
+    live.find((invoice) => invoice.period_end === period.end) ??
+    live.find((invoice) => invoice.period_start >= period.start && invoice.period_start < period.end)
+  );
+}
+
+function lineFact(line: Stripe.InvoiceLineItem, metrics: Map<string, Metric>): InvoiceLineFact {
+  const price = line.pricing?.price_details?.price;
+  const priceId = typeof price === 'string' ? price : (price?.id ?? null);
+  const tag = line.metadata?.purpose === LATE_USAGE ? line.metadata.metric : undefined;
+  const tagged = METRICS.find((metric) => metric === tag) ?? null;
+  return {
+    metric: (priceId ? metrics.get(priceId) : undefined) ?? tagged ?? null,
+    amountCents: line.amount,
+    description: line.description,
+    lateUsage: tagged !== null,
+  };
+}

@@ -1,0 +1,631 @@
+/**
+ * Reporting priced usage to Stripe Billing Meters, and the ledger's totals that Stripe's invoice must
+ * match. Library code: the Stripe sync workflow's activity calls `syncUsageToStripe` in batches, the
+ * invoice reconciliation calls `periodLedgerTotals`.
+ *
+ * What is sent (the value rule, see src/stripe/catalog.ts): one meter event per postpaid `usage_daily`
+ * row and metric, whose value is the metric's COST in micro-dollars (`<metric>_cost_micros`), with
+ * - `identifier` `<customer>:<date>:<metric>`, Stripe's deduplication key. A customer with rows on two
+ *   clusters on one day (moved between clusters) gets `<customer>:<date>:<metric>:<cluster>` for every
+ *   row after the first to claim the plain identifier;
+ * - `timestamp` 12:00 UTC of the usage day, well inside the day whatever the invoice period's edges;
+ * - `event_name` the metric's `prices.stripe_meter_event_name` (the metric when unset).
+ * A metric that cost nothing gets no event: Stripe sums what it receives, and a zero adds nothing but a
+ * request. A row that cost nothing at all is marked reported without any request.
+ *
+ * The steps, each safe to repeat:
+ * 1. Select the oldest unreported postpaid rows of customers with a Stripe customer id, only of days that
+ *    are over (before the UTC day of `now`), leaving out rows already flagged (below).
+ * 2. Write their `meter_reports` (pending) BEFORE sending anything. A report's identifier, value and
+ *    timestamp never change afterwards, so a crash anywhere later can only make a rerun send the same
+ *    event again, never a different one.
+ * 3. Send each pending report under a client-side rate limit, with the identifier as both the event's
+ *    `identifier` and the request's idempotency key. Resending is harmless: within 24 hours Stripe replays
+ *    the first answer for the idempotency key, and it refuses a second event with an identifier it already
+ *    has ("An event already exists with identifier …"), which counts here as sent.
+ * 4. Mark each report sent as Stripe takes it; once all of a row's are, mark the row
+ *    `reported_to_stripe_at` in one statement that also checks that the row's costs still equal its
+ *    reports. Costs are compared with the reports before sending too: a row re-collected after its
+ *    reports were written is neither sent nor marked, but returned as failed for an operator.
+ *
+ * Flagged instead of sent (the row stays unreported, so it shows in `periodLedgerTotals` as unreported
+ * and the invoice reconciliation sees the gap; later runs skip it until an operator acts):
+ * - expired: the event's timestamp is more than 35 days before `now`, outside Stripe's window. Its reports
+ *   get status 'expired' with `last_error`; the usage must reach the invoice another way (an invoice item).
+ * - failed: Stripe refused an event (a 4xx other than rate limiting), or the row's costs no longer match
+ *   its reports. Status 'failed' with `last_error`; resetting the status to 'pending' retries it.
+ * Transient failures (429, 5xx, network) that outlast the retries leave the report pending with
+ * `last_error`, listed in `failed` with `retryable: true`; the next run sends it again.
+ *
+ * Rate limit and 429s: requests start evenly spaced, one every ⌈1000 / rateLimit⌉ ms (p-throttle), so no
+ * second ever holds more than `rateLimit` of them; Stripe's limits are per account (25 requests/s in test
+ * mode, 100 in live mode, meter events 1,000 in live mode), so one sync should run at a time. The Stripe
+ * SDK (v23) retries connection errors, 409 and 5xx, but not 429 (unless Stripe sends
+ * `Stripe-Should-Retry: true`) and it ignores `Retry-After`; its retries would also bypass the limit. So
+ * every request here is made with `maxNetworkRetries: 0` (the SDK still retries a connection closed
+ * before any answer once) and retried by this module: through the limiter again, after `Retry-After`
+ * when present, else exponential backoff with jitter, and a 429 pauses every request, not just the one
+ * refused.
+ */
+import pThrottle from 'p-throttle';
+import type Stripe from 'stripe';
+import type { Queryable } from '../db/pool.js';
+import type { Micros } from '../domain/money.js';
+import { METRICS, type Metric } from '../domain/pricing.js';
+import { METER_CUSTOMER_KEY, METER_VALUE_KEY } from '../stripe/catalog.js';
+
+/** The part of the Stripe SDK the sync uses. */
+export type MeterEventApi = { billing: Pick<Stripe['billing'], 'meterEvents'> };
+
+/** Stripe accepts meter events up to 35 days old. */
+export const METER_EVENT_WINDOW_DAYS = 35;
+/** Events are stamped at this hour (UTC) of their usage day. */
+export const EVENT_HOUR_UTC = 12;
+export const DEFAULT_RATE_LIMIT = 20;
+export const DEFAULT_BATCH_ROWS = 1_000;
+/** Attempts per event for transient failures (429, 5xx, network) within one run. */
+const MAX_ATTEMPTS = 8;
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_MAX_MS = 20_000;
+/** Stripe's limit on `identifier`. */
+const MAX_IDENTIFIER_LENGTH = 100;
+/** Stripe refuses values of more than 15 significant digits ($999,999,999 a day in micros). */
+const MAX_EVENT_VALUE = 999_999_999_999_999n;
+
+const COST_COLUMNS: Record<Metric, string> = {
+  cpu_hours: 'cpu_cost_micros',
+  gpu_hours: 'gpu_cost_micros',
+  memory_gb_hours: 'memory_cost_micros',
+  storage_gb_month: 'storage_cost_micros',
+  api_calls: 'api_calls_cost_micros',
+};
+
+/** The instant a usage day's events carry, in SQL: 12:00 UTC of `usage_date`. */
+const EVENT_INSTANT_SQL = `((u.usage_date + make_interval(hours => ${EVENT_HOUR_UTC})) AT TIME ZONE 'UTC')`;
+
+export interface SyncProgress {
+  rowsDone: number;
+  rowsTotal: number;
+  eventsSent: number;
+}
+
+export interface SyncOptions {
+  /** Rows per call, oldest first (default 1,000); `hasMore` says whether more were waiting. */
+  limit?: number;
+  /** The clock: which days are over, and which are outside Stripe's 35-day window. */
+  now: Date;
+  /** Requests per second to Stripe (default 20, under test mode's 25). */
+  rateLimit?: number;
+  /** Called after each row, whatever became of it (heartbeats). */
+  onProgress?: (progress: SyncProgress) => void;
+}
+
+/** A row that was not reported, and why. Plain JSON (ids as strings) for Temporal payloads. */
+export interface SyncRowIssue {
+  usageDailyId: string;
+  customerId: string;
+  clusterId: string;
+  usageDate: string;
+  /** The report concerned, when one report is. */
+  identifier: string | null;
+  error: string;
+  /** Whether the next run retries it by itself. */
+  retryable: boolean;
+}
+
+export interface StripeSyncResult {
+  rowsSelected: number;
+  rowsReported: number;
+  /** Reports marked sent in this run. */
+  eventsSent: number;
+  /** Of those, events Stripe already had (a resend after a crash). */
+  eventsAlreadyAtStripe: number;
+  /** 429 answers received (each retried). */
+  rateLimited: number;
+  expired: SyncRowIssue[];
+  failed: SyncRowIssue[];
+  /** Per customer, the latest usage day this run completed: every postpaid row of that day is reported. */
+  lastDateSynced: Record<string, string>;
+  hasMore: boolean;
+}
+
+interface UsageRow {
+  id: string;
+  customerId: string;
+  clusterId: string;
+  usageDate: string;
+  stripeCustomerId: string;
+  expired: boolean;
+  costs: Record<Metric, Micros>;
+}
+
+interface Report {
+  id: string;
+  usageDailyId: string;
+  metric: Metric;
+  identifier: string;
+  eventName: string;
+  value: Micros;
+  timestamp: number;
+  status: 'pending' | 'sent' | 'failed' | 'expired';
+}
+
+export async function syncUsageToStripe(
+  db: Queryable,
+  stripe: MeterEventApi,
+  options: SyncOptions,
+): Promise<StripeSyncResult> {
+  const limit = options.limit ?? DEFAULT_BATCH_ROWS;
+  const rateLimit = options.rateLimit ?? DEFAULT_RATE_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer`);
+  if (!Number.isFinite(rateLimit) || rateLimit <= 0) throw new RangeError(`rateLimit must be positive`);
+  if (Number.isNaN(options.now.getTime())) throw new RangeError('now must be a valid date');
+
+  const result: StripeSyncResult = {
+    rowsSelected: 0,
+    rowsReported: 0,
+    eventsSent: 0,
+    eventsAlreadyAtStripe: 0,
+    rateLimited: 0,
+    expired: [],
+    failed: [],
+    lastDateSynced: {},
+    hasMore: false,
+  };
+  const selected = await selectUnreportedRows(db, options.now, limit + 1);
+  result.hasMore = selected.length > limit;
+  const rows = selected.slice(0, limit);
+  result.rowsSelected = rows.length;
+  if (rows.length === 0) return result;
+
+  await writeReports(db, rows);
+  const reportsByRow = await loadReports(
+    db,
+    rows.map((row) => row.id),
+  );
+
+  const sender = new RateLimitedSender(stripe, rateLimit, () => result.rateLimited++);
+  const reported: UsageRow[] = [];
+  let rowsDone = 0;
+  const finishRow = () => {
+    rowsDone++;
+    options.onProgress?.({ rowsDone, rowsTotal: rows.length, eventsSent: result.eventsSent });
+  };
+
+  const work: { row: UsageRow; pending: Report[] }[] = [];
+  for (const row of rows) {
+    const reports = reportsByRow.get(row.id) ?? [];
+    // An expired row whose events all went out before a crash only needs marking.
+    if (row.expired && reports.some((report) => report.status !== 'sent')) {
+      const error = `usage of ${row.usageDate} is older than Stripe's ${METER_EVENT_WINDOW_DAYS}-day meter event window`;
+      await flagReports(db, row.id, 'expired', error);
+      result.expired.push(issue(row, null, error, false));
+      finishRow();
+      continue;
+    }
+    const mismatch = reportMismatch(row, reports);
+    if (mismatch) {
+      await flagReports(db, row.id, 'failed', mismatch);
+      result.failed.push(issue(row, null, mismatch, false));
+      finishRow();
+      continue;
+    }
+    work.push({ row, pending: reports.filter((report) => report.status === 'pending') });
+  }
+
+  // Rows in parallel, each row's events in turn; the limiter paces the requests of all of them. Enough
+  // workers to keep `rateLimit` requests a second going at Stripe's latency, so the limit is the bound.
+  await forEachInParallel(work, Math.ceil(rateLimit), async ({ row, pending }) => {
+    if (await sendRowReports(db, sender, row, pending, result)) {
+      if (await markRowReported(db, row.id)) {
+        result.rowsReported++;
+        reported.push(row);
+      } else {
+        const error = 'usage_daily changed after its meter reports were written; not marked reported';
+        result.failed.push(issue(row, null, error, false));
+      }
+    }
+    finishRow();
+  });
+
+  result.lastDateSynced = await completedDays(db, reported);
+  return result;
+}
+
+/**
+ * Sends a row's pending reports in turn and marks each sent; true when all went out. Stops at the first
+ * report that did not: a refusal flags it (an expired one flags the whole row), a transient failure
+ * leaves it pending for the next run.
+ */
+async function sendRowReports(
+  db: Queryable,
+  sender: RateLimitedSender,
+  row: UsageRow,
+  pending: Report[],
+  result: StripeSyncResult,
+): Promise<boolean> {
+  for (const report of pending) {
+    const outcome = await sender.send(report, row.stripeCustomerId);
+    if (outcome.kind === 'sent') {
+      await db.query(
+        `UPDATE meter_reports SET status = 'sent', sent_at = now(), last_error = NULL
+         WHERE id = $1 AND status = 'pending'`,
+        [report.id],
+      );
+      result.eventsSent++;
+      if (outcome.alreadyAtStripe) result.eventsAlreadyAtStripe++;
+      continue;
+    }
+    if (outcome.kind === 'retry') {
+      await db.query(`UPDATE meter_reports SET last_error = $2 WHERE id = $1`, [report.id, outcome.error]);
+      result.failed.push(issue(row, report.identifier, outcome.error, true));
+    } else if (outcome.kind === 'expired') {
+      await flagReports(db, row.id, 'expired', outcome.error);
+      result.expired.push(issue(row, report.identifier, outcome.error, false));
+    } else {
+      await db.query(
+        `UPDATE meter_reports SET status = 'failed', last_error = $2 WHERE id = $1 AND status = 'pending'`,
+        [report.id, outcome.error],
+      );
+      result.failed.push(issue(row, report.identifier, outcome.error, false));
+    }
+    return false;
+  }
+  return true;
+}
+
+/**
+ * Runs `task` over `items` with at most `concurrency` at a time. A task that throws (the database went
+ * away) stops new ones from starting, and the call rejects only once the running ones have finished, so
+ * nothing of a run is left going behind its caller.
+ */
+async function forEachInParallel<T>(
+  items: readonly T[],
+  concurrency: number,
+  task: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let stopped = false;
+  const worker = async () => {
+    while (!stopped && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await task(item);
+      } catch (error) {
+        stopped = true;
+        throw error;
+      }
+    }
+  };
+  const workers = Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker);
+  const outcomes = await Promise.allSettled(workers);
+  const failure = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (failure) throw failure.reason;
+}
+
+function issue(row: UsageRow, identifier: string | null, error: string, retryable: boolean): SyncRowIssue {
+  return {
+    usageDailyId: row.id,
+    customerId: row.customerId,
+    clusterId: row.clusterId,
+    usageDate: row.usageDate,
+    identifier,
+    error,
+    retryable,
+  };
+}
+
+async function selectUnreportedRows(db: Queryable, now: Date, limit: number): Promise<UsageRow[]> {
+  const { rows } = await db.query<Omit<UsageRow, 'costs'> & Record<Metric, Micros>>(
+    `SELECT u.id::text AS id, u.customer_id AS "customerId", u.cluster_id AS "clusterId",
+            u.usage_date::text AS "usageDate", c.stripe_customer_id AS "stripeCustomerId",
+            ${EVENT_INSTANT_SQL} < $1::timestamptz - make_interval(days => ${METER_EVENT_WINDOW_DAYS}) AS expired,
+            ${METRICS.map((metric) => `u.${COST_COLUMNS[metric]} AS "${metric}"`).join(', ')}
+     FROM usage_daily u JOIN customers c ON c.id = u.customer_id
+     WHERE u.billing_mode = 'postpaid' AND u.reported_to_stripe_at IS NULL
+       AND c.stripe_customer_id IS NOT NULL
+       AND u.usage_date < ($1::timestamptz AT TIME ZONE 'UTC')::date
+       AND NOT EXISTS (SELECT 1 FROM meter_reports r
+                       WHERE r.usage_daily_id = u.id AND r.status IN ('failed', 'expired'))
+     ORDER BY u.usage_date, u.customer_id, u.cluster_id
+     LIMIT $2`,
+    [now.toISOString(), limit],
+  );
+  return rows.map((row) => ({
+    id: row.id,
+    customerId: row.customerId,
+    clusterId: row.clusterId,
+    usageDate: row.usageDate,
+    stripeCustomerId: row.stripeCustomerId,
+    expired: row.expired,
+    costs: Object.fromEntries(METRICS.map((metric) => [metric, row[metric]])) as Record<Metric, Micros>,
+  }));
+}
+
+/**
+ * Writes the reports of rows that have none yet, as pending (a row's reports are written in one
+ * statement, so a row has all of them or none). Expired rows get theirs too, flagged next, so an operator
+ * sees in `meter_reports` exactly which events were lost.
+ */
+async function writeReports(db: Queryable, rows: UsageRow[]): Promise<void> {
+  const { rows: prices } = await db.query<{ metric: Metric; eventName: string }>(
+    `SELECT metric, COALESCE(stripe_meter_event_name, metric) AS "eventName"
+     FROM prices WHERE active AND metric = ANY($1::text[])`,
+    [METRICS],
+  );
+  const eventNames = new Map(prices.map((price) => [price.metric, price.eventName]));
+
+  const bases = rows.flatMap((row) => METRICS.map((metric) => baseIdentifier(row, metric)));
+  const { rows: claimed } = await db.query<{ identifier: string; usageDailyId: string }>(
+    `SELECT identifier, usage_daily_id::text AS "usageDailyId" FROM meter_reports WHERE identifier = ANY($1::text[])`,
+    [bases],
+  );
+  const owners = new Map(claimed.map((report) => [report.identifier, report.usageDailyId]));
+  const { rows: written } = await db.query<{ usageDailyId: string }>(
+    `SELECT DISTINCT usage_daily_id::text AS "usageDailyId" FROM meter_reports WHERE usage_daily_id = ANY($1::bigint[])`,
+    [rows.map((row) => row.id)],
+  );
+  const hasReports = new Set(written.map((report) => report.usageDailyId));
+
+  const values: unknown[][] = [];
+  for (const row of rows) {
+    if (hasReports.has(row.id)) continue;
+    for (const metric of METRICS) {
+      const value = row.costs[metric];
+      if (value === 0n) continue;
+      const eventName = eventNames.get(metric);
+      if (!eventName) throw new Error(`no active price for ${metric}: cannot name its meter event`);
+      const base = baseIdentifier(row, metric);
+      const owner = owners.get(base);
+      const identifier = owner === undefined || owner === row.id ? base : `${base}:${row.clusterId}`;
+      owners.set(identifier, row.id);
+      values.push([row.id, row.customerId, metric, identifier, eventName, value.toString(), row.usageDate]);
+    }
+  }
+  if (values.length === 0) return;
+  const columns = ['usage_daily_id', 'customer_id', 'metric', 'identifier', 'event_name', 'value', 'day'];
+  const unnest = columns.map((_, index) => `$${index + 1}::text[]`).join(', ');
+  await db.query(
+    `INSERT INTO meter_reports (usage_daily_id, customer_id, metric, identifier, event_name, value, event_timestamp)
+     SELECT v.usage_daily_id::bigint, v.customer_id, v.metric, v.identifier, v.event_name, v.value::bigint,
+            (v.day::date + make_interval(hours => ${EVENT_HOUR_UTC})) AT TIME ZONE 'UTC'
+     FROM unnest(${unnest}) AS v(${columns.join(', ')})
+     ON CONFLICT (usage_daily_id, metric) DO NOTHING`,
+    columns.map((_, index) => values.map((value) => value[index])),
+  );
+}
+
+function baseIdentifier(row: UsageRow, metric: Metric): string {
+  return `${row.customerId}:${row.usageDate}:${metric}`;
+}
+
+async function loadReports(db: Queryable, rowIds: string[]): Promise<Map<string, Report[]>> {
+  const { rows } = await db.query<Report>(
+    `SELECT id::text AS id, usage_daily_id::text AS "usageDailyId", metric, identifier,
+            event_name AS "eventName", value, extract(epoch FROM event_timestamp)::bigint::int AS timestamp, status
+     FROM meter_reports WHERE usage_daily_id = ANY($1::bigint[]) ORDER BY id`,
+    [rowIds],
+  );
+  const byRow = new Map<string, Report[]>();
+  for (const report of rows)
+    byRow.set(report.usageDailyId, [...(byRow.get(report.usageDailyId) ?? []), report]);
+  return byRow;
+}
+
+/** Why a row's reports no longer describe it, or null when they do (every cost has its report). */
+function reportMismatch(row: UsageRow, reports: Report[]): string | null {
+  for (const metric of METRICS) {
+    const cost = row.costs[metric];
+    const report = reports.find((candidate) => candidate.metric === metric);
+    if ((report?.value ?? 0n) !== cost) {
+      return `usage_daily ${metric} cost is ${cost} micros but its meter report says ${report?.value ?? 'nothing'}`;
+    }
+    if (report && report.identifier.length > MAX_IDENTIFIER_LENGTH) {
+      return `identifier ${report.identifier} is longer than Stripe's ${MAX_IDENTIFIER_LENGTH} characters`;
+    }
+    if (cost > MAX_EVENT_VALUE) return `${metric} cost ${cost} micros has more digits than Stripe accepts`;
+  }
+  return null;
+}
+
+async function flagReports(
+  db: Queryable,
+  usageDailyId: string,
+  status: 'expired' | 'failed',
+  error: string,
+): Promise<void> {
+  await db.query(
+    `UPDATE meter_reports SET status = $2, last_error = $3 WHERE usage_daily_id = $1 AND status <> 'sent'`,
+    [usageDailyId, status, error],
+  );
+}
+
+/** Marks the row reported when every report is sent and still equals the row's cost; false otherwise. */
+async function markRowReported(db: Queryable, usageDailyId: string): Promise<boolean> {
+  const costsMatch = METRICS.map(
+    (metric) =>
+      `u.${COST_COLUMNS[metric]} = COALESCE((SELECT r.value FROM meter_reports r
+        WHERE r.usage_daily_id = u.id AND r.metric = '${metric}'), 0)`,
+  ).join(' AND ');
+  const { rowCount } = await db.query(
+    `UPDATE usage_daily u SET reported_to_stripe_at = now()
+     WHERE u.id = $1 AND u.reported_to_stripe_at IS NULL
+       AND NOT EXISTS (SELECT 1 FROM meter_reports r WHERE r.usage_daily_id = u.id AND r.status <> 'sent')
+       AND ${costsMatch}`,
+    [usageDailyId],
+  );
+  return rowCount === 1;
+}
+
+/** Per customer, the latest of the reported rows' days on which no postpaid row is left unreported. */
+async function completedDays(db: Queryable, reported: UsageRow[]): Promise<Record<string, string>> {
+  if (reported.length === 0) return {};
+  const { rows: open } = await db.query<{ customerId: string; usageDate: string }>(
+    `SELECT DISTINCT customer_id AS "customerId", usage_date::text AS "usageDate" FROM usage_daily
+     WHERE billing_mode = 'postpaid' AND reported_to_stripe_at IS NULL
+       AND customer_id = ANY($1::text[]) AND usage_date = ANY($2::date[])`,
+    [[...new Set(reported.map((row) => row.customerId))], [...new Set(reported.map((row) => row.usageDate))]],
+  );
+  const unfinished = new Set(open.map((row) => `${row.customerId} ${row.usageDate}`));
+  const latest: Record<string, string> = {};
+  for (const row of reported) {
+    if (unfinished.has(`${row.customerId} ${row.usageDate}`)) continue;
+    const current = latest[row.customerId];
+    if (current === undefined || row.usageDate > current) latest[row.customerId] = row.usageDate;
+  }
+  return latest;
+}
+
+type SendOutcome =
+  { kind: 'sent'; alreadyAtStripe: boolean } | { kind: 'retry' | 'failed' | 'expired'; error: string };
+
+/** Sends meter events no faster than the rate limit, retrying transient failures (see the header). */
+class RateLimitedSender {
+  private readonly slot: () => Promise<void>;
+  private pausedUntil = 0;
+
+  constructor(
+    private readonly stripe: MeterEventApi,
+    rateLimit: number,
+    private readonly onRateLimited: () => void,
+  ) {
+    this.slot = pThrottle({ limit: 1, interval: Math.ceil(1000 / rateLimit) })(async () => {});
+  }
+
+  async send(report: Report, stripeCustomerId: string): Promise<SendOutcome> {
+    let error = '';
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      await this.acquire();
+      try {
+        const event = await this.stripe.billing.meterEvents.create(
+          {
+            event_name: report.eventName,
+            identifier: report.identifier,
+            timestamp: report.timestamp,
+            payload: { [METER_CUSTOMER_KEY]: stripeCustomerId, [METER_VALUE_KEY]: report.value.toString() },
+          },
+          { idempotencyKey: `meter-event:${report.identifier}`, maxNetworkRetries: 0 },
+        );
+        const replayed = event.lastResponse?.headers?.['idempotent-replayed'] === 'true';
+        return { kind: 'sent', alreadyAtStripe: replayed };
+      } catch (caught) {
+        const failure = classify(caught);
+        if (failure.kind !== 'retry') return failure;
+        error = failure.error;
+        if (failure.status === 429) this.onRateLimited();
+        const delay = failure.retryAfterMs ?? backoff(attempt);
+        this.pausedUntil = Math.max(this.pausedUntil, Date.now() + delay);
+      }
+    }
+    return { kind: 'retry', error: `gave up after ${MAX_ATTEMPTS} attempts: ${error}` };
+  }
+
+  /** A slot of the rate limit outside any pause; a slot that falls inside a pause is given up. */
+  private async acquire(): Promise<void> {
+    for (;;) {
+      const wait = this.pausedUntil - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      await this.slot();
+      if (Date.now() >= this.pausedUntil) return;
+    }
+  }
+}
+
+/** Full jitter: a random delay up to base × 2^(attempt − 1), capped. */
+function backoff(attempt: number): number {
+  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1));
+  return Math.max(BACKOFF_BASE_MS / 2, Math.random() * ceiling);
+}
+
+function classify(
+  caught: unknown,
+):
+  | { kind: 'sent'; alreadyAtStripe: true }
+  | { kind: 'failed' | 'expired'; error: string }
+  | { kind: 'retry'; error: string; status: number | null; retryAfterMs: number | null } {
+  const error = (caught ?? {}) as {
+    statusCode?: unknown;
+    message?: unknown;
+    param?: unknown;
+    code?: unknown;
+    headers?: Record<string, string | undefined>;
+  };
+  const status = typeof error.statusCode === 'number' ? error.statusCode : null;
+  const message = typeof error.message === 'string' ? error.message : String(caught);
+  if (status === 400 && /already exists with identifier/i.test(message)) {
+    return { kind: 'sent', alreadyAtStripe: true };
+  }
+  if (status === 400 && error.param === 'timestamp') return { kind: 'expired', error: message };
+  if (status === null || status === 409 || status === 429 || status >= 500 || error.code === 'lock_timeout') {
+    return {
+      kind: 'retry',
+      error: message,
+      status,
+      retryAfterMs: retryAfterMs(error.headers?.['retry-after']),
+    };
+  }
+  return { kind: 'failed', error: `Stripe answered ${status}: ${message}` };
+}
+
+/** `Retry-After` in seconds or as an HTTP date, in milliseconds from now; null when absent or unreadable. */
+function retryAfterMs(header: string | undefined): number | null {
+  if (!header) return null;
+  if (/^\d+(\.\d+)?$/.test(header.trim())) return Number(header) * 1000;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
+}
+
+export interface PeriodLedgerTotals {
+  /** Postpaid cost per metric over the period, in micro-dollars (what each invoice line should bill). */
+  perMetric: Record<Metric, Micros>;
+  totalMicros: Micros;
+  /** Usage days in the period with postpaid rows. */
+  days: number;
+  /** Of those, the days (YYYY-MM-DD) with a row not yet reported to Stripe; empty when Stripe has it all. */
+  unreportedDays: string[];
+}
+
+/**
+ * The ledger's postpaid totals for a customer's billing period [start, end), ISO 8601 instants with an
+ * offset (Stripe's `period_start` / `period_end`). A usage day belongs to the period whose range holds
+ * its events' instant, 12:00 UTC of the day: the test Stripe applies to the events themselves, so these
+ * are the sums Stripe's meters hold for the period once every day is reported.
+ */
+export async function periodLedgerTotals(
+  db: Queryable,
+  customerId: string,
+  periodStartIso: string,
+  periodEndIso: string,
+): Promise<PeriodLedgerTotals> {
+  const start = parseInstant(periodStartIso);
+  const end = parseInstant(periodEndIso);
+  if (end <= start)
+    throw new RangeError(`the period must end after it starts: ${periodStartIso}, ${periodEndIso}`);
+  const { rows } = await db.query<{ usageDate: string; reported: boolean } & Record<Metric, Micros>>(
+    `SELECT u.usage_date::text AS "usageDate", bool_and(u.reported_to_stripe_at IS NOT NULL) AS reported,
+            ${METRICS.map((metric) => `sum(u.${COST_COLUMNS[metric]})::bigint AS "${metric}"`).join(', ')}
+     FROM usage_daily u
+     WHERE u.customer_id = $1 AND u.billing_mode = 'postpaid'
+       AND ${EVENT_INSTANT_SQL} >= $2::timestamptz AND ${EVENT_INSTANT_SQL} < $3::timestamptz
+     GROUP BY u.usage_date ORDER BY u.usage_date`,
+    [customerId, start.toISOString(), end.toISOString()],
+  );
+  const perMetric = Object.fromEntries(METRICS.map((metric) => [metric, 0n])) as Record<Metric, Micros>;
+  for (const row of rows) for (const metric of METRICS) perMetric[metric] += row[metric];
+  return {
+    perMetric,
+    totalMicros: METRICS.reduce((sum, metric) => sum + perMetric[metric], 0n),
+    days: rows.length,
+    unreportedDays: rows.filter((row) => !row.reported).map((row) => row.usageDate),
+  };
+}
+
+function parseInstant(text: string): Date {
+  // An instant without an offset would mean the database session's time zone: refused.
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i.test(text)) {
+    throw new RangeError(`not an ISO 8601 instant with an offset: ${JSON.stringify(text)}`);
+  }
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime())) throw new RangeError(`no such instant: ${JSON.stringify(text)}`);
+  return date;
+}

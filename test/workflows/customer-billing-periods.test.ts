@@ -1,0 +1,256 @@
+import { randomUUID } from 'node:crypto';
+import type { WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { finalUsageDay, type BillingPeriod } from '../../src/domain/billing-period.js';
+import type { CustomerState } from '../../src/domain/customer.js';
+import { customerWorkflow } from '../../workflows/customer-workflow.js';
+import {
+  creditBalanceSignal,
+  getStateQuery,
+  setBillingModeUpdate,
+  stripeEventSignal,
+  usageReportedSignal,
+} from '../../workflows/customer-workflow.messages.js';
+import {
+  healthyActivities,
+  queryState,
+  stripeEvent,
+  type ActivityStubs,
+} from '../helpers/customer-workflow.js';
+import { recordHistory } from '../helpers/histories.js';
+import { startTimeSkippingServer, uniqueTaskQueue } from '../helpers/temporal.js';
+import { withWorker } from '../helpers/worker.js';
+
+type Handle = WorkflowHandle<typeof customerWorkflow>;
+
+/** An invoice event of a given period, as Stripe sends them for a subscription's renewal invoice. */
+function periodInvoiceEvent(
+  type: string,
+  id: string,
+  status: string,
+  period: BillingPeriod,
+  created: number,
+) {
+  return stripeEvent(
+    type,
+    {
+      id,
+      status,
+      invoice: {
+        amountDueCents: 4_200,
+        amountPaidCents: status === 'paid' ? 4_200 : 0,
+        periodStart: period.start,
+        periodEnd: period.end,
+      },
+    },
+    undefined,
+    created,
+  );
+}
+
+describe('customerWorkflow billing periods (time skipping)', () => {
+  let env: TestWorkflowEnvironment;
+  beforeEach(async () => {
+    env = await startTimeSkippingServer();
+  });
+  afterEach(() => env?.teardown());
+
+  async function activeCustomer(activities: ActivityStubs, body: (handle: Handle) => Promise<void>) {
+    const taskQueue = uniqueTaskQueue('periods');
+    await withWorker(env, { taskQueue, activities }, async () => {
+      const handle = await env.client.workflow.start(customerWorkflow, {
+        workflowId: `customer-${randomUUID()}`,
+        taskQueue,
+        args: [
+          {
+            customerId: 'c1',
+            signup: { authSubject: 'auth0|c1', email: 'c1@example.test' },
+            gracePeriodDays: 7,
+          },
+        ],
+      });
+      await until(handle, (state) => state.status === 'awaiting_payment_method');
+      await handle.signal(
+        stripeEventSignal,
+        stripeEvent('checkout.session.completed', { id: 'cs_1', mode: 'setup' }),
+      );
+      await until(handle, (state) => state.status === 'active' && state.period !== null);
+      try {
+        await body(handle);
+      } finally {
+        if ((await handle.describe()).status.name === 'RUNNING') await handle.terminate('test finished');
+      }
+    });
+  }
+
+  /** Polls the latest run's state (queries follow continue-as-new) until `done`, with no activity in flight. */
+  async function until(handle: Handle, done: (state: CustomerState) => boolean): Promise<CustomerState> {
+    for (let attempt = 0; attempt < 300; attempt++) {
+      const state = await queryState(handle);
+      if (state && done(state) && ((await handle.describe()).raw.pendingActivities ?? []).length === 0) {
+        return state;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`condition not reached: ${JSON.stringify(await handle.query(getStateQuery))}`);
+  }
+
+  /** Moves the skipped clock to `instantMs` (and a little past it). */
+  async function sleepUntil(instantMs: number) {
+    const now = await env.currentTimeMs();
+    if (instantMs > now) await env.sleep(instantMs - now + 1_000);
+  }
+
+  it('should close twelve monthly periods with one invoice each, continuing as new at each close', async () => {
+    const activities = healthyActivities();
+    // Month 5's invoice cannot be reconciled: it is flagged, not ignored.
+    const mismatchMonth = 5;
+    activities.closeBillingPeriod.mockImplementation(async (input) => {
+      const month = activities.closeBillingPeriod.mock.calls.length - 1;
+      return {
+        invoiceId: `in_${input.periodEnd}`,
+        reconciliation: month === mismatchMonth ? 'mismatch' : month % 3 === 0 ? 'adjusted' : 'matched',
+        ledgerTotalMicros: String(42_000_000 + month),
+        note: month === mismatchMonth ? 'cpu_hours: ledger 500 cents, invoice 700 cents' : null,
+        nextPeriod: { start: input.periodEnd, end: input.periodEnd + 30 * 86_400 },
+      };
+    });
+    await activeCustomer(activities, async (handle) => {
+      const firstRunId = (await handle.describe()).runId;
+      for (let month = 0; month < 12; month++) {
+        const { period } = await until(handle, (state) => state.closedPeriods.length === month);
+        const invoiceId = `in_${period!.end}`;
+        await sleepUntil(period!.end * 1000);
+        // Stripe drafts the renewal invoice at the period's end; the workflow holds it open.
+        await handle.signal(
+          stripeEventSignal,
+          periodInvoiceEvent('invoice.created', invoiceId, 'draft', period!, period!.end),
+        );
+        // Local activities do not show as pending: wait for the call itself.
+        await vi.waitFor(() => expect(activities.holdDraftInvoice).toHaveBeenLastCalledWith({ invoiceId }));
+        // Not closed before the final usage day is reported (the deadline is two days away).
+        expect((await handle.query(getStateQuery)).closedPeriods).toHaveLength(month);
+
+        await handle.signal(usageReportedSignal, { through: finalUsageDay(period!) });
+        const closed = await until(handle, (state) => state.closedPeriods.length === month + 1);
+        expect(closed.closedPeriods.at(-1)).toMatchObject({
+          start: period!.start,
+          end: period!.end,
+          invoiceId,
+        });
+        expect(closed.period).toEqual({ start: period!.end, end: period!.end + 30 * 86_400 });
+
+        for (const [type, status] of [
+          ['invoice.finalized', 'open'],
+          ['invoice.paid', 'paid'],
+          ['invoice.payment_succeeded', 'paid'],
+        ] as const) {
+          await handle.signal(
+            stripeEventSignal,
+            periodInvoiceEvent(type, invoiceId, status, period!, period!.end + 3_600),
+          );
+        }
+        await until(handle, (state) => state.invoices.find((i) => i.id === invoiceId)?.status === 'paid');
+        await vi.waitFor(() => expect(activities.recordInvoice).toHaveBeenCalledTimes(3 * (month + 1)));
+        if (month === 0)
+          await recordHistory(env.client, handle.workflowId, 'customer-workflow-first-period', firstRunId);
+      }
+
+      const state = await handle.query(getStateQuery);
+      const calls = activities.closeBillingPeriod.mock.calls.map(([input]) => input);
+      expect(calls).toHaveLength(12);
+      // Contiguous periods, each closed once, each with its own invoice.
+      for (let month = 1; month < 12; month++)
+        expect(calls[month]!.periodStart).toBe(calls[month - 1]!.periodEnd);
+      expect(new Set(state.closedPeriods.map((period) => period.invoiceId)).size).toBe(12);
+      expect(calls.every((input) => input.usageComplete && input.mode === 'postpaid')).toBe(true);
+      // draft, open, paid: three records per invoice (payment_succeeded repeats invoice.paid).
+      expect(activities.recordInvoice).toHaveBeenCalledTimes(36);
+      expect(state.status).toBe('active');
+      expect(state.closedPeriods[mismatchMonth]).toMatchObject({ reconciliation: 'mismatch' });
+      // Each close started a new run: the first run's id is not the current one.
+      expect((await handle.describe()).runId).not.toBe(firstRunId);
+      await recordHistory(env.client, handle.workflowId, 'customer-workflow-period-after-continue-as-new');
+    });
+  });
+
+  it('should close a period at the deadline when its final usage day never arrives, and retry a failed close', async () => {
+    const activities = healthyActivities();
+    const defaultClose = activities.closeBillingPeriod.getMockImplementation()!;
+    let stripeDown = true;
+    activities.closeBillingPeriod.mockImplementation(async (input) => {
+      // Non-retryable stands for "the retries ran out" without waiting through them.
+      if (stripeDown) throw ApplicationFailure.nonRetryable('Stripe is down');
+      return defaultClose(input);
+    });
+    await activeCustomer(activities, async (handle) => {
+      const { period } = await handle.query(getStateQuery);
+      await sleepUntil(period!.end * 1000 + 47 * 3_600_000);
+      expect(activities.closeBillingPeriod).not.toHaveBeenCalled();
+      await sleepUntil(period!.end * 1000 + 48 * 3_600_000);
+      const failed = await until(handle, (state) => state.problem?.step === 'close_period');
+      expect(failed.closedPeriods).toHaveLength(0);
+      stripeDown = false;
+      await env.sleep('1 hour');
+      const closed = await until(handle, (state) => state.closedPeriods.length === 1);
+      expect(closed.problem).toBeNull();
+      expect(activities.closeBillingPeriod).toHaveBeenLastCalledWith(
+        expect.objectContaining({ periodEnd: period!.end, usageComplete: false }),
+      );
+    });
+  });
+
+  it('given prepaid, a balance at zero should open one grace period, suspend at 7 days, and credits should reactivate', async () => {
+    const activities = healthyActivities();
+    await activeCustomer(activities, async (handle) => {
+      const { period } = await handle.query(getStateQuery);
+      // The switch waits for the postpaid period to close properly.
+      const pending = await handle.executeUpdate(setBillingModeUpdate, {
+        args: [{ actor: 'ops', reason: 'customer asked', mode: 'prepaid' }],
+      });
+      expect(pending).toMatchObject({ billingMode: 'postpaid', pendingBillingMode: 'prepaid' });
+      await sleepUntil(period!.end * 1000);
+      await handle.signal(usageReportedSignal, { through: finalUsageDay(period!) });
+      const prepaid = await until(handle, (state) => state.billingMode === 'prepaid');
+      expect(prepaid.closedPeriods.at(-1)).toMatchObject({ mode: 'postpaid', end: period!.end });
+      // The first prepaid period runs to the end of the calendar month.
+      const monthEnd = new Date(period!.end * 1000);
+      expect(prepaid.period).toEqual({
+        start: period!.end,
+        end: Date.UTC(monthEnd.getUTCFullYear(), monthEnd.getUTCMonth() + 1, 1) / 1000,
+      });
+
+      const at = () => env.currentTimeMs().then((ms) => new Date(ms).toISOString());
+      await handle.signal(creditBalanceSignal, { balanceMicros: '0', at: await at() });
+      const pastDue = await until(handle, (state) => state.status === 'past_due');
+      expect(pastDue.grace).toMatchObject({ reason: 'balance_depleted', invoiceId: null });
+      // A second report below zero opens no second grace period.
+      await env.sleep('1 hour');
+      await handle.signal(creditBalanceSignal, { balanceMicros: '-1500000', at: await at() });
+      await env.sleep('6 days');
+      await until(handle, (state) => state.grace?.reminderSent === true);
+      const started = activities.notifyCustomer.mock.calls.filter(
+        ([input]) => input.kind === 'grace_period_started',
+      );
+      expect(started).toHaveLength(1);
+      expect((await handle.query(getStateQuery)).status).toBe('past_due');
+
+      await env.sleep('23 hours');
+      const suspended = await until(handle, (state) => state.status === 'suspended');
+      expect(suspended.suspension).toMatchObject({
+        reason: 'grace_expired',
+        graceReason: 'balance_depleted',
+      });
+      expect(activities.suspendKubernetesWorkloads).toHaveBeenCalledTimes(1);
+
+      await handle.signal(creditBalanceSignal, { balanceMicros: '25000000', at: await at() });
+      const reactivated = await until(handle, (state) => state.status === 'active');
+      expect(reactivated.suspension).toBeNull();
+      expect(reactivated.creditBalance?.micros).toBe('25000000');
+      expect(activities.restoreKubernetesWorkloads).toHaveBeenCalledTimes(1);
+      await recordHistory(env.client, handle.workflowId, 'customer-workflow-prepaid-depleted');
+    });
+  });
+});
