@@ -1,15 +1,7 @@
 import type { Micros } from '../domain/money.js';
 import { METRICS, type Metric } from '../domain/pricing.js';
 import type { Queryable } from './pool.js';
-
-/** The `usage_daily` cost column of each billed metric. */
-const COST_COLUMNS: Record<Metric, string> = {
-  cpu_hours: 'cpu_cost_micros',
-  gpu_hours: 'gpu_cost_micros',
-  memory_gb_hours: 'memory_cost_micros',
-  storage_gb_month: 'storage_cost_micros',
-  api_calls: 'api_calls_cost_micros',
-};
+import { COST_COLUMNS } from './usage-daily.js';
 
 export interface PeriodUsage {
   perMetricMicros: Record<Metric, Micros>;

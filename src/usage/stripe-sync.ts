@@ -53,6 +53,7 @@ import type { Queryable } from '../db/pool.js';
 import type { Micros } from '../domain/money.js';
 import { METRICS, type Metric } from '../domain/pricing.js';
 import { METER_CUSTOMER_KEY, METER_VALUE_KEY } from '../stripe/catalog.js';
+import { COST_COLUMNS } from '../db/usage-daily.js';
 
 /** The part of the Stripe SDK the sync uses. */
 export type MeterEventApi = { billing: Pick<Stripe['billing'], 'meterEvents'> };
@@ -71,14 +72,6 @@ const BACKOFF_MAX_MS = 20_000;
 const MAX_IDENTIFIER_LENGTH = 100;
 /** Stripe refuses values of more than 15 significant digits ($999,999,999 a day in micros). */
 const MAX_EVENT_VALUE = 999_999_999_999_999n;
-
-const COST_COLUMNS: Record<Metric, string> = {
-  cpu_hours: 'cpu_cost_micros',
-  gpu_hours: 'gpu_cost_micros',
-  memory_gb_hours: 'memory_cost_micros',
-  storage_gb_month: 'storage_cost_micros',
-  api_calls: 'api_calls_cost_micros',
-};
 
 /** The instant a usage day's events carry, in SQL: 12:00 UTC of `usage_date`. */
 const EVENT_INSTANT_SQL = `((u.usage_date + make_interval(hours => ${EVENT_HOUR_UTC})) AT TIME ZONE 'UTC')`;
