@@ -16,6 +16,7 @@ import { healthRoutes } from './health.js';
 import { openApiRoutes } from './openapi.js';
 import { adminRoutes } from './routes/admin.js';
 import { billingRoutes } from './routes/billing.js';
+import { usageRoutes } from './routes/usage.js';
 import { auth0WebhookRoutes } from './webhooks/auth0.js';
 import { stripeWebhookRoutes } from './webhooks/stripe.js';
 
@@ -29,7 +30,10 @@ export interface AppDependencies {
   logger: Logger;
   /** The Stripe SDK for calls made while answering a request (checkout sessions). */
   stripe?: Pick<Stripe, 'checkout'>;
-  config?: Pick<Config, 'stripe' | 'auth0' | 'temporal' | 'adminCredentials' | 'billing'>;
+  config?: Pick<
+    Config,
+    'stripe' | 'auth0' | 'temporal' | 'adminCredentials' | 'billing' | 'credits' | 'cronSecret'
+  >;
 }
 
 /**
@@ -78,10 +82,38 @@ export function createApp(deps: AppDependencies) {
         secret: config.auth0.webhookSecret,
       }),
     );
-    app.route('/', billingRoutes({ db: deps.db, stripe: deps.stripe, auth: config.auth0 }));
+    // Before the billing routes: their customer-JWT middleware covers /api/billing/*, and the seed's
+    // /api/billing/sync-stripe authenticates with the cron secret instead.
     app.route(
       '/',
-      adminRoutes({ db: deps.db, temporal: deps.temporal, credentials: config.adminCredentials }),
+      usageRoutes({
+        db: deps.db,
+        temporal: deps.temporal,
+        taskQueue: config.temporal.taskQueue,
+        cronSecret: config.cronSecret,
+        credentials: config.adminCredentials,
+      }),
+    );
+    app.route(
+      '/',
+      billingRoutes({
+        db: deps.db,
+        stripe: deps.stripe,
+        auth: config.auth0,
+        purchaseLimits: {
+          minMicros: config.credits.minPurchaseMicros,
+          maxMicros: config.credits.maxPurchaseMicros,
+        },
+      }),
+    );
+    app.route(
+      '/',
+      adminRoutes({
+        db: deps.db,
+        temporal: deps.temporal,
+        credentials: config.adminCredentials,
+        maxGrantMicros: config.credits.maxGrantMicros,
+      }),
     );
   }
 

@@ -2,8 +2,9 @@ import { swaggerUI } from '@hono/swagger-ui';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from './app.js';
-import { exemptionBody, reasonBody } from './routes/admin.js';
-import { checkoutSessionBody } from './routes/billing.js';
+import { exemptionBody, grantCreditsBody, reasonBody } from './routes/admin.js';
+import { checkoutSessionBody, purchaseCreditsBody } from './routes/billing.js';
+import { backfillBody, collectBody, workflowStarted } from './routes/usage.js';
 import { auth0SignupBody } from './webhooks/auth0.js';
 
 // Response shapes, as zod schemas, so the document is generated from the same kind of source as the
@@ -31,7 +32,22 @@ const stripeEvent = z
   })
   .describe('A Stripe event, signed by Stripe (Stripe-Signature header) and verified against the raw body.');
 
-type Security = 'customer' | 'admin' | 'auth0Secret' | 'stripeSignature';
+// Money leaves as exact decimal strings: USD (`balance`) and micro-dollars (`balanceMicros`).
+const creditEntry = z.object({
+  id: z.string(),
+  kind: z.enum(['purchase', 'grant', 'usage', 'refill', 'refund', 'expiry', 'adjustment']),
+  amountMicros: z.string(),
+  idempotencyKey: z.string(),
+  actor: z.string(),
+  reason: z.string().nullable(),
+  expiresAt: z.string().nullable(),
+  sourceEntryId: z.string().nullable(),
+  stripeReference: z.string().nullable(),
+  createdAt: z.string(),
+});
+const balance = { balance: z.string(), balanceMicros: z.string(), currency: z.literal('usd') };
+
+type Security = 'customer' | 'admin' | 'auth0Secret' | 'stripeSignature' | 'cronSecret';
 
 export interface Operation {
   method: 'get' | 'post';
@@ -117,6 +133,32 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: 'get',
+    path: '/api/billing/balance',
+    summary: "The customer's prepaid credit balance",
+    tag: 'billing',
+    security: 'customer',
+    responses: {
+      200: {
+        description: 'The balance',
+        schema: z.object({ ...balance, billingMode: z.enum(['postpaid', 'prepaid']) }),
+      },
+      ...failures(401, 404, 503),
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/billing/purchase-credits',
+    summary: 'A Stripe Checkout session (payment mode) that buys credits: a pack or an amount',
+    tag: 'billing',
+    security: 'customer',
+    body: purchaseCreditsBody,
+    responses: {
+      201: { description: 'Created', schema: z.object({ id: z.string(), url: z.string().nullable() }) },
+      ...failures(400, 401, 404, 409, 503),
+    },
+  },
+  {
+    method: 'get',
     path: '/api/admin/customers/:id',
     summary: "A customer's database record and its workflow's state (the getState query)",
     tag: 'admin',
@@ -168,6 +210,76 @@ export const OPERATIONS: Operation[] = [
         schema: z.object({ customerId: z.string(), signalled: z.literal(true) }),
       },
       ...failures(400, 401, 404, 503),
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/admin/customers/:id/credits',
+    summary: 'Grant credits (a workflow Update; once per idempotency key; audited)',
+    tag: 'admin',
+    security: 'admin',
+    body: grantCreditsBody,
+    responses: {
+      200: {
+        description: 'The balance right after the grant; a replayed key answers the first grant again',
+        schema: z.object({ ...balance, entry: creditEntry, replayed: z.boolean() }),
+      },
+      ...failures(400, 401, 404, 409, 422, 503),
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/admin/customers/:id/ledger',
+    summary: "A customer's credit ledger, newest first; ?limit=&before=<nextBefore>",
+    tag: 'admin',
+    security: 'admin',
+    responses: {
+      200: {
+        description: 'One page of entries',
+        schema: z.object({
+          customerId: z.string(),
+          ...balance,
+          entries: z.array(creditEntry),
+          nextBefore: z.string().nullable(),
+        }),
+      },
+      ...failures(400, 401, 404, 503),
+    },
+  },
+  ...(
+    [
+      [
+        '/api/usage/collect',
+        'Start or join the collection of a day (default yesterday, UTC): `usage-collection-<date>`',
+      ],
+      ['/api/usage/collect-k8s', "Start an observation of every cluster's pods and volumes"],
+      ['/api/billing/sync-stripe', "Start or join today's Stripe sync: `stripe-sync-<date>`"],
+    ] as const
+  ).map(([path, summary]): Operation => ({
+    method: 'post',
+    path,
+    summary,
+    tag: 'usage',
+    security: 'cronSecret',
+    ...(path === '/api/usage/collect' ? { body: collectBody } : {}),
+    responses: {
+      202: { description: 'Started, or joined when running', schema: workflowStarted },
+      ...failures(400, 401, 503),
+    },
+  })),
+  {
+    method: 'post',
+    path: '/api/admin/usage/backfill',
+    summary: 'Collect a range of days (at most 31), one workflow per day (audited)',
+    tag: 'admin',
+    security: 'admin',
+    body: backfillBody,
+    responses: {
+      202: {
+        description: 'Started, or joined when running',
+        schema: z.object({ workflows: z.array(workflowStarted.extend({ date: z.string() })) }),
+      },
+      ...failures(400, 401, 503),
     },
   },
 ];
@@ -233,6 +345,7 @@ export function openApiDocument() {
         admin: { type: 'http', scheme: 'bearer', description: 'An admin token (ADMIN_CREDENTIALS)' },
         auth0Secret: { type: 'http', scheme: 'bearer', description: 'AUTH0_WEBHOOK_SECRET' },
         stripeSignature: { type: 'apiKey', in: 'header', name: 'Stripe-Signature' },
+        cronSecret: { type: 'http', scheme: 'bearer', description: "CRON_SECRET (the seed's cron routes)" },
       },
     },
     paths,

@@ -1,10 +1,12 @@
 import { billingPeriods } from './billing-periods.js';
+import { collection } from './collection.js';
 import { devStartup } from './dev-startup.js';
+import { openWorkflows } from './open-workflows.js';
 import { report, type Scenario } from './report.js';
 import { webhooks } from './webhooks.js';
 
 // `npm run bench [name…]`: runs the scenarios (all by default) and records their figures.
-const scenarios: Scenario[] = [devStartup, webhooks, billingPeriods];
+const scenarios: Scenario[] = [devStartup, webhooks, billingPeriods, openWorkflows, collection];
 
 const wanted = process.argv.slice(2);
 for (const scenario of scenarios) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { dollarsToMicros } from './domain/money.js';
 import { Secret } from './secret.js';
 
 /** The process roles that read configuration; each requires its own set of settings. */
@@ -22,6 +23,13 @@ const clockTime = z
     const [hour, minute] = value.split(':').map(Number) as [number, number];
     return { hour, minute };
   });
+
+/** A positive USD amount such as `10000` or `12.50` (at most 6 decimals), kept as micro-dollars. */
+const usdAmount = z
+  .string()
+  .regex(/^\d{1,9}(\.\d{1,6})?$/, { message: 'must be a USD amount such as 10000 or 12.50' })
+  .transform((value) => dollarsToMicros(value))
+  .refine((micros) => micros > 0n, { message: 'must be greater than zero' });
 
 const hostPort = z
   .string()
@@ -88,6 +96,9 @@ const schema = z.object({
   ADMIN_CREDENTIALS: adminCredentials.optional(),
 
   GRACE_PERIOD_DAYS: z.coerce.number().int().min(0).max(90).default(7),
+  CREDIT_GRANT_MAX_USD: usdAmount.prefault('10000'),
+  CREDIT_PURCHASE_MIN_USD: usdAmount.prefault('5'),
+  CREDIT_PURCHASE_MAX_USD: usdAmount.prefault('10000'),
   NOTIFICATION_WEBHOOK_URL: httpUrl.optional(),
   NOTIFICATION_WEBHOOK_SECRET: secret(32).optional(),
   USAGE_COLLECTION_TIME: clockTime.prefault('02:00'),
@@ -134,6 +145,11 @@ export interface Config {
   cronSecret: Secret | undefined;
   adminCredentials: AdminCredential[];
   billing: { gracePeriodDays: number };
+  /**
+   * Prepaid credits, in micro-dollars as decimal strings (the configuration stays JSON): the most one
+   * admin grant may add, and the range of one purchase.
+   */
+  credits: { maxGrantMicros: string; minPurchaseMicros: string; maxPurchaseMicros: string };
   /** Where the notification outbox is delivered; without a URL the rows only wait in the table. */
   notifications: { webhookUrl: string | undefined; webhookSecret: Secret | undefined };
   schedules: {
@@ -220,6 +236,9 @@ export function loadConfig(env: Record<string, string | undefined>, role: Role):
       message: 'is required when NOTIFICATION_WEBHOOK_URL is set (it signs every notification)',
     });
   }
+  if (result.success && result.data.CREDIT_PURCHASE_MIN_USD > result.data.CREDIT_PURCHASE_MAX_USD) {
+    problems.push({ field: 'CREDIT_PURCHASE_MIN_USD', message: 'must not exceed CREDIT_PURCHASE_MAX_USD' });
+  }
   if (!result.success || problems.length > 0) {
     throw new ConfigError(problems.sort((a, b) => a.field.localeCompare(b.field)));
   }
@@ -251,6 +270,11 @@ function toConfig(parsed: Parsed): Config {
     cronSecret: parsed.CRON_SECRET,
     adminCredentials: parsed.ADMIN_CREDENTIALS ?? [],
     billing: { gracePeriodDays: parsed.GRACE_PERIOD_DAYS },
+    credits: {
+      maxGrantMicros: parsed.CREDIT_GRANT_MAX_USD.toString(),
+      minPurchaseMicros: parsed.CREDIT_PURCHASE_MIN_USD.toString(),
+      maxPurchaseMicros: parsed.CREDIT_PURCHASE_MAX_USD.toString(),
+    },
     notifications: {
       webhookUrl: parsed.NOTIFICATION_WEBHOOK_URL,
       webhookSecret: parsed.NOTIFICATION_WEBHOOK_SECRET,

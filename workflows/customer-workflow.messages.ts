@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BillingMode, CustomerState } from '../src/domain/customer.js';
+import type { CreditEntryJson } from '../src/domain/ledger-json.js';
 
 /** Workflow ids are derived from the customer id: one workflow per customer, found by name. */
 export function customerWorkflowId(customerId: string): string {
@@ -102,6 +103,35 @@ export const setBillingModeUpdate = defineUpdate<CustomerState, [AdminAction & {
   'setBillingMode',
 );
 
+/**
+ * Admins: grant prepaid credits (the ledger's `grant`, actor = the admin). The validator refuses a
+ * missing reason, a non-positive amount, one above `maxAmountMicros` (the API's CREDIT_GRANT_MAX_USD)
+ * and an expiry in the past, naming the field; an idempotency key used before for another amount is
+ * an `IdempotencyKeyConflict`. The same key and amount answer what the first grant answered.
+ */
+export const grantCreditsUpdate = defineUpdate<GrantCreditsResult, [GrantCreditsAction]>('grantCredits');
+
+export interface GrantCreditsAction extends AdminAction {
+  /** Micro-dollars as a decimal string, > 0. */
+  amountMicros: string;
+  /** 1 to 255 characters; chosen by the admin's client, so a retried request grants once. */
+  idempotencyKey: string;
+  /** ISO 8601: what is left of the grant then expires (the ledger's rule 5). */
+  expiresAt: string | null;
+  /** The installation's limit for one grant (micro-dollars); the workflow's default when absent. */
+  maxAmountMicros?: string;
+}
+
+export interface GrantCreditsResult {
+  /** The balance right after the grant (micro-dollars): a replay answers what the first grant did. */
+  balanceMicros: string;
+  entry: CreditEntryJson;
+  replayed: boolean;
+}
+
+/** Checkout sessions that buy credits carry this `purpose` and the credits in `credits_micros`. */
+export const CREDITS_PURPOSE = 'credits';
+
 /** Error types activities throw that no retry can fix. */
 export const CustomerErrors = {
   NO_STRIPE_PRICES: 'NoStripePrices',
@@ -109,4 +139,8 @@ export const CustomerErrors = {
   HOPSWORKS_REJECTED: 'HopsworksRejected',
   /** An admin update that makes no sense in the customer's state (the validator says why). */
   INVALID_ADMIN_ACTION: 'InvalidAdminAction',
+  /** A ledger idempotency key reused with another customer, kind or amount (the API's 409). */
+  IDEMPOTENCY_KEY_CONFLICT: 'IdempotencyKeyConflict',
+  /** An entry the ledger's rules refuse (src/domain/credits.ts). */
+  LEDGER_RULE: 'LedgerRule',
 } as const;

@@ -1,4 +1,5 @@
 import {
+  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   allHandlersFinished,
@@ -40,6 +41,7 @@ import {
   type CustomerState,
   type SubscriptionSnapshot,
 } from '../src/domain/customer.js';
+import { formatUsd } from '../src/domain/money.js';
 import {
   BillingModeKey,
   BillingStatusKey,
@@ -48,9 +50,11 @@ import {
   ReconciliationStatusKey,
 } from '../src/domain/search-attributes.js';
 import {
+  CREDITS_PURPOSE,
   CustomerErrors,
   creditBalanceSignal,
   getStateQuery,
+  grantCreditsUpdate,
   reactivateUpdate,
   retryProvisioningSignal,
   setBillingModeUpdate,
@@ -62,6 +66,7 @@ import {
   type AdminAction,
   type CreditBalanceReport,
   type CustomerWorkflowInput,
+  type GrantCreditsAction,
   type StripeEventSignal,
 } from './customer-workflow.messages.js';
 
@@ -140,6 +145,43 @@ const infrastructure = proxyActivities<
     maximumAttempts: 10,
   },
 });
+
+// Credits bought through Checkout: written to the ledger however long Postgres takes to come back
+// (the payment happened); the ledger's refusals are final.
+const credits = proxyActivities<Pick<Activities, 'creditPurchase'>>({
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 15,
+    nonRetryableErrorTypes: [
+      CustomerErrors.IDEMPOTENCY_KEY_CONFLICT,
+      CustomerErrors.LEDGER_RULE,
+      CustomerErrors.CUSTOMER_NOT_FOUND,
+    ],
+  },
+});
+
+// An admin's grant answers an HTTP request that waits for it: a few quick attempts, then the admin
+// sees the failure and retries with the same idempotency key.
+const grants = proxyActivities<Pick<Activities, 'grantCredits'>>({
+  startToCloseTimeout: '10 seconds',
+  retry: {
+    initialInterval: '500 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '5 seconds',
+    maximumAttempts: 4,
+    nonRetryableErrorTypes: [
+      CustomerErrors.IDEMPOTENCY_KEY_CONFLICT,
+      CustomerErrors.LEDGER_RULE,
+      CustomerErrors.CUSTOMER_NOT_FOUND,
+    ],
+  },
+});
+
+/** The most one admin grant adds when the API does not say (CREDIT_GRANT_MAX_USD's default). */
+const DEFAULT_MAX_GRANT_MICROS = 10_000_000_000n;
 
 const HOUR_MS = 60 * 60 * 1000;
 const CAPACITY_RECHECK_MS = HOUR_MS;
@@ -280,6 +322,29 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
         }
       },
     },
+  );
+  setHandler(
+    grantCreditsUpdate,
+    (grant) =>
+      exclusive(async () => {
+        let result;
+        try {
+          result = await grants.grantCredits({
+            customerId: state.customerId,
+            amountMicros: grant.amountMicros,
+            idempotencyKey: grant.idempotencyKey,
+            actor: grant.actor,
+            reason: grant.reason.trim(),
+            expiresAt: grant.expiresAt,
+          });
+        } catch (error) {
+          throw grantFailure(error);
+        }
+        // A replay changed nothing: the balance it answers is the first grant's, no longer current.
+        if (!result.replayed) await applyLedgerBalance(result.current);
+        return { balanceMicros: result.balanceMicros, entry: result.entry, replayed: result.replayed };
+      }),
+    { validator: (grant) => validateGrant(grant, state.canceledAt !== null) },
   );
   if (input.signup && state.authSubject === null) {
     state.authSubject = input.signup.authSubject;
@@ -527,6 +592,51 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     }
   };
 
+  /**
+   * A balance the ledger's writers in this workflow (grants, purchases) read: applied unless a newer
+   * one is known, and it supersedes an older report still waiting in the loop.
+   */
+  const applyLedgerBalance = async (report: CreditBalanceReport): Promise<void> => {
+    if (state.creditBalance && state.creditBalance.at > report.at) return;
+    if (balanceReport && balanceReport.at <= report.at) balanceReport = null;
+    await applyBalance(report);
+  };
+
+  /** Checkout in payment mode bought credits: credited once per session, however often Stripe tells. */
+  const creditCheckoutPayment = async (event: StripeEventSignal): Promise<void> => {
+    const session = event.object;
+    const micros = session.metadata.credits_micros ?? '';
+    if (session.metadata.purpose !== CREDITS_PURPOSE || session.metadata.customer_id !== state.customerId) {
+      log.warn('payment-mode Checkout session that buys no credits of this customer ignored', {
+        sessionId: session.id,
+        purpose: session.metadata.purpose ?? null,
+      });
+      state.ignoredEvents[event.type] = (state.ignoredEvents[event.type] ?? 0) + 1;
+      return;
+    }
+    if (session.paymentStatus !== 'paid') {
+      // A bank debit and the like: checkout.session.async_payment_succeeded follows (or _failed).
+      log.info('credit purchase awaits its payment', { sessionId: session.id, type: event.type });
+      return;
+    }
+    if (!/^[1-9]\d{0,18}$/.test(micros)) {
+      throw ApplicationFailure.nonRetryable(
+        `Checkout session ${session.id} carries no valid credits_micros`,
+        CustomerErrors.LEDGER_RULE,
+      );
+    }
+    const result = await credits.creditPurchase({
+      customerId: state.customerId,
+      checkoutSessionId: session.id,
+      amountMicros: micros,
+    });
+    log.info(result.replayed ? 'credit purchase already credited' : 'credit purchase credited', {
+      sessionId: session.id,
+      entryId: result.entry.id,
+    });
+    if (!result.replayed) await applyLedgerBalance(result.current);
+  };
+
   const graceTimers = () =>
     state.grace
       ? { endsAt: Date.parse(state.grace.endsAt), reminderAt: Date.parse(state.grace.reminderAt) }
@@ -582,7 +692,11 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     const object = event.object;
     switch (event.type) {
       case 'checkout.session.completed': {
-        if (object.mode !== 'setup') break; // payment-mode sessions buy credits (a later issue)
+        if (object.mode === 'payment') {
+          await creditCheckoutPayment(event);
+          return;
+        }
+        if (object.mode !== 'setup') break;
         if (hasLiveSubscription(state)) {
           log.info('payment method set up again; the subscription already exists', { sessionId: object.id });
           break;
@@ -596,6 +710,16 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
         if (created.paymentMethodId)
           applyPaymentMethodEvent(state, created.paymentMethodId, 'attached', event.created);
         await applySubscription(created.subscription);
+        return;
+      }
+      case 'checkout.session.async_payment_succeeded': {
+        if (object.mode !== 'payment') break;
+        await creditCheckoutPayment(event);
+        return;
+      }
+      case 'checkout.session.async_payment_failed': {
+        // Nothing was paid and nothing was credited: there is nothing to undo.
+        log.warn('credit purchase payment failed', { sessionId: object.id });
         return;
       }
       case 'customer.subscription.created':
@@ -903,6 +1027,48 @@ function sameInvoice(before: InvoiceSnapshot | undefined, after: InvoiceSnapshot
     before.amountDueCents === after.amountDueCents &&
     before.amountPaidCents === after.amountPaidCents
   );
+}
+
+/** The grant's validator: each refusal names the field of the API's body it is about. */
+function validateGrant(grant: GrantCreditsAction, canceled: boolean): void {
+  const refuse = (field: string, message: string) => {
+    throw ApplicationFailure.create({
+      type: CustomerErrors.INVALID_ADMIN_ACTION,
+      message: `${field}: ${message}`,
+      nonRetryable: true,
+      details: [{ field, message }],
+    });
+  };
+  if (!grant?.actor?.trim()) refuse('actor', 'is required');
+  if (!grant.reason?.trim()) refuse('reason', 'is required');
+  if (!/^.{1,255}$/su.test(grant.idempotencyKey ?? ''))
+    refuse('idempotencyKey', 'must have 1 to 255 characters');
+  const amount = /^-?\d{1,20}$/.test(grant.amountMicros ?? '') ? BigInt(grant.amountMicros) : null;
+  if (amount === null) refuse('amount', 'must be an amount');
+  if (amount! <= 0n) refuse('amount', 'must be greater than zero');
+  const max = /^\d{1,20}$/.test(grant.maxAmountMicros ?? '')
+    ? BigInt(grant.maxAmountMicros!)
+    : DEFAULT_MAX_GRANT_MICROS;
+  if (amount! > max) refuse('amount', `must be at most ${formatUsd(max)}`);
+  if (grant.expiresAt !== null) {
+    const at = Date.parse(grant.expiresAt);
+    if (Number.isNaN(at)) refuse('expiresAt', 'must be an ISO 8601 instant');
+    if (at <= Date.now()) refuse('expiresAt', 'must be in the future');
+  }
+  if (canceled) refuse('id', 'the customer is canceled');
+}
+
+/** A grant the ledger refused: the idempotency key conflict keeps its type (the API's 409). */
+function grantFailure(error: unknown): ApplicationFailure {
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  if (cause instanceof ApplicationFailure && cause.type === CustomerErrors.IDEMPOTENCY_KEY_CONFLICT) {
+    return ApplicationFailure.create({ type: cause.type, message: cause.message, nonRetryable: true });
+  }
+  return ApplicationFailure.create({
+    type: cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined,
+    message: `the grant could not be recorded: ${failureMessage(error)}`,
+    nonRetryable: true,
+  });
 }
 
 function invalidAction(message: string): ApplicationFailure {

@@ -2,3 +2,6 @@
 export { canaryWorkflow } from './canary-workflow.js';
 export { customerWorkflow } from './customer-workflow.js';
 export { notificationDeliveryWorkflow } from './notification-delivery-workflow.js';
+export { clusterObservationWorkflow } from './cluster-observation-workflow.js';
+export { stripeSyncWorkflow } from './stripe-sync-workflow.js';
+export { usageCollectionWorkflow } from './usage-collection-workflow.js';

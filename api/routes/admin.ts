@@ -1,16 +1,21 @@
-import type { Client } from '@temporalio/client';
-import type { UpdateDefinition } from '@temporalio/common';
+import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { AdminCredential } from '../../src/config.js';
 import { audit } from '../../src/db/audit.js';
 import { findCustomer } from '../../src/db/customers.js';
+import { balanceOf, ledgerEntries } from '../../src/db/ledger.js';
 import type { Queryable } from '../../src/db/pool.js';
 import { listStripeEvents } from '../../src/db/stripe-events.js';
 import type { CustomerState } from '../../src/domain/customer.js';
+import { creditEntryJson } from '../../src/domain/ledger-json.js';
+import { dollarsToMicros, microsToDollars } from '../../src/domain/money.js';
 import {
+  CustomerErrors,
   customerWorkflowId,
   getStateQuery,
+  grantCreditsUpdate,
   reactivateUpdate,
   retryProvisioningSignal,
   setGracePeriodExemptUpdate,
@@ -29,10 +34,69 @@ export const stripeEventsQuery = z.object({
   before: z.iso.datetime({ offset: true }).optional(),
 });
 
+/** A USD amount: a decimal string such as "25" or "12.50" (preferred: exact), or a JSON number. */
+export const usdAmount = z
+  .union([
+    z.string().regex(/^-?\d{1,12}(\.\d{1,6})?$/, 'must be a USD amount such as "25" or "12.50"'),
+    z.number(),
+  ])
+  .describe('USD, as a decimal string ("25", "12.50"; at most 6 decimals) or a number');
+// A missing or empty reason and a non-positive or too large amount are the workflow's to refuse (422,
+// naming the field); the shape (types, key length, instant format) is checked here (400).
+export const grantCreditsBody = z.object({
+  amount: usdAmount,
+  reason: z.string().max(1000).optional(),
+  idempotencyKey: z.string().min(1).max(255),
+  expiresAt: z.iso.datetime({ offset: true }).nullable().optional(),
+});
+export const ledgerQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  before: z
+    .string()
+    .regex(/^\d{1,19}$/, 'must be an entry id (nextBefore of the previous page)')
+    .optional(),
+});
+
+/** Micro-dollars of a USD amount from a request; a 400 naming `field` when it is not one. */
+export function usdToMicros(amount: string | number, field: string): bigint {
+  try {
+    if (typeof amount === 'number' && !Number.isFinite(amount)) throw new RangeError('not finite');
+    return dollarsToMicros(String(amount));
+  } catch {
+    throw new ApiError(400, 'validation_failed', 'The request body is invalid', [
+      { field, message: 'must be a USD amount with at most 6 decimals' },
+    ]);
+  }
+}
+
 export interface AdminRouteDependencies {
   db: Queryable;
   temporal: Client;
   credentials: AdminCredential[];
+  /** The most one admin grant may add (CREDIT_GRANT_MAX_USD), in micro-dollars as a decimal string. */
+  maxGrantMicros: string;
+}
+
+/** A grant the workflow refused: 409 for a reused idempotency key, 422 naming the field otherwise. */
+function grantRefusal(error: unknown): unknown {
+  if (!(error instanceof WorkflowUpdateFailedError) || !(error.cause instanceof ApplicationFailure))
+    return error;
+  const failure = error.cause;
+  if (failure.type === CustomerErrors.IDEMPOTENCY_KEY_CONFLICT) {
+    return new ApiError(
+      409,
+      'idempotency_key_conflict',
+      'This idempotency key was used before for a different grant',
+    );
+  }
+  if (failure.type === CustomerErrors.INVALID_ADMIN_ACTION) {
+    const details = (failure.details ?? []).filter(
+      (detail): detail is { field: string; message: string } =>
+        typeof (detail as { field?: unknown })?.field === 'string',
+    );
+    return new ApiError(422, 'update_rejected', failure.message, details.length ? details : undefined);
+  }
+  return error;
 }
 
 function customerId(value: string): string {
@@ -107,6 +171,75 @@ export function adminRoutes(deps: AdminRouteDependencies) {
         const { reason, exempt } = await parseJson(c, exemptionBody);
         const action = exempt ? 'grace_period_exempt' : 'grace_period_exemption_ended';
         return c.json(await applyUpdate(c, setGracePeriodExemptUpdate, { reason, exempt }, action));
+      })
+      // Credits: a workflow Update (validated, serialized with the customer's other changes, applied to
+      // a depleted balance's grace period), written to the ledger once per idempotency key, audited.
+      .post('/api/admin/customers/:id/credits', async (c) => {
+        const id = customerId(c.req.param('id'));
+        const body = await parseJson(c, grantCreditsBody);
+        const amountMicros = usdToMicros(body.amount, 'amount');
+        if (!(await findCustomer(deps.db, id)))
+          throw new ApiError(404, 'customer_not_found', `No customer ${id}`);
+        const handle = deps.temporal.workflow.getHandle(customerWorkflowId(id));
+        const result = await handle
+          .executeUpdate(grantCreditsUpdate, {
+            args: [
+              {
+                actor: c.var.adminActor,
+                reason: body.reason ?? '',
+                amountMicros: amountMicros.toString(),
+                idempotencyKey: body.idempotencyKey,
+                expiresAt: body.expiresAt ? new Date(body.expiresAt).toISOString() : null,
+                maxAmountMicros: deps.maxGrantMicros,
+              },
+            ],
+          })
+          .catch((error: unknown) => {
+            throw grantRefusal(error);
+          });
+        await audit(deps.db, {
+          actor: c.var.adminActor,
+          action: 'grant_credits',
+          customerId: id,
+          reason: result.entry.reason,
+          details: {
+            amountMicros: result.entry.amountMicros,
+            idempotencyKey: result.entry.idempotencyKey,
+            entryId: result.entry.id,
+            expiresAt: result.entry.expiresAt,
+            replayed: result.replayed,
+          },
+          requestId: c.var.requestId,
+        });
+        return c.json({
+          balance: microsToDollars(BigInt(result.balanceMicros)),
+          balanceMicros: result.balanceMicros,
+          currency: 'usd',
+          entry: result.entry,
+          replayed: result.replayed,
+        });
+      })
+      .get('/api/admin/customers/:id/ledger', async (c) => {
+        const id = customerId(c.req.param('id'));
+        const parsed = ledgerQuery.safeParse(c.req.query());
+        if (!parsed.success) {
+          throw new ApiError(400, 'validation_failed', 'Invalid query', validationDetails(parsed.error));
+        }
+        if (!(await findCustomer(deps.db, id)))
+          throw new ApiError(404, 'customer_not_found', `No customer ${id}`);
+        const { entries, nextBefore } = await ledgerEntries(deps.db, id, {
+          limit: parsed.data.limit,
+          before: parsed.data.before ?? null,
+        });
+        const balance = await balanceOf(deps.db, id);
+        return c.json({
+          customerId: id,
+          balance: microsToDollars(balance),
+          balanceMicros: balance.toString(),
+          currency: 'usd',
+          entries: entries.map(creditEntryJson),
+          nextBefore,
+        });
       })
       .post('/api/admin/customers/:id/retry-provisioning', async (c) => {
         const id = customerId(c.req.param('id'));

@@ -44,6 +44,16 @@ export function formatUsd(micros: Micros): string {
   return `${cents < 0n ? '-' : ''}$${dollars}.${rest}`;
 }
 
+/** Exact decimal dollars for JSON answers: 25_500_000n is "25.5", 1n is "0.000001" (no rounding). */
+export function microsToDollars(micros: Micros): string {
+  const magnitude = micros < 0n ? -micros : micros;
+  const fraction = String(magnitude % MICROS_PER_DOLLAR)
+    .padStart(6, '0')
+    .replace(/0+$/, '');
+  const dollars = `${magnitude / MICROS_PER_DOLLAR}${fraction ? `.${fraction}` : ''}`;
+  return micros < 0n ? `-${dollars}` : dollars;
+}
+
 export function microsToJson(micros: Micros): string {
   return micros.toString();
 }

@@ -102,6 +102,8 @@ export interface HopsworksClient {
   findUserBySubject(subject: string, options?: { clientId?: string }): Promise<HopsworksUser | undefined>;
   createOAuthUser(input: CreateOAuthUserInput): Promise<HopsworksUser>;
   createProject(input: CreateProjectInput): Promise<HopsworksProject>;
+  /** Every project of the cluster (Hopsworks has no paging or filter for it). */
+  listProjects(): Promise<HopsworksProject[]>;
   listUserProjects(user: Pick<HopsworksUser, 'username'>): Promise<HopsworksProject[]>;
   setUserBlocked(user: UserRef, blocked: boolean): Promise<HopsworksUser>;
   testConnection(): Promise<{ ok: true; version?: string }>;
@@ -352,6 +354,8 @@ export function createHopsworksClient(options: HopsworksClientOptions): Hopswork
       }
       return project;
     },
+
+    listProjects,
 
     async listUserProjects(user) {
       // Projects the user owns; Hopsworks has no admin query for a user's projects or memberships.

@@ -33,6 +33,32 @@ export type HopsworksUsageClient = Pick<
   'findUserBySubject' | 'listUserProjects' | 'getProjectUsage'
 >;
 
+/**
+ * A usage client that lists the cluster's projects once and answers every customer's project list
+ * from it. Hopsworks can only list all projects of a cluster, so asking once per customer costs time
+ * and memory that grow with the square of the cluster's size; one collection batch shares one list
+ * (projects created during the batch are counted from the next day's collection on).
+ */
+export function withSharedProjectList(
+  client: Pick<HopsworksClient, 'findUserBySubject' | 'listProjects' | 'getProjectUsage'>,
+): HopsworksUsageClient {
+  let projects: ReturnType<HopsworksClient['listProjects']> | undefined;
+  return {
+    findUserBySubject: (subject, options) => client.findUserBySubject(subject, options),
+    getProjectUsage: (project, date) => client.getProjectUsage(project, date),
+    async listUserProjects(user) {
+      if (!projects) {
+        projects = client.listProjects();
+        // A failed listing is not kept: the next customer asks again.
+        projects.catch(() => {
+          projects = undefined;
+        });
+      }
+      return (await projects).filter((project) => project.owner === user.username);
+    },
+  };
+}
+
 export interface HopsworksUsageInput {
   /** The customer's Auth0 subject (`auth0|…`). */
   authSubject: string;

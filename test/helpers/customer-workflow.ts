@@ -61,6 +61,8 @@ export function healthyActivities(): ActivityStubs {
       declineCode: 'card_declined',
     }),
     fetchInvoice: stub<'fetchInvoice'>(),
+    grantCredits: stub<'grantCredits'>(),
+    creditPurchase: stub<'creditPurchase'>(),
     holdDraftInvoice: stub<'holdDraftInvoice'>().mockResolvedValue({ held: true, status: 'draft' }),
     // Stripe moved on to the next month; the invoice matched the ledger.
     closeBillingPeriod: stub<'closeBillingPeriod'>().mockImplementation(async (input) => ({
@@ -92,6 +94,9 @@ export function healthyActivities(): ActivityStubs {
     }),
     notifyCustomer: stub<'notifyCustomer'>().mockResolvedValue({ enqueued: true }),
     deliverPendingNotifications: stub<'deliverPendingNotifications'>(),
+    collectUsageBatch: stub<'collectUsageBatch'>(),
+    observeClusters: stub<'observeClusters'>(),
+    syncUsageWithStripe: stub<'syncUsageWithStripe'>(),
   };
 }
 

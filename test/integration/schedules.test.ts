@@ -6,6 +6,11 @@ import { createNotificationActivities } from '../../activities/notifications.js'
 import { enqueueNotification } from '../../src/db/notifications.js';
 import { Secret } from '../../src/secret.js';
 import { ensureSchedules, NOTIFICATION_DELIVERY_SCHEDULE } from '../../src/temporal/schedules.js';
+import {
+  CLUSTER_OBSERVATION_SCHEDULE,
+  STRIPE_SYNC_SCHEDULE,
+  USAGE_COLLECTION_SCHEDULE,
+} from '../../workflows/usage-workflows.messages.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { recordHistory } from '../helpers/histories.js';
 import { connectToDevServer, uniqueTaskQueue } from '../helpers/temporal.js';
@@ -32,17 +37,27 @@ describe('Temporal Schedules', () => {
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   });
   afterAll(async () => {
-    await env.client.schedule
-      .getHandle(NOTIFICATION_DELIVERY_SCHEDULE)
-      .delete()
-      .catch(() => undefined);
+    for (const id of [
+      NOTIFICATION_DELIVERY_SCHEDULE,
+      USAGE_COLLECTION_SCHEDULE,
+      STRIPE_SYNC_SCHEDULE,
+      CLUSTER_OBSERVATION_SCHEDULE,
+    ]) {
+      await env.client.schedule
+        .getHandle(id)
+        .delete()
+        .catch(() => undefined);
+    }
     await new Promise((resolve) => receiver.close(resolve));
     await env.teardown();
     await db.drop();
   });
 
   it('should create the notification delivery schedule once, update it in place, and deliver when it fires', async () => {
-    const config = { temporal: { taskQueue } } as Parameters<typeof ensureSchedules>[1];
+    const config = {
+      temporal: { taskQueue },
+      schedules: { usageCollection: { hour: 2, minute: 0 }, stripeSync: { hour: 3, minute: 30 } },
+    } as Parameters<typeof ensureSchedules>[1];
     await ensureSchedules(env.client, config);
     await ensureSchedules(env.client, config); // again: updated, not duplicated
     const handle = env.client.schedule.getHandle(NOTIFICATION_DELIVERY_SCHEDULE);
@@ -85,5 +100,30 @@ describe('Temporal Schedules', () => {
       await env.client.workflow.getHandle(workflowId!).result();
       await recordHistory(env.client, workflowId!, 'notification-delivery-workflow');
     });
+  });
+
+  it('should create the usage schedules at the configured UTC times, skipping overlaps', async () => {
+    const config = {
+      temporal: { taskQueue },
+      schedules: { usageCollection: { hour: 2, minute: 0 }, stripeSync: { hour: 3, minute: 30 } },
+    } as Parameters<typeof ensureSchedules>[1];
+    expect(await ensureSchedules(env.client, config)).toEqual([
+      NOTIFICATION_DELIVERY_SCHEDULE,
+      USAGE_COLLECTION_SCHEDULE,
+      STRIPE_SYNC_SCHEDULE,
+      CLUSTER_OBSERVATION_SCHEDULE,
+    ]);
+    const collection = await env.client.schedule.getHandle(USAGE_COLLECTION_SCHEDULE).describe();
+    expect(collection.spec.calendars?.[0]).toMatchObject({ hour: [{ start: 2, end: 2, step: 1 }] });
+    expect(collection.policies).toMatchObject({ overlap: 'SKIP', catchupWindow: 24 * 60 * 60 * 1000 });
+    expect(collection.action).toMatchObject({ workflowType: 'usageCollectionWorkflow', taskQueue });
+    const sync = await env.client.schedule.getHandle(STRIPE_SYNC_SCHEDULE).describe();
+    expect(sync.spec.calendars?.[0]).toMatchObject({
+      hour: [{ start: 3, end: 3, step: 1 }],
+      minute: [{ start: 30, end: 30, step: 1 }],
+    });
+    const observation = await env.client.schedule.getHandle(CLUSTER_OBSERVATION_SCHEDULE).describe();
+    expect(observation.spec.intervals?.[0]?.every).toBe(5 * 60 * 1000);
+    expect(observation.policies.overlap).toBe('SKIP');
   });
 });

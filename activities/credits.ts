@@ -1,0 +1,113 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type pg from 'pg';
+import {
+  IdempotencyKeyConflictError,
+  UnknownCustomerError,
+  appendEntry,
+  type AppendEntryInput,
+} from '../src/db/ledger.js';
+import { LedgerRuleError } from '../src/domain/credits.js';
+import { creditEntryJson, type CreditEntryJson } from '../src/domain/ledger-json.js';
+import { microsFromJson } from '../src/domain/money.js';
+import { CustomerErrors, type CreditBalanceReport } from '../workflows/customer-workflow.messages.js';
+
+/** The actor of purchases: Stripe reported the payment. */
+export const STRIPE_ACTOR = 'stripe';
+
+export interface CreditWriteResult {
+  /** The balance right after the entry (micro-dollars): a replay answers what the first write answered. */
+  balanceMicros: string;
+  entry: CreditEntryJson;
+  replayed: boolean;
+  /** The balance now, with the database's clock, for the workflow's `applyBalance`. */
+  current: CreditBalanceReport;
+}
+
+/** Ledger writes the customer's workflow makes: admin grants and Checkout purchases. */
+export function createCreditActivities({ db }: { db: pg.Pool }) {
+  const write = async (input: AppendEntryInput): Promise<CreditWriteResult> => {
+    let result;
+    try {
+      result = await appendEntry(db, input);
+    } catch (error) {
+      throw ledgerFailure(error);
+    }
+    // Read after the write (others may have written since): the balance the workflow acts on, stamped
+    // in the same statement so that an older report never replaces it.
+    const { rows } = await db.query<{ balance: bigint | string; at: Date }>(
+      `SELECT balance_micros AS balance, clock_timestamp() AS at FROM credit_balances WHERE customer_id = $1`,
+      [input.customerId],
+    );
+    const now = rows[0];
+    return {
+      balanceMicros: result.balanceMicros.toString(),
+      entry: creditEntryJson(result.entry),
+      replayed: result.replayed,
+      current: {
+        balanceMicros: now ? BigInt(now.balance).toString() : result.balanceMicros.toString(),
+        at: (now?.at ?? new Date()).toISOString(),
+      },
+    };
+  };
+
+  return {
+    /** An admin's grant (`grant`), keyed by the admin's idempotency key. */
+    async grantCredits(input: {
+      customerId: string;
+      amountMicros: string;
+      idempotencyKey: string;
+      actor: string;
+      reason: string;
+      expiresAt: string | null;
+    }): Promise<CreditWriteResult> {
+      return write({
+        customerId: input.customerId,
+        kind: 'grant',
+        amountMicros: microsFromJson(input.amountMicros),
+        idempotencyKey: input.idempotencyKey,
+        actor: input.actor,
+        reason: input.reason,
+        expiresAt: input.expiresAt === null ? null : new Date(input.expiresAt),
+      });
+    },
+
+    /** Credits bought through Checkout (`purchase`), keyed `purchase:<session id>`: once per session. */
+    async creditPurchase(input: {
+      customerId: string;
+      checkoutSessionId: string;
+      amountMicros: string;
+    }): Promise<CreditWriteResult> {
+      return write({
+        customerId: input.customerId,
+        kind: 'purchase',
+        amountMicros: microsFromJson(input.amountMicros),
+        idempotencyKey: purchaseKey(input.checkoutSessionId),
+        actor: STRIPE_ACTOR,
+        reason: `Checkout session ${input.checkoutSessionId}`,
+        stripeReference: input.checkoutSessionId,
+      });
+    },
+  };
+}
+
+export function purchaseKey(checkoutSessionId: string): string {
+  return `purchase:${checkoutSessionId}`;
+}
+
+/** The ledger's refusals are final: no retry changes them. Anything else (Postgres down) is retried. */
+function ledgerFailure(error: unknown): unknown {
+  const nonRetryable = (type: string) =>
+    ApplicationFailure.create({
+      type,
+      message: (error as Error).message,
+      nonRetryable: true,
+      cause: error as Error,
+    });
+  if (error instanceof IdempotencyKeyConflictError)
+    return nonRetryable(CustomerErrors.IDEMPOTENCY_KEY_CONFLICT);
+  if (error instanceof UnknownCustomerError) return nonRetryable(CustomerErrors.CUSTOMER_NOT_FOUND);
+  if (error instanceof LedgerRuleError || error instanceof RangeError) {
+    return nonRetryable(CustomerErrors.LEDGER_RULE);
+  }
+  return error;
+}

@@ -1,0 +1,433 @@
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../../activities/index.js';
+import { createApp } from '../../api/app.js';
+import type { ErrorBody } from '../../api/errors.js';
+import type { CreditEntryJson } from '../../src/domain/ledger-json.js';
+import type { CustomerState } from '../../src/domain/customer.js';
+import { WORKFLOWS_PATH } from '../../src/paths.js';
+import { createStripeClient } from '../../src/stripe/client.js';
+import {
+  creditBalanceSignal,
+  customerWorkflowId,
+  getStateQuery,
+  setBillingModeUpdate,
+} from '../../workflows/customer-workflow.messages.js';
+import { startLocalIdentityProvider, type LocalIdentityProvider } from '../fakes/auth0/index.js';
+import { startFakeHopsworks, type FakeHopsworks } from '../fakes/hopsworks/index.js';
+import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';
+import { TEST_SECRETS, testConfig } from '../helpers/app-config.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { recordHistory } from '../helpers/histories.js';
+import { silentLogger } from '../helpers/logger.js';
+import { connectToDevServer, uniqueTaskQueue } from '../helpers/temporal.js';
+
+async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
+  let last: T | undefined;
+  for (let attempt = 0; attempt < 150; attempt++) {
+    last = await read();
+    if (done(last)) return last;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
+}
+
+interface GrantAnswer {
+  balance: string;
+  balanceMicros: string;
+  currency: string;
+  entry: CreditEntryJson;
+  replayed: boolean;
+}
+
+describe('prepaid credits through the API: admin grants, purchases and balances, on real servers', () => {
+  const taskQueue = uniqueTaskQueue('credits');
+  let env: TestWorkflowEnvironment;
+  let db: TestDatabase;
+  let stripe: FakeStripe;
+  let hopsworks: FakeHopsworks;
+  let identity: LocalIdentityProvider;
+  let server: ServerType;
+  let apiUrl: string;
+  let worker: Worker;
+  let running: Promise<void>;
+
+  beforeAll(async () => {
+    env = await connectToDevServer();
+    db = await createTestDatabase();
+    identity = await startLocalIdentityProvider();
+    stripe = await startFakeStripe({ webhookSecret: TEST_SECRETS.stripeWebhook, livemode: false });
+    hopsworks = await startFakeHopsworks({ apiKey: 'hopsworks-admin-key' });
+    await db.pool.query(
+      `INSERT INTO clusters (id, name, hopsworks_api_url, hopsworks_api_key, capacity)
+       VALUES ('eu-1', 'EU 1', $1, 'hopsworks-admin-key', 100)`,
+      [hopsworks.url],
+    );
+    const config = testConfig({
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      STRIPE_TEST_SECRET_KEY: 'sk_test_credits_000000',
+      STRIPE_API_URL: stripe.url,
+      AUTH0_JWKS_URL: identity.jwksUrl,
+      AUTH0_ISSUER: identity.issuer,
+      AUTH0_AUDIENCE: identity.audience,
+    });
+    const stripeClient = createStripeClient(config.stripe)!;
+    const app = createApp({
+      db: db.pool,
+      temporal: env.client,
+      logger: silentLogger,
+      config,
+      stripe: stripeClient,
+    });
+    server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => server.once('listening', resolve));
+    apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    stripe.setWebhookUrl(`${apiUrl}/api/webhooks/stripe-test`);
+    stripe.setDelivery({ mode: 'manual' });
+
+    worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowsPath: WORKFLOWS_PATH,
+      activities: createActivities({
+        db: db.pool,
+        stripe: stripeClient,
+        hopsworks: { oauthClientId: 'test-client' },
+      }),
+    });
+    running = worker.run();
+  });
+
+  afterAll(async () => {
+    worker?.shutdown();
+    await running;
+    await new Promise((resolve) => server.close(resolve));
+    await stripe.close();
+    await hopsworks.close();
+    await identity.close();
+    await env.teardown();
+    await db.drop();
+  });
+
+  const call = (method: string, path: string, token?: string, body?: unknown) =>
+    fetch(`${apiUrl}${path}`, {
+      method,
+      headers: {
+        'content-type': 'application/json',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  const admin = TEST_SECRETS.adminToken;
+  const error = async (response: Response) => ((await response.json()) as ErrorBody).error;
+  const urls = { successUrl: 'https://app.example.test/ok', cancelUrl: 'https://app.example.test/no' };
+
+  /** A customer signed up through the Auth0 webhook and provisioned by their workflow. */
+  const newCustomer = async (name: string) => {
+    const subject = `auth0|${name}`;
+    const accepted = await fetch(`${apiUrl}/api/webhooks/auth0`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_SECRETS.auth0Webhook}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ user_id: subject, email: `${name}@example.test` }),
+    });
+    expect(accepted.status).toBe(202);
+    const { customerId } = (await accepted.json()) as { customerId: string };
+    const handle = env.client.workflow.getHandle(customerWorkflowId(customerId));
+    await eventually(
+      () => handle.query(getStateQuery),
+      (state) => state.status === 'awaiting_payment_method',
+      `${name} to be provisioned`,
+    );
+    return { customerId, handle, token: await identity.tokenFor(subject) };
+  };
+
+  const balanceOf = async (token: string) => {
+    const response = await call('GET', '/api/billing/balance', token);
+    expect(response.status).toBe(200);
+    return (await response.json()) as { balance: string; balanceMicros: string; currency: string };
+  };
+  const ledger = async (customerId: string) =>
+    (
+      await db.pool.query<{ kind: string; amount: string; key: string }>(
+        `SELECT kind, amount_micros::text AS amount, idempotency_key AS key FROM credit_ledger
+         WHERE customer_id = $1 ORDER BY id`,
+        [customerId],
+      )
+    ).rows;
+
+  it('should credit a purchased pack once though checkout.session.completed is delivered five times and re-sent as a new event', async () => {
+    const ada = await newCustomer('credits-ada');
+    const created = await call('POST', '/api/billing/purchase-credits', ada.token, { pack: 50, ...urls });
+    expect(created.status).toBe(201);
+    const { id: sessionId, url } = (await created.json()) as { id: string; url: string };
+    expect(url).toMatch(/^http/);
+    const session = stripe.checkoutSessions.get(sessionId)!;
+    expect(session).toMatchObject({
+      mode: 'payment',
+      amount_total: 5000,
+      currency: 'usd',
+      metadata: { purpose: 'credits', customer_id: ada.customerId, credits_micros: '50000000' },
+    });
+
+    stripe.setDelivery({ mode: 'manual', duplicates: 4, seed: 11 });
+    const completed = stripe.completeCheckoutSession(sessionId);
+    await stripe.flush({ order: 'shuffled', concurrency: 5 });
+    stripe.setDelivery({ duplicates: 0 });
+    expect(
+      stripe.deliveries.filter((delivery) => delivery.eventId === stripe.events.at(-1)!.id),
+    ).toHaveLength(5);
+    // Stripe may also send what amounts to the same news under another event id.
+    stripe.emitEvent('checkout.session.completed', completed as unknown as Record<string, unknown>);
+    await stripe.flush();
+
+    await eventually(
+      () => balanceOf(ada.token),
+      (balance) => balance.balance === '50',
+      'the purchase',
+    );
+    await eventually(
+      () => ada.handle.query(getStateQuery),
+      (state) => state.seenEventIds.length >= 2,
+      'both events to be handled',
+    );
+    expect(await ledger(ada.customerId)).toEqual([
+      { kind: 'purchase', amount: '50000000', key: `purchase:${sessionId}` },
+    ]);
+    expect(await balanceOf(ada.token)).toEqual({
+      balance: '50',
+      balanceMicros: '50000000',
+      currency: 'usd',
+      billingMode: 'postpaid',
+    });
+    await recordHistory(
+      env.client,
+      customerWorkflowId(ada.customerId),
+      'customer-workflow-credits-purchased',
+    );
+  });
+
+  it('should credit a delayed payment when it succeeds and nothing when it fails', async () => {
+    const bo = await newCustomer('credits-bo');
+    const buy = async (amount: string) => {
+      const response = await call('POST', '/api/billing/purchase-credits', bo.token, { amount, ...urls });
+      expect(response.status).toBe(201);
+      return ((await response.json()) as { id: string }).id;
+    };
+    const succeeding = await buy('12.34');
+    const failing = await buy('7');
+    stripe.completeCheckoutSession(succeeding, { payment: 'processing' });
+    stripe.completeCheckoutSession(failing, { payment: 'processing' });
+    await stripe.flush();
+    stripe.settleAsyncPayment(failing, 'failed');
+    stripe.settleAsyncPayment(succeeding, 'succeeded');
+    await stripe.flush();
+
+    await eventually(
+      () => balanceOf(bo.token),
+      (balance) => balance.balance === '12.34',
+      'the settled payment',
+    );
+    await eventually(
+      () => bo.handle.query(getStateQuery),
+      (state) => state.seenEventIds.length >= 4,
+      'all four events to be handled',
+    );
+    expect(await ledger(bo.customerId)).toEqual([
+      { kind: 'purchase', amount: '12340000', key: `purchase:${succeeding}` },
+    ]);
+  });
+
+  it('should keep an exact balance under 50 concurrent grants of which 10 repeat a key, and audit each', async () => {
+    const cy = await newCustomer('credits-cy');
+    const requests = Array.from({ length: 50 }, (_, index) => {
+      const key = index < 40 ? index : index - 40; // the last ten repeat keys 0..9
+      return { amount: `${key + 1}.25`, reason: `goodwill ${key}`, idempotencyKey: `cy-grant-${key}` };
+    });
+    const responses = await Promise.all(
+      requests.map((body) => call('POST', `/api/admin/customers/${cy.customerId}/credits`, admin, body)),
+    );
+    expect(responses.map((response) => response.status)).toEqual(requests.map(() => 200));
+    const answers = (await Promise.all(responses.map((response) => response.json()))) as GrantAnswer[];
+    expect(answers.filter((answer) => answer.replayed)).toHaveLength(10);
+    // Σ (k + 1.25) for k = 0..39 = 780 + 50 = 830 USD.
+    expect(await balanceOf(cy.token)).toMatchObject({ balance: '830', balanceMicros: '830000000' });
+    expect(new Set(answers.map((answer) => answer.entry.id)).size).toBe(40);
+    // Whichever of two requests with one key ran first wrote the grant; the other got its answer again.
+    for (let index = 40; index < 50; index++) {
+      const pair = [answers[index - 40]!, answers[index]!];
+      expect(pair.map((answer) => answer.replayed).sort()).toEqual([false, true]);
+      expect({ ...pair[0], replayed: null }).toEqual({ ...pair[1], replayed: null });
+    }
+    const grants = await ledger(cy.customerId);
+    expect(grants).toHaveLength(40);
+    expect(grants.every((entry) => entry.kind === 'grant')).toBe(true);
+    const audited = await db.pool.query(
+      `SELECT actor, action, count(*)::int AS n FROM audit_log WHERE customer_id = $1 GROUP BY actor, action`,
+      [cy.customerId],
+    );
+    expect(audited.rows).toEqual([{ actor: 'ops', action: 'grant_credits', n: 50 }]);
+    const page = await call('GET', `/api/admin/customers/${cy.customerId}/ledger?limit=30`, admin);
+    const first = (await page.json()) as { entries: CreditEntryJson[]; nextBefore: string; balance: string };
+    expect(first.entries).toHaveLength(30);
+    expect(first.balance).toBe('830');
+    const next = await call(
+      'GET',
+      `/api/admin/customers/${cy.customerId}/ledger?before=${first.nextBefore}`,
+      admin,
+    );
+    const second = (await next.json()) as { entries: CreditEntryJson[]; nextBefore: string | null };
+    expect(second.entries).toHaveLength(10);
+    expect(second.nextBefore).toBeNull();
+    const ids = [...first.entries, ...second.entries].map((entry) => BigInt(entry.id));
+    expect(ids).toEqual([...ids].sort((a, b) => (a > b ? -1 : a < b ? 1 : 0)));
+  });
+
+  it('should answer a repeated key with the first answer, and 409 when its amount differs', async () => {
+    const di = await newCustomer('credits-di');
+    const grant = (amount: string | number) =>
+      call('POST', `/api/admin/customers/${di.customerId}/credits`, admin, {
+        amount,
+        reason: 'support ticket 42',
+        idempotencyKey: 'di-ticket-42',
+      });
+    const first = await grant('20');
+    expect(first.status).toBe(200);
+    const firstAnswer = (await first.json()) as GrantAnswer;
+    expect(firstAnswer).toMatchObject({
+      balance: '20',
+      replayed: false,
+      entry: { kind: 'grant', actor: 'ops' },
+    });
+    const again = await grant(20);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual({ ...firstAnswer, replayed: true });
+    const conflict = await grant('21');
+    expect([conflict.status, (await error(conflict)).code]).toEqual([409, 'idempotency_key_conflict']);
+    expect(await balanceOf(di.token)).toMatchObject({ balance: '20' });
+  });
+
+  it('should refuse invalid grants naming the field: 400 for the shape, 422 from the workflow', async () => {
+    const ed = await newCustomer('credits-ed');
+    const grant = (body: Record<string, unknown>) =>
+      call('POST', `/api/admin/customers/${ed.customerId}/credits`, admin, {
+        amount: '10',
+        reason: 'welcome',
+        idempotencyKey: `ed-${Math.random()}`,
+        ...body,
+      });
+    const cases: [Record<string, unknown>, number, string][] = [
+      [{ amount: '0' }, 422, 'amount'],
+      [{ amount: '-5' }, 422, 'amount'],
+      [{ amount: '10000.01' }, 422, 'amount'],
+      [{ reason: undefined }, 422, 'reason'],
+      [{ reason: '   ' }, 422, 'reason'],
+      [{ expiresAt: '2001-01-01T00:00:00Z' }, 422, 'expiresAt'],
+      [{ amount: 'ten' }, 400, 'amount'],
+      [{ amount: 1e-7 }, 400, 'amount'],
+      [{ idempotencyKey: '' }, 400, 'idempotencyKey'],
+      [{ expiresAt: 'tomorrow' }, 400, 'expiresAt'],
+    ];
+    for (const [body, status, field] of cases) {
+      const response = await grant(body);
+      const { details } = await error(response);
+      expect([JSON.stringify(body), response.status, details]).toEqual([
+        JSON.stringify(body),
+        status,
+        [expect.objectContaining({ field })],
+      ]);
+    }
+    const unknown = await call('POST', '/api/admin/customers/cust_nobody/credits', admin, {
+      amount: '1',
+      reason: 'x',
+      idempotencyKey: 'nobody-1',
+    });
+    expect([unknown.status, (await error(unknown)).code]).toEqual([404, 'customer_not_found']);
+    expect((await call('GET', '/api/admin/customers/cust_nobody/ledger', admin)).status).toBe(404);
+    expect(await ledger(ed.customerId)).toEqual([]);
+
+    // Purchases: a pack the seed does not sell, both or neither of pack and amount, out of limits.
+    const purchase = (body: Record<string, unknown>) =>
+      call('POST', '/api/billing/purchase-credits', ed.token, { ...urls, ...body });
+    for (const [body, field] of [
+      [{ pack: 30 }, 'pack'],
+      [{ pack: 25, amount: '25' }, 'pack'],
+      [{}, 'pack'],
+      [{ amount: '1' }, 'amount'],
+      [{ amount: '5.001' }, 'amount'],
+      [{ amount: '10000.01' }, 'amount'],
+      [{ pack: 25, successUrl: 'not a url' }, 'successUrl'],
+    ] as const) {
+      const response = await purchase(body);
+      expect([JSON.stringify(body), response.status, (await error(response)).details]).toEqual([
+        JSON.stringify(body),
+        400,
+        [expect.objectContaining({ field })],
+      ]);
+    }
+  });
+
+  it('should let a depleted prepaid customer recover through a grant', async () => {
+    const fay = await newCustomer('credits-fay');
+    await fay.handle.executeUpdate(setBillingModeUpdate, {
+      args: [{ actor: 'ops', reason: 'prepaid pilot', mode: 'prepaid' }],
+    });
+    await fay.handle.signal(creditBalanceSignal, { balanceMicros: '0', at: new Date().toISOString() });
+    await eventually(
+      () => fay.handle.query(getStateQuery),
+      (state: CustomerState) => state.grace?.reason === 'balance_depleted',
+      'the grace period',
+    );
+    const granted = await call('POST', `/api/admin/customers/${fay.customerId}/credits`, admin, {
+      amount: '15',
+      reason: 'bridge until the invoice is paid',
+      idempotencyKey: 'fay-bridge',
+      expiresAt: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+    });
+    expect(granted.status).toBe(200);
+    const state = await fay.handle.query(getStateQuery);
+    expect(state).toMatchObject({ grace: null, creditBalance: { micros: '15000000' } });
+    expect(state.status).not.toBe('past_due');
+    await recordHistory(env.client, customerWorkflowId(fay.customerId), 'customer-workflow-credits-granted');
+  });
+
+  it('should refuse missing, wrong and other credentials on every credit route', async () => {
+    const gus = await newCustomer('credits-gus');
+    await call('POST', `/api/admin/customers/${gus.customerId}/credits`, admin, {
+      amount: '3',
+      reason: 'hello',
+      idempotencyKey: 'gus-hello',
+    });
+    const other = await identity.tokenFor('auth0|someone-else');
+    const wrongAudience = await identity.tokenFor('auth0|credits-gus', { audience: 'another-api' });
+    const body = { amount: '1', reason: 'x', idempotencyKey: 'gus-auth' };
+    const adminRoutes: [string, string, unknown?][] = [
+      ['POST', `/api/admin/customers/${gus.customerId}/credits`, body],
+      ['GET', `/api/admin/customers/${gus.customerId}/ledger`],
+    ];
+    for (const [method, path, payload] of adminRoutes) {
+      for (const token of [undefined, `${admin}x`, gus.token, TEST_SECRETS.cron]) {
+        expect([path, token?.slice(0, 8), (await call(method, path, token, payload)).status]).toEqual([
+          path,
+          token?.slice(0, 8),
+          401,
+        ]);
+      }
+    }
+    const customerRoutes: [string, string, unknown?][] = [
+      ['GET', '/api/billing/balance'],
+      ['POST', '/api/billing/purchase-credits', { pack: 25, ...urls }],
+    ];
+    for (const [method, path, payload] of customerRoutes) {
+      for (const token of [undefined, admin, `${gus.token}x`, wrongAudience]) {
+        expect([path, (await call(method, path, token, payload)).status]).toEqual([path, 401]);
+      }
+      // Another account's valid token reaches only its own (here: no) customer.
+      expect([path, (await call(method, path, other, payload)).status]).toEqual([path, 404]);
+    }
+    expect(await balanceOf(gus.token)).toMatchObject({ balance: '3' });
+    expect(await ledger(gus.customerId)).toHaveLength(1);
+  });
+});

@@ -1,0 +1,109 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { PROJECT_ROOT } from '../../src/paths.js';
+import { stripeSyncWorkflow } from '../../workflows/stripe-sync-workflow.js';
+import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import '../setup/context.js';
+
+const CUSTOMERS = 30;
+const METRICS = 5;
+
+/** The benchmark's worker (real activities, real Postgres, the fake Stripe) in a process of its own. */
+function startWorker(args: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/collection-worker.ts', ...args], {
+    cwd: PROJECT_ROOT,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('worker did not start')), 60_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.includes('"ready":true')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
+  });
+}
+
+describe('Stripe sync when its worker is killed mid-batch', () => {
+  let db: TestDatabase;
+  let fake: FakeStripe;
+  let connection: Connection;
+  const workers: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    [db, fake] = await Promise.all([
+      createTestDatabase(),
+      startFakeStripe({ webhookSecret: 'whsec_sync_crash' }),
+    ]);
+    connection = await Connection.connect({ address: inject('temporalAddress') });
+  });
+  afterAll(async () => {
+    for (const worker of workers) if (worker.exitCode === null) worker.kill('SIGKILL');
+    await connection?.close();
+    await fake?.close();
+    await db?.drop();
+  });
+
+  it('should send every identifier exactly once after a SIGKILL and a new worker', async () => {
+    const stripe = fake.client();
+    const date = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    await db.pool.query(
+      `INSERT INTO clusters (id, name, hopsworks_api_url) VALUES ('eu-1', 'EU 1', 'http://127.0.0.1:1')`,
+    );
+    for (let index = 0; index < CUSTOMERS; index++) {
+      const id = `cust_crash_${index}`;
+      const customer = await stripe.customers.create({ email: `${id}@example.test` });
+      await db.pool.query(
+        `INSERT INTO customers (id, auth_subject, email, status, stripe_customer_id, cluster_id)
+         VALUES ($1, $2, $3, 'active', $4, 'eu-1')`,
+        [id, `auth0|${id}`, `${id}@example.test`, customer.id],
+      );
+      await db.pool.query(
+        `INSERT INTO usage_daily (customer_id, cluster_id, usage_date, billing_mode, cpu_hours, gpu_hours,
+           memory_gb_hours, storage_gb_month, api_calls, cpu_cost_micros, gpu_cost_micros, memory_cost_micros,
+           storage_cost_micros, api_calls_cost_micros, total_cost_micros)
+         VALUES ($1, 'eu-1', $2, 'postpaid', 1, 1, 1, 1, 1000, 100000, 2000000, 5000, 150000, 10000, 2265000)`,
+        [id, date],
+      );
+    }
+    // 20 requests a second from now on: the 150 meter events take several seconds, time to kill the
+    // worker halfway.
+    fake.setRateLimit({ requestsPerSecond: 20 });
+    const taskQueue = `sync-crash-${randomUUID()}`;
+    const args = [inject('temporalAddress'), taskQueue, db.url, fake.url, 'oauth-client', '20'];
+    workers.push(await startWorker(args));
+    const client = new Client({ connection });
+    const handle = await client.workflow.start(stripeSyncWorkflow, {
+      workflowId: `stripe-sync-crash-${randomUUID()}`,
+      taskQueue,
+      args: [{ date }],
+    });
+
+    for (let waited = 0; fake.meterEvents.length < 40; waited += 50) {
+      if (waited > 60_000) throw new Error(`only ${fake.meterEvents.length} meter events arrived`);
+      await sleep(50);
+    }
+    workers[0]!.kill('SIGKILL');
+    const sentBeforeKill = fake.meterEvents.length;
+    expect(sentBeforeKill).toBeLessThan(CUSTOMERS * METRICS);
+
+    workers.push(await startWorker(args));
+    await handle.result();
+
+    const identifiers = fake.meterEvents.map((event) => event.identifier);
+    expect(identifiers).toHaveLength(CUSTOMERS * METRICS);
+    expect(new Set(identifiers).size).toBe(CUSTOMERS * METRICS);
+    const { rows } = await db.pool.query<{ unreported: number; sent: number }>(
+      `SELECT (SELECT count(*)::int FROM usage_daily WHERE reported_to_stripe_at IS NULL) AS unreported,
+              (SELECT count(*)::int FROM meter_reports WHERE status = 'sent') AS sent`,
+    );
+    expect(rows[0]).toEqual({ unreported: 0, sent: CUSTOMERS * METRICS });
+  }, 180_000);
+});
