@@ -17,6 +17,7 @@
 import type { Queryable } from '../db/pool.js';
 import type { Micros } from '../domain/money.js';
 import { METRICS, type Metric, type PricedDay, type Price, type PricingOverride } from '../domain/pricing.js';
+import { COST_COLUMNS } from '../db/usage-daily.js';
 
 export const BILLABLE_STATUSES = ['awaiting_payment_method', 'active', 'past_due', 'suspended'] as const;
 
@@ -112,13 +113,6 @@ export interface StoredUsageDay {
 
 export type UpsertOutcome = 'written' | 'unchanged' | 'locked_differs';
 
-const COST_COLUMNS: Record<Metric, string> = {
-  cpu_hours: 'cpu_cost_micros',
-  gpu_hours: 'gpu_cost_micros',
-  memory_gb_hours: 'memory_cost_micros',
-  storage_gb_month: 'storage_cost_micros',
-  api_calls: 'api_calls_cost_micros',
-};
 // Column, then the parameter's cast: the comparison of rule 2 is made by Postgres on its own types.
 const VALUE_COLUMNS: [string, string][] = [
   ['billing_mode', 'text'],
