@@ -1,9 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { vi } from 'vitest';
 import type { Activities } from '../../activities/index.js';
 import type { CustomerState, SubscriptionSnapshot } from '../../src/domain/customer.js';
-import type { customerWorkflow } from '../../workflows/customer-workflow.js';
-import { getStateQuery, type StripeEventSignal } from '../../workflows/customer-workflow.messages.js';
+import { customerWorkflow } from '../../workflows/customer-workflow.js';
+import {
+  getStateQuery,
+  stripeEventSignal,
+  type StripeEventSignal,
+} from '../../workflows/customer-workflow.messages.js';
+import { uniqueTaskQueue } from './temporal.js';
+import { withWorker } from './worker.js';
 
 /**
  * The customer's state, or undefined when the query got no answer within two seconds: the
@@ -149,3 +157,61 @@ export function invoiceEvent(
 }
 
 export type StateReader = { query: (query: never) => Promise<CustomerState> };
+
+export type CustomerHandle = WorkflowHandle<typeof customerWorkflow>;
+
+/**
+ * Waits until the latest run's state satisfies `done` and no activity is in flight: skipping days
+ * while an activity runs would time it out on the skipped clock. Local activities do not show as
+ * pending; wait for their calls on the stubs instead.
+ */
+export async function untilState(
+  handle: CustomerHandle,
+  done: (state: CustomerState) => boolean,
+): Promise<CustomerState> {
+  for (let attempt = 0; attempt < 300; attempt++) {
+    const state = await queryState(handle);
+    if (state && done(state) && ((await handle.describe()).raw.pendingActivities ?? []).length === 0) {
+      return state;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`condition not reached: ${JSON.stringify(await queryState(handle))}`);
+}
+
+/**
+ * An active, subscribed customer (signup, then a completed setup checkout) with a 7-day grace period,
+ * on a worker with `activities`; then `body`. A run still open afterwards is terminated, so that it
+ * cannot hold the test server's clock.
+ */
+export async function withActiveCustomer(
+  env: TestWorkflowEnvironment,
+  activities: ActivityStubs,
+  body: (handle: CustomerHandle) => Promise<void>,
+): Promise<void> {
+  const taskQueue = uniqueTaskQueue('customer');
+  await withWorker(env, { taskQueue, activities }, async () => {
+    const handle = await env.client.workflow.start(customerWorkflow, {
+      workflowId: `customer-${randomUUID()}`,
+      taskQueue,
+      args: [
+        {
+          customerId: 'c1',
+          signup: { authSubject: 'auth0|c1', email: 'c1@example.test' },
+          gracePeriodDays: 7,
+        },
+      ],
+    });
+    await untilState(handle, (state) => state.status === 'awaiting_payment_method');
+    await handle.signal(
+      stripeEventSignal,
+      stripeEvent('checkout.session.completed', { id: 'cs_1', mode: 'setup' }),
+    );
+    await untilState(handle, (state) => state.status === 'active' && state.period !== null);
+    try {
+      await body(handle);
+    } finally {
+      if ((await handle.describe()).status.name === 'RUNNING') await handle.terminate('test finished');
+    }
+  });
+}

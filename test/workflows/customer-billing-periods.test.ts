@@ -1,10 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { finalUsageDay, type BillingPeriod } from '../../src/domain/billing-period.js';
-import type { CustomerState } from '../../src/domain/customer.js';
 import { customerWorkflow } from '../../workflows/customer-workflow.js';
 import {
   creditBalanceSignal,
@@ -15,13 +13,13 @@ import {
 } from '../../workflows/customer-workflow.messages.js';
 import {
   healthyActivities,
-  queryState,
   stripeEvent,
+  untilState,
+  withActiveCustomer,
   type ActivityStubs,
 } from '../helpers/customer-workflow.js';
 import { recordHistory } from '../helpers/histories.js';
-import { startTimeSkippingServer, uniqueTaskQueue } from '../helpers/temporal.js';
-import { withWorker } from '../helpers/worker.js';
+import { startTimeSkippingServer } from '../helpers/temporal.js';
 
 type Handle = WorkflowHandle<typeof customerWorkflow>;
 
@@ -57,45 +55,9 @@ describe('customerWorkflow billing periods (time skipping)', () => {
   });
   afterEach(() => env?.teardown());
 
-  async function activeCustomer(activities: ActivityStubs, body: (handle: Handle) => Promise<void>) {
-    const taskQueue = uniqueTaskQueue('periods');
-    await withWorker(env, { taskQueue, activities }, async () => {
-      const handle = await env.client.workflow.start(customerWorkflow, {
-        workflowId: `customer-${randomUUID()}`,
-        taskQueue,
-        args: [
-          {
-            customerId: 'c1',
-            signup: { authSubject: 'auth0|c1', email: 'c1@example.test' },
-            gracePeriodDays: 7,
-          },
-        ],
-      });
-      await until(handle, (state) => state.status === 'awaiting_payment_method');
-      await handle.signal(
-        stripeEventSignal,
-        stripeEvent('checkout.session.completed', { id: 'cs_1', mode: 'setup' }),
-      );
-      await until(handle, (state) => state.status === 'active' && state.period !== null);
-      try {
-        await body(handle);
-      } finally {
-        if ((await handle.describe()).status.name === 'RUNNING') await handle.terminate('test finished');
-      }
-    });
-  }
-
-  /** Polls the latest run's state (queries follow continue-as-new) until `done`, with no activity in flight. */
-  async function until(handle: Handle, done: (state: CustomerState) => boolean): Promise<CustomerState> {
-    for (let attempt = 0; attempt < 300; attempt++) {
-      const state = await queryState(handle);
-      if (state && done(state) && ((await handle.describe()).raw.pendingActivities ?? []).length === 0) {
-        return state;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    throw new Error(`condition not reached: ${JSON.stringify(await handle.query(getStateQuery))}`);
-  }
+  const activeCustomer = (activities: ActivityStubs, body: (handle: Handle) => Promise<void>) =>
+    withActiveCustomer(env, activities, body);
+  const until = untilState;
 
   /** Moves the skipped clock to `instantMs` (and a little past it). */
   async function sleepUntil(instantMs: number) {

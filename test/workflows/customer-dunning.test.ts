@@ -1,8 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CustomerState } from '../../src/domain/customer.js';
 import { customerWorkflow } from '../../workflows/customer-workflow.js';
 import {
   getStateQuery,
@@ -16,11 +14,12 @@ import {
   invoiceEvent,
   stripeEvent,
   subscription,
+  untilState,
+  withActiveCustomer,
   type ActivityStubs,
 } from '../helpers/customer-workflow.js';
 import { recordHistory } from '../helpers/histories.js';
-import { startTimeSkippingServer, uniqueTaskQueue } from '../helpers/temporal.js';
-import { withWorker } from '../helpers/worker.js';
+import { startTimeSkippingServer } from '../helpers/temporal.js';
 
 type Handle = WorkflowHandle<typeof customerWorkflow>;
 
@@ -33,48 +32,9 @@ describe('customerWorkflow dunning, suspension and cancellation (time skipping)'
   });
   afterEach(() => env?.teardown());
 
-  /** An active, subscribed customer with a 7-day grace period, then `body`. */
-  async function activeCustomer(activities: ActivityStubs, body: (handle: Handle) => Promise<void>) {
-    const taskQueue = uniqueTaskQueue('dunning');
-    await withWorker(env, { taskQueue, activities }, async () => {
-      const handle = await env.client.workflow.start(customerWorkflow, {
-        workflowId: `customer-${randomUUID()}`,
-        taskQueue,
-        args: [
-          {
-            customerId: 'c1',
-            signup: { authSubject: 'auth0|c1', email: 'c1@example.test' },
-            gracePeriodDays: 7,
-          },
-        ],
-      });
-      await until(handle, (state) => state.status === 'awaiting_payment_method');
-      await handle.signal(
-        stripeEventSignal,
-        stripeEvent('checkout.session.completed', { id: 'cs_1', mode: 'setup' }),
-      );
-      await until(handle, (state) => state.status === 'active');
-      try {
-        await body(handle);
-      } finally {
-        // A workflow left running would hold the shared test server's clock for the next test.
-        if ((await handle.describe()).status.name === 'RUNNING') await handle.terminate('test finished');
-      }
-    });
-  }
-
-  /**
-   * Waits until the state satisfies `done` and no activity is in flight: skipping days while an
-   * activity runs would time it out on the skipped clock, and the test server would wait on it.
-   */
-  async function until(handle: Handle, done: (state: CustomerState) => boolean): Promise<CustomerState> {
-    for (let attempt = 0; attempt < 200; attempt++) {
-      const state = await handle.query(getStateQuery);
-      if (done(state) && ((await handle.describe()).raw.pendingActivities ?? []).length === 0) return state;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    throw new Error(`condition not reached: ${JSON.stringify(await handle.query(getStateQuery))}`);
-  }
+  const activeCustomer = (activities: ActivityStubs, body: (handle: Handle) => Promise<void>) =>
+    withActiveCustomer(env, activities, body);
+  const until = untilState;
 
   const notified = (activities: ActivityStubs, kind: string) =>
     activities.notifyCustomer.mock.calls.filter(([input]) => input.kind === kind).length;
