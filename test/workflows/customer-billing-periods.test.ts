@@ -58,6 +58,11 @@ describe('customerWorkflow billing periods (time skipping)', () => {
   const activeCustomer = (activities: ActivityStubs, body: (handle: Handle) => Promise<void>) =>
     withActiveCustomer(env, activities, body);
   const until = untilState;
+  // Progress is read from the stubs' calls and the run id, not by polling queries: the time-skipping
+  // server never answers a query that reaches a run as it continues as new, and twelve of those
+  // make a slow test on a busy machine.
+  const eventually = (check: () => unknown | Promise<unknown>) =>
+    vi.waitFor(check, { timeout: 30_000, interval: 20 });
 
   /** Moves the skipped clock to `instantMs` (and a little past it). */
   async function sleepUntil(instantMs: number) {
@@ -79,11 +84,6 @@ describe('customerWorkflow billing periods (time skipping)', () => {
         nextPeriod: { start: input.periodEnd, end: input.periodEnd + 30 * 86_400 },
       };
     });
-    // Progress is read from the stubs' calls and the run id, not by polling queries: the time-skipping
-    // server never answers a query that reaches a run as it continues as new, and twelve of those
-    // make a slow test on a busy machine.
-    const eventually = (check: () => unknown | Promise<unknown>) =>
-      vi.waitFor(check, { timeout: 30_000, interval: 20 });
     await activeCustomer(activities, async (handle) => {
       const firstRunId = (await handle.describe()).runId;
       let period = (await until(handle, (state) => state.period !== null)).period!;
@@ -177,7 +177,9 @@ describe('customerWorkflow billing periods (time skipping)', () => {
       });
       expect(pending).toMatchObject({ billingMode: 'postpaid', pendingBillingMode: 'prepaid' });
       await sleepUntil(period!.end * 1000);
+      const runBefore = (await handle.describe()).runId;
       await handle.signal(usageReportedSignal, { through: finalUsageDay(period!) });
+      await eventually(async () => expect((await handle.describe()).runId).not.toBe(runBefore));
       const prepaid = await until(handle, (state) => state.billingMode === 'prepaid');
       expect(prepaid.closedPeriods.at(-1)).toMatchObject({ mode: 'postpaid', end: period!.end });
       // The first prepaid period runs to the end of the calendar month.
@@ -217,5 +219,5 @@ describe('customerWorkflow billing periods (time skipping)', () => {
       expect(activities.restoreKubernetesWorkloads).toHaveBeenCalledTimes(1);
       await recordHistory(env.client, handle.workflowId, 'customer-workflow-prepaid-depleted');
     });
-  });
+  }, 120_000);
 });
