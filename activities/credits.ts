@@ -1,10 +1,12 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type pg from 'pg';
 import {
-  IdempotencyKeyConflictError,
-  UnknownCustomerError,
   appendEntry,
   type AppendEntryInput,
+  expireDueGrants,
+  IdempotencyKeyConflictError,
+  nextExpiry,
+  UnknownCustomerError,
 } from '../src/db/ledger.js';
 import { LedgerRuleError } from '../src/domain/credits.js';
 import { creditEntryJson, type CreditEntryJson } from '../src/domain/ledger-json.js';
@@ -21,6 +23,15 @@ export interface CreditWriteResult {
   replayed: boolean;
   /** The balance now, with the database's clock, for the workflow's `applyBalance`. */
   current: CreditBalanceReport;
+  /** When the next grant with something left expires (ISO 8601): the workflow's timer for it. */
+  nextExpiryAt: string | null;
+}
+
+export interface CreditExpiryResult {
+  /** Expiry entries written now (grants fully used expire without one). */
+  expired: number;
+  current: CreditBalanceReport;
+  nextExpiryAt: string | null;
 }
 
 /** Ledger writes the customer's workflow makes: admin grants and Checkout purchases. */
@@ -39,6 +50,7 @@ export function createCreditActivities({ db }: { db: pg.Pool }) {
       [input.customerId],
     );
     const now = rows[0];
+    const next = await nextExpiry(db, input.customerId);
     return {
       balanceMicros: result.balanceMicros.toString(),
       entry: creditEntryJson(result.entry),
@@ -47,6 +59,7 @@ export function createCreditActivities({ db }: { db: pg.Pool }) {
         balanceMicros: now ? BigInt(now.balance).toString() : result.balanceMicros.toString(),
         at: (now?.at ?? new Date()).toISOString(),
       },
+      nextExpiryAt: next?.toISOString() ?? null,
     };
   };
 
@@ -69,6 +82,26 @@ export function createCreditActivities({ db }: { db: pg.Pool }) {
         reason: input.reason,
         expiresAt: input.expiresAt === null ? null : new Date(input.expiresAt),
       });
+    },
+
+    /**
+     * What is left of the grants due at `now` (the workflow's time: the expiry instant) leaves the
+     * ledger through `expiry` entries, once (keys `expiry:<grant>`); answers the balance and the next
+     * expiry.
+     */
+    async expireCredits(input: { customerId: string; now: string }): Promise<CreditExpiryResult> {
+      let result;
+      try {
+        result = await expireDueGrants(db, { customerId: input.customerId, now: new Date(input.now) });
+      } catch (error) {
+        throw ledgerFailure(error);
+      }
+      return {
+        expired: result.expired.length,
+        // Stamped with this clock, like the other writers' reports, so that reports stay ordered.
+        current: { balanceMicros: result.balanceMicros.toString(), at: new Date().toISOString() },
+        nextExpiryAt: result.nextExpiryAt?.toISOString() ?? null,
+      };
     },
 
     /** Credits bought through Checkout (`purchase`), keyed `purchase:<session id>`: once per session. */

@@ -165,7 +165,7 @@ const credits = proxyActivities<Pick<Activities, 'creditPurchase'>>({
 
 // An admin's grant answers an HTTP request that waits for it: a few quick attempts, then the admin
 // sees the failure and retries with the same idempotency key.
-const grants = proxyActivities<Pick<Activities, 'grantCredits'>>({
+const grants = proxyActivities<Pick<Activities, 'grantCredits' | 'expireCredits'>>({
   startToCloseTimeout: '10 seconds',
   retry: {
     initialInterval: '500 milliseconds',
@@ -341,7 +341,10 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
           throw grantFailure(error);
         }
         // A replay changed nothing: the balance it answers is the first grant's, no longer current.
-        if (!result.replayed) await applyLedgerBalance(result.current);
+        if (!result.replayed) {
+          state.creditExpiresAt = result.nextExpiryAt ?? null;
+          await applyLedgerBalance(result.current);
+        }
         return { balanceMicros: result.balanceMicros, entry: result.entry, replayed: result.replayed };
       }),
     { validator: (grant) => validateGrant(grant, state.canceledAt !== null) },
@@ -600,6 +603,28 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     if (state.creditBalance && state.creditBalance.at > report.at) return;
     if (balanceReport && balanceReport.at <= report.at) balanceReport = null;
     await applyBalance(report);
+  };
+
+  /** What is left of expired grants leaves the ledger at the expiry instant (the timer's). */
+  const expireCredits = async (): Promise<void> => {
+    let result;
+    try {
+      // The grant's own expiry instant, not the moment the timer's task ran a little later.
+      result = await grants.expireCredits({ customerId: state.customerId, now: state.creditExpiresAt! });
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      state.problem = {
+        step: 'expire_credits',
+        message: failureMessage(error),
+        at: new Date().toISOString(),
+      };
+      // Tried again in an hour; the grant stays spendable until then.
+      state.creditExpiresAt = new Date(Date.now() + HOUR_MS).toISOString();
+      return;
+    }
+    if (state.problem?.step === 'expire_credits') state.problem = null;
+    state.creditExpiresAt = result.nextExpiryAt;
+    await applyLedgerBalance(result.current);
   };
 
   /** Checkout in payment mode bought credits: credited once per session, however often Stripe tells. */
@@ -914,6 +939,7 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     if (state.canceledAt) deadlines.push(Date.parse(state.canceledAt) + FINAL_INVOICE_DEADLINE_MS);
     const close = periodCloseDueAt();
     if (close !== undefined) deadlines.push(close);
+    if (state.creditExpiresAt) deadlines.push(Date.parse(state.creditExpiresAt));
     return deadlines.length > 0 ? Math.min(...deadlines) : undefined;
   };
 
@@ -937,6 +963,8 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
         retryRequested ||
         balanceReport !== null ||
         alarm.rang ||
+        // An update moved a deadline (a grant that expires): arm the timer for it.
+        alarm.at !== nextDeadline() ||
         periodCloseDue() ||
         shouldContinueAsNew() ||
         accountClosed(),
@@ -965,6 +993,9 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     }
 
     if (periodCloseDue()) await exclusive(closePeriod);
+    if (state.creditExpiresAt && Date.now() >= Date.parse(state.creditExpiresAt)) {
+      await exclusive(expireCredits);
+    }
 
     if (accountClosed()) {
       // The account is closed: the history stays in the Temporal UI; the workflow completes.
@@ -996,6 +1027,10 @@ function createAlarm() {
   return {
     get rang(): boolean {
       return armed?.rang ?? false;
+    },
+    /** The deadline armed now, if any. */
+    get at(): number | undefined {
+      return armed?.at;
     },
     set(at: number | undefined): void {
       if (armed && armed.at === at && !armed.rang) return;

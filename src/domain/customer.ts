@@ -75,6 +75,8 @@ export interface CustomerState {
   pendingBillingMode: BillingMode | null;
   /** Prepaid: the credit balance the ledger reported last (micro-dollars as a decimal string) and when. */
   creditBalance: CreditBalance | null;
+  /** When the next grant with credits left expires (ISO 8601): a durable timer takes them out then. */
+  creditExpiresAt: string | null;
 }
 
 export interface CreditBalance {
@@ -186,6 +188,7 @@ export function initialCustomerState(customerId: string): CustomerState {
     closedPeriods: [],
     pendingBillingMode: null,
     creditBalance: null,
+    creditExpiresAt: null,
   };
 }
 

@@ -71,6 +71,7 @@ export function healthyActivities(): ActivityStubs {
     fetchInvoice: stub<'fetchInvoice'>(),
     grantCredits: stub<'grantCredits'>(),
     creditPurchase: stub<'creditPurchase'>(),
+    expireCredits: stub<'expireCredits'>(),
     holdDraftInvoice: stub<'holdDraftInvoice'>().mockResolvedValue({ held: true, status: 'draft' }),
     // Stripe moved on to the next month; the invoice matched the ledger.
     closeBillingPeriod: stub<'closeBillingPeriod'>().mockImplementation(async (input) => ({

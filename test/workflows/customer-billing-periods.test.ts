@@ -7,6 +7,7 @@ import { customerWorkflow } from '../../workflows/customer-workflow.js';
 import {
   creditBalanceSignal,
   getStateQuery,
+  grantCreditsUpdate,
   setBillingModeUpdate,
   stripeEventSignal,
   usageReportedSignal,
@@ -220,4 +221,46 @@ describe('customerWorkflow billing periods (time skipping)', () => {
       await recordHistory(env.client, handle.workflowId, 'customer-workflow-prepaid-depleted');
     });
   }, 120_000);
+  it('should take what is left of a grant out of the ledger at its expiry instant, not before', async () => {
+    const activities = healthyActivities();
+    await activeCustomer(activities, async (handle) => {
+      const grantedAt = await env.currentTimeMs();
+      const expiresAt = new Date(grantedAt + 3 * 86_400_000).toISOString();
+      activities.grantCredits.mockResolvedValue({
+        balanceMicros: '50000000',
+        entry: { id: '1', kind: 'grant', amountMicros: '50000000' } as never,
+        replayed: false,
+        current: { balanceMicros: '50000000', at: new Date(grantedAt).toISOString() },
+        nextExpiryAt: expiresAt,
+      });
+      activities.expireCredits.mockImplementation(async (input) => ({
+        expired: 1,
+        current: { balanceMicros: '0', at: input.now },
+        nextExpiryAt: null,
+      }));
+      await handle.executeUpdate(grantCreditsUpdate, {
+        args: [
+          {
+            actor: 'ops',
+            reason: 'trial credits',
+            amountMicros: '50000000',
+            idempotencyKey: 'grant-trial',
+            expiresAt,
+            maxAmountMicros: '10000000000',
+          },
+        ],
+      });
+      expect((await handle.query(getStateQuery)).creditExpiresAt).toBe(expiresAt);
+
+      await env.sleep(3 * 86_400_000 - 3_600_000);
+      expect(activities.expireCredits).not.toHaveBeenCalled();
+      await env.sleep('2 hours');
+      const expired = await until(handle, (state) => state.creditExpiresAt === null);
+      // The remainder left at the instant the grant expired, the workflow's timer time.
+      expect(activities.expireCredits).toHaveBeenCalledTimes(1);
+      expect(activities.expireCredits.mock.calls[0]![0].now).toBe(expiresAt);
+      expect(expired.creditBalance?.micros).toBe('0');
+      await recordHistory(env.client, handle.workflowId, 'customer-workflow-grant-expired');
+    });
+  });
 });
