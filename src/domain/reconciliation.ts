@@ -78,7 +78,3 @@ export function reconcileInvoice({ ledgerMicros, lines, draft }: ReconciliationI
   const adjusted = adjustments.length > 0 || lines.some((line) => line.lateUsage);
   return { status: adjusted ? 'adjusted' : 'matched', adjustments, comparisons, note: null };
 }
-
-export function ledgerTotal(ledgerMicros: Record<Metric, Micros>): Micros {
-  return METRICS.reduce((sum, metric) => sum + (ledgerMicros[metric] ?? 0n), 0n);
-}

@@ -1,7 +1,7 @@
 /**
- * Reporting priced usage to Stripe Billing Meters, and the ledger's totals that Stripe's invoice must
- * match. Library code: the Stripe sync workflow's activity calls `syncUsageToStripe` in batches, the
- * invoice reconciliation calls `periodLedgerTotals`.
+ * Reporting priced usage to Stripe Billing Meters. Library code: the Stripe sync workflow's activity
+ * calls `syncUsageToStripe` in batches; the invoice reconciliation compares Stripe's invoice with the
+ * ledger's period totals (`periodUsage` in src/db/billing-periods.ts).
  *
  * What is sent (the value rule, see src/stripe/catalog.ts): one meter event per postpaid `usage_daily`
  * row and metric, whose value is the metric's COST in micro-dollars (`<metric>_cost_micros`), with
@@ -28,7 +28,7 @@
  *    reports. Costs are compared with the reports before sending too: a row re-collected after its
  *    reports were written is neither sent nor marked, but returned as failed for an operator.
  *
- * Flagged instead of sent (the row stays unreported, so it shows in `periodLedgerTotals` as unreported
+ * Flagged instead of sent (the row stays unreported, so it shows in `periodUsage` as unreported
  * and the invoice reconciliation sees the gap; later runs skip it until an operator acts):
  * - expired: the event's timestamp is more than 35 days before `now`, outside Stripe's window. Its reports
  *   get status 'expired' with `last_error`; the usage must reach the invoice another way (an invoice item).
@@ -566,59 +566,4 @@ function retryAfterMs(header: string | undefined): number | null {
   if (/^\d+(\.\d+)?$/.test(header.trim())) return Number(header) * 1000;
   const at = Date.parse(header);
   return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
-}
-
-export interface PeriodLedgerTotals {
-  /** Postpaid cost per metric over the period, in micro-dollars (what each invoice line should bill). */
-  perMetric: Record<Metric, Micros>;
-  totalMicros: Micros;
-  /** Usage days in the period with postpaid rows. */
-  days: number;
-  /** Of those, the days (YYYY-MM-DD) with a row not yet reported to Stripe; empty when Stripe has it all. */
-  unreportedDays: string[];
-}
-
-/**
- * The ledger's postpaid totals for a customer's billing period [start, end), ISO 8601 instants with an
- * offset (Stripe's `period_start` / `period_end`). A usage day belongs to the period whose range holds
- * its events' instant, 12:00 UTC of the day: the test Stripe applies to the events themselves, so these
- * are the sums Stripe's meters hold for the period once every day is reported.
- */
-export async function periodLedgerTotals(
-  db: Queryable,
-  customerId: string,
-  periodStartIso: string,
-  periodEndIso: string,
-): Promise<PeriodLedgerTotals> {
-  const start = parseInstant(periodStartIso);
-  const end = parseInstant(periodEndIso);
-  if (end <= start)
-    throw new RangeError(`the period must end after it starts: ${periodStartIso}, ${periodEndIso}`);
-  const { rows } = await db.query<{ usageDate: string; reported: boolean } & Record<Metric, Micros>>(
-    `SELECT u.usage_date::text AS "usageDate", bool_and(u.reported_to_stripe_at IS NOT NULL) AS reported,
-            ${METRICS.map((metric) => `sum(u.${COST_COLUMNS[metric]})::bigint AS "${metric}"`).join(', ')}
-     FROM usage_daily u
-     WHERE u.customer_id = $1 AND u.billing_mode = 'postpaid'
-       AND ${EVENT_INSTANT_SQL} >= $2::timestamptz AND ${EVENT_INSTANT_SQL} < $3::timestamptz
-     GROUP BY u.usage_date ORDER BY u.usage_date`,
-    [customerId, start.toISOString(), end.toISOString()],
-  );
-  const perMetric = Object.fromEntries(METRICS.map((metric) => [metric, 0n])) as Record<Metric, Micros>;
-  for (const row of rows) for (const metric of METRICS) perMetric[metric] += row[metric];
-  return {
-    perMetric,
-    totalMicros: METRICS.reduce((sum, metric) => sum + perMetric[metric], 0n),
-    days: rows.length,
-    unreportedDays: rows.filter((row) => !row.reported).map((row) => row.usageDate),
-  };
-}
-
-function parseInstant(text: string): Date {
-  // An instant without an offset would mean the database session's time zone: refused.
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i.test(text)) {
-    throw new RangeError(`not an ISO 8601 instant with an offset: ${JSON.stringify(text)}`);
-  }
-  const date = new Date(text);
-  if (Number.isNaN(date.getTime())) throw new RangeError(`no such instant: ${JSON.stringify(text)}`);
-  return date;
 }

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type Stripe from 'stripe';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { periodUsage } from '../../src/db/billing-periods.js';
 import type { Queryable } from '../../src/db/pool.js';
+import { COST_COLUMNS } from '../../src/db/usage-daily.js';
+import { finalUsageDay, firstUsageDay } from '../../src/domain/billing-period.js';
 import {
   METRICS,
   priceDay,
@@ -13,7 +16,6 @@ import { ensureStripeCatalog, MICRO_DOLLAR_IN_CENTS, priceLookupKey } from '../.
 import {
   EVENT_HOUR_UTC,
   METER_EVENT_WINDOW_DAYS,
-  periodLedgerTotals,
   syncUsageToStripe,
   type StripeSyncResult,
 } from '../../src/usage/stripe-sync.js';
@@ -21,16 +23,23 @@ import { startFakeStripe, type FakeStripe, type MeterEventObject } from '../fake
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import '../setup/context.js';
 
+/**
+ * The ledger's postpaid totals of the billing period [start, end) (ISO instants), as the period close
+ * reads them: the usage days whose noon lies in the period, the instant their meter events carry.
+ */
+function ledgerOfPeriod(db: Queryable, customerId: string, startIso: string, endIso: string) {
+  const period = { start: Date.parse(startIso) / 1000, end: Date.parse(endIso) / 1000 };
+  return periodUsage(db, {
+    customerId,
+    mode: 'postpaid',
+    firstDay: firstUsageDay(period),
+    lastDay: finalUsageDay(period),
+  });
+}
+
 // The Stripe sync and the catalog against the fake Stripe (real SDK, real wire format) and a real
 // Postgres database of each test's own, cloned from the migrated template.
 
-const COST_COLUMNS: Record<Metric, string> = {
-  cpu_hours: 'cpu_cost_micros',
-  gpu_hours: 'gpu_cost_micros',
-  memory_gb_hours: 'memory_cost_micros',
-  storage_gb_month: 'storage_cost_micros',
-  api_calls: 'api_calls_cost_micros',
-};
 const METER_EVENTS_PATH = '/v1/billing/meter_events';
 const DAY_MS = 86_400_000;
 
@@ -305,14 +314,14 @@ describe('syncUsageToStripe', () => {
       const cost = priced.metrics[metric].costMicros;
       expect(sent?.payload.value ?? '0', metric).toBe(cost.toString());
     }
-    const totals = await periodLedgerTotals(
+    const totals = await ledgerOfPeriod(
       db.pool,
       customer.id,
       `${date}T00:00:00Z`,
       `${daysAgo(now, 0)}T00:00:00Z`,
     );
     expect(totals.totalMicros).toBe(priced.totalMicros);
-    expect(totals.unreportedDays).toEqual([]);
+    expect(totals.unreportedRowIds).toEqual([]);
     // What Stripe's meters hold for the period is the ledger, metric by metric; a metered line bills
     // it at one micro-dollar per unit, rounded to the cent once.
     const { rows: meters } = await db.pool.query<{ metric: Metric; meterId: string }>(
@@ -327,7 +336,7 @@ describe('syncUsageToStripe', () => {
       expect(
         summaries.data.map((summary) => summary.aggregated_value),
         metric,
-      ).toEqual([Number(totals.perMetric[metric])]);
+      ).toEqual([Number(totals.perMetricMicros[metric])]);
     }
   });
 
@@ -449,13 +458,13 @@ describe('syncUsageToStripe', () => {
     const rerun = await syncUsageToStripe(db.pool, harness.stripe, { now });
     expect(rerun.rowsSelected).toBe(0);
     expect(harness.eventsOf([old]).size).toBe(0);
-    const totals = await periodLedgerTotals(
+    const totals = await ledgerOfPeriod(
       db.pool,
       customer.id,
       `${old.date}T00:00:00Z`,
       `${daysAgo(now, 0)}T00:00:00Z`,
     );
-    expect(totals.unreportedDays).toEqual([old.date]);
+    expect(totals.unreportedRowIds).toEqual([String(old.id)]);
   });
 
   it('should retry the 429s of a rate-capped Stripe, after Retry-After, until everything lands', async () => {
@@ -599,7 +608,7 @@ describe('syncUsageToStripe', () => {
   });
 });
 
-describe('periodLedgerTotals', () => {
+describe('the ledger totals of a billing period (periodUsage)', () => {
   let harness: Harness;
   const now = new Date();
   beforeEach(async () => {
@@ -643,29 +652,22 @@ describe('periodLedgerTotals', () => {
       [inPeriod[0]!.id, inPeriod[1]!.id],
     ]);
 
-    const totals = await periodLedgerTotals(db.pool, customer.id, `${d5}T13:00:00Z`, `${d2}T00:00:00+00:00`);
+    const totals = await ledgerOfPeriod(db.pool, customer.id, `${d5}T13:00:00Z`, `${d2}T00:00:00+00:00`);
 
     const expected = Object.fromEntries(
       METRICS.map((metric) => [metric, inPeriod.reduce((sum, row) => sum + (row.costs[metric] ?? 0n), 0n)]),
     );
     expect(totals).toEqual({
-      perMetric: expected,
+      perMetricMicros: expected,
       totalMicros: Object.values(expected).reduce((sum, value) => sum + value, 0n),
-      days: 2,
-      unreportedDays: [d3],
+      rows: 3,
+      unreportedRowIds: [String(inPeriod[2]!.id)],
     });
   });
 
-  it('should refuse instants without an offset and empty periods', async () => {
-    const { db } = harness;
-    await expect(
-      periodLedgerTotals(db.pool, 'c', '2026-01-01T00:00:00', '2026-02-01T00:00:00Z'),
-    ).rejects.toThrow(RangeError);
-    await expect(
-      periodLedgerTotals(db.pool, 'c', '2026-02-01T00:00:00Z', '2026-02-01T00:00:00Z'),
-    ).rejects.toThrow(RangeError);
-    const empty = await periodLedgerTotals(db.pool, 'c', '2026-01-01T00:00:00Z', '2026-02-01T00:00:00Z');
-    expect(empty).toMatchObject({ totalMicros: 0n, days: 0, unreportedDays: [] });
+  it('should answer zeros for a period without usage', async () => {
+    const empty = await ledgerOfPeriod(harness.db.pool, 'c', '2026-01-01T00:00:00Z', '2026-02-01T00:00:00Z');
+    expect(empty).toMatchObject({ totalMicros: 0n, rows: 0, unreportedRowIds: [] });
   });
 });
 
