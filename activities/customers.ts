@@ -1,9 +1,14 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type pg from 'pg';
 import { assignCluster, releaseCluster } from '../src/db/clusters.js';
-import { findCustomer, syncCustomerRecord, upsertCustomer } from '../src/db/customers.js';
+import {
+  findCustomer,
+  syncCustomerRecord,
+  upsertCustomer,
+  type CustomerRecordMirror,
+} from '../src/db/customers.js';
 import { upsertInvoice, type InvoiceRecord } from '../src/db/invoices.js';
-import type { BillingMode, BillingStatus } from '../src/domain/customer.js';
+import type { BillingMode } from '../src/domain/customer.js';
 import { CustomerErrors } from '../workflows/customer-workflow.messages.js';
 
 /** The customer's rows in Postgres, kept in step with the workflow that owns the customer. */
@@ -52,12 +57,7 @@ export function createCustomerActivities({ db }: { db: pg.Pool }) {
       await upsertInvoice(db, input);
     },
 
-    async syncCustomerRecord(input: {
-      customerId: string;
-      status: BillingStatus;
-      clusterId: string | null;
-      stripeSubscriptionId: string | null;
-    }): Promise<void> {
+    async syncCustomerRecord(input: CustomerRecordMirror): Promise<void> {
       await syncCustomerRecord(db, input);
     },
   };

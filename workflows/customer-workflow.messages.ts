@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { BillingMode, CustomerState } from '../src/domain/customer.js';
+import type { BillingMode, CustomerRecordMirror, CustomerState } from '../src/domain/customer.js';
 import type { CreditEntryJson } from '../src/domain/ledger-json.js';
 
 /** Workflow ids are derived from the customer id: one workflow per customer, found by name. */
@@ -26,6 +26,8 @@ export interface CustomerWorkflowInput {
   maxEventsPerRun?: number;
   /** The installation's grace period (GRACE_PERIOD_DAYS) when the customer's workflow starts. */
   gracePeriodDays?: number;
+  /** Continue-as-new: the customer's row as the previous run last wrote it (null: never). */
+  record?: CustomerRecordMirror | null;
 }
 
 /**

@@ -35,6 +35,7 @@ import {
   statusForSubscription,
   unsettledInvoices,
   type BillingStatus,
+  type CustomerRecordMirror,
   type GraceReason,
   type InvoiceSnapshot,
   type Suspension,
@@ -293,6 +294,7 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
       exclusive(async () => {
         state.gracePeriodExempt = action.exempt;
         if (action.exempt) await closeGrace();
+        await publish();
         return state;
       }),
     { validator: requireReason },
@@ -303,6 +305,7 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
       exclusive(async () => {
         if (state.period) {
           state.pendingBillingMode = action.mode === state.billingMode ? null : action.mode;
+          await publish();
           return state;
         }
         state.billingMode = action.mode;
@@ -358,38 +361,58 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     state.closedPeriods.some((period) => period.reconciliation === 'mismatch')
       ? 'mismatch'
       : (state.closedPeriods.at(-1)?.reconciliation ?? null);
-  const publishable = () => ({
+  const isoOf = (seconds: number | undefined) =>
+    seconds === undefined ? null : new Date(seconds * 1000).toISOString();
+  /** What the search attributes show. */
+  const attributes = () => ({
     status: state.status,
     mode: state.billingMode,
     cluster: state.clusterId,
-    subscription: state.subscription?.id ?? null,
     reconciliation: reconciliationStatus(),
   });
-  // A run that continues an earlier one inherits its search attributes and memo, and the customer's
-  // row is already up to date: nothing to publish until something changes.
-  let published: Record<string, string | null> = carried ? publishable() : {};
-  const publish = async (status?: BillingStatus) => {
+  /** What the customer's row mirrors (src/db/customers.ts, CustomerRecordMirror). */
+  const record = (): CustomerRecordMirror => ({
+    customerId: state.customerId,
+    status: state.status,
+    clusterId: state.clusterId,
+    stripeSubscriptionId: state.subscription?.id ?? null,
+    billingMode: state.billingMode,
+    prepaidEnabled: state.billingMode === 'prepaid' || state.pendingBillingMode === 'prepaid',
+    gracePeriodExempt: state.gracePeriodExempt,
+    periodStart: isoOf(state.period?.start),
+    periodEnd: isoOf(state.period?.end),
+  });
+  // A run that continues an earlier one inherits its search attributes and memo, and the row as the
+  // earlier run last wrote it (`input.record`; runs before that field wrote everything they had).
+  let publishedAttributes: string = carried ? JSON.stringify(attributes()) : '';
+  let publishedRecord: string = input.record
+    ? JSON.stringify(input.record)
+    : carried
+      ? JSON.stringify(record())
+      : '';
+  /**
+   * Shows a change: search attributes at once; the row by a local activity, unless `deferRecord` (a
+   * period close about to continue as new: the next run writes it first, as a local activity right
+   * before continue-as-new would only add to this run's last task).
+   */
+  const publish = async (status?: BillingStatus, options: { deferRecord?: boolean } = {}) => {
     if (status) state.status = status;
-    const current = publishable();
-    if (JSON.stringify(current) === JSON.stringify(published)) return;
-    const recordChanged = (['status', 'cluster', 'subscription'] as const).some(
-      (key) => current[key] !== published[key],
-    );
-    published = current;
-    upsertSearchAttributes([
-      { key: CustomerIdKey, value: state.customerId },
-      { key: BillingStatusKey, value: state.status },
-      { key: BillingModeKey, value: state.billingMode },
-      ...(state.clusterId ? [{ key: ClusterIdKey, value: state.clusterId }] : []),
-      ...(current.reconciliation ? [{ key: ReconciliationStatusKey, value: current.reconciliation }] : []),
-    ]);
-    if (!recordChanged) return;
-    await bookkeeping.syncCustomerRecord({
-      customerId: state.customerId,
-      status: state.status,
-      clusterId: state.clusterId,
-      stripeSubscriptionId: state.subscription?.id ?? null,
-    });
+    const shown = JSON.stringify(attributes());
+    if (shown !== publishedAttributes) {
+      publishedAttributes = shown;
+      const reconciliation = reconciliationStatus();
+      upsertSearchAttributes([
+        { key: CustomerIdKey, value: state.customerId },
+        { key: BillingStatusKey, value: state.status },
+        { key: BillingModeKey, value: state.billingMode },
+        ...(state.clusterId ? [{ key: ClusterIdKey, value: state.clusterId }] : []),
+        ...(reconciliation ? [{ key: ReconciliationStatusKey, value: reconciliation }] : []),
+      ]);
+    }
+    const row = record();
+    if (options.deferRecord || JSON.stringify(row) === publishedRecord) return;
+    publishedRecord = JSON.stringify(row);
+    await bookkeeping.syncCustomerRecord(row);
   };
 
   if (state.authSubject === null) {
@@ -927,7 +950,7 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     }
     openPeriod();
     periodClosedThisRun = true;
-    await publish();
+    await publish(undefined, { deferRecord: true });
   };
 
   /** The workflow's next durable deadline, if any: capacity recheck, grace period, final invoice, period close. */
@@ -1012,7 +1035,12 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
         await makeContinueAsNewFunc<typeof customerWorkflow>({
           typedSearchAttributes: workflowInfo().typedSearchAttributes,
           memo: workflowInfo().memo,
-        })({ customerId: state.customerId, state, maxEventsPerRun });
+        })({
+          customerId: state.customerId,
+          state,
+          maxEventsPerRun,
+          record: JSON.parse(publishedRecord || 'null') as CustomerRecordMirror | null,
+        });
       }
     }
   }

@@ -1,4 +1,6 @@
-import type { BillingStatus } from '../domain/customer.js';
+import type { BillingStatus, CustomerRecordMirror } from '../domain/customer.js';
+
+export type { CustomerRecordMirror };
 import type { Queryable } from './pool.js';
 
 // Queries of the customers aggregate. Status and ids mirror the customer's workflow, which owns them.
@@ -12,11 +14,20 @@ export interface CustomerRow {
   stripeCustomerId: string | null;
   stripeSubscriptionId: string | null;
   clusterId: string | null;
+  /** The seed's `enable_prepaid`: true while the customer is prepaid or switching to it. */
+  prepaidEnabled: boolean;
+  gracePeriodExempt: boolean;
+  /** The billing period running now, as the customer's workflow last mirrored it. */
+  currentPeriodStart: Date | null;
+  currentPeriodEnd: Date | null;
+  createdAt: Date;
 }
 
 const COLUMNS = `id, auth_subject AS "authSubject", email, billing_mode AS "billingMode", status,
   stripe_customer_id AS "stripeCustomerId", stripe_subscription_id AS "stripeSubscriptionId",
-  cluster_id AS "clusterId"`;
+  cluster_id AS "clusterId", prepaid_enabled AS "prepaidEnabled", grace_period_exempt AS "gracePeriodExempt",
+  current_period_start AS "currentPeriodStart", current_period_end AS "currentPeriodEnd",
+  created_at AS "createdAt"`;
 
 export async function upsertCustomer(
   db: Queryable,
@@ -52,19 +63,23 @@ export async function setStripeCustomerId(
   await db.query('UPDATE customers SET stripe_customer_id = $2 WHERE id = $1', [id, stripeCustomerId]);
 }
 
-export async function syncCustomerRecord(
-  db: Queryable,
-  record: {
-    customerId: string;
-    status: BillingStatus;
-    clusterId: string | null;
-    stripeSubscriptionId: string | null;
-  },
-): Promise<void> {
+export async function syncCustomerRecord(db: Queryable, record: CustomerRecordMirror): Promise<void> {
   await db.query(
     `UPDATE customers SET status = $2, cluster_id = $3,
-       stripe_subscription_id = COALESCE($4, stripe_subscription_id)
+       stripe_subscription_id = COALESCE($4, stripe_subscription_id),
+       billing_mode = $5, prepaid_enabled = $6, grace_period_exempt = $7,
+       current_period_start = $8, current_period_end = $9
      WHERE id = $1`,
-    [record.customerId, record.status, record.clusterId, record.stripeSubscriptionId],
+    [
+      record.customerId,
+      record.status,
+      record.clusterId,
+      record.stripeSubscriptionId,
+      record.billingMode,
+      record.prepaidEnabled,
+      record.gracePeriodExempt,
+      record.periodStart,
+      record.periodEnd,
+    ],
   );
 }

@@ -79,6 +79,20 @@ export interface CustomerState {
   creditExpiresAt: string | null;
 }
 
+/** What the customer's workflow owns and mirrors to its row (src/db/customers.ts: the API and the usage runs read it there). */
+export interface CustomerRecordMirror {
+  customerId: string;
+  status: BillingStatus;
+  clusterId: string | null;
+  stripeSubscriptionId: string | null;
+  billingMode: BillingMode;
+  prepaidEnabled: boolean;
+  gracePeriodExempt: boolean;
+  /** ISO 8601 instants of the current period, or null when none runs. */
+  periodStart: string | null;
+  periodEnd: string | null;
+}
+
 export interface CreditBalance {
   micros: string;
   /** ISO 8601: when the ledger had this balance; an older report never replaces a newer one. */
