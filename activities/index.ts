@@ -5,6 +5,7 @@ import { createCustomerActivities } from './customers.js';
 import { createHopsworksActivities, type HopsworksDependencies } from './hopsworks.js';
 import { createKubernetesActivities, type KubernetesDependencies } from './kubernetes.js';
 import { createNotificationActivities, type NotificationDependencies } from './notifications.js';
+import { createRefillActivities } from './refills.js';
 import { createStripeActivities, type StripeApi } from './stripe.js';
 import { createSystemActivities } from './system.js';
 import { createUsageActivities, type UsageDependencies, type UsageStripeApi } from './usage.js';
@@ -29,6 +30,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createStripeActivities(deps),
     ...createBillingPeriodActivities(deps),
     ...createCreditActivities(deps),
+    ...createRefillActivities(deps),
     ...createHopsworksActivities({ db: deps.db, ...deps.hopsworks }),
     ...createKubernetesActivities({ db: deps.db, ...deps.kubernetes }),
     ...createNotificationActivities({ db: deps.db, ...deps.notifications }),

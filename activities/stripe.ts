@@ -9,7 +9,13 @@ import { CustomerErrors } from '../workflows/customer-workflow.messages.js';
 /** The part of the Stripe SDK these activities use: tests hand in the real SDK pointed at a fake. */
 export type StripeApi = Pick<
   Stripe,
-  'customers' | 'subscriptions' | 'paymentMethods' | 'checkout' | 'invoices' | 'invoiceItems'
+  | 'customers'
+  | 'subscriptions'
+  | 'paymentMethods'
+  | 'paymentIntents'
+  | 'checkout'
+  | 'invoices'
+  | 'invoiceItems'
 >;
 
 /**

@@ -3,6 +3,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type pg from 'pg';
 import { findClusterConnection, type ClusterConnection } from '../src/db/clusters.js';
+import { lowBalanceThreshold } from '../src/db/credit-settings.js';
 import { debitUsage, expireDueGrants, IdempotencyKeyConflictError } from '../src/db/ledger.js';
 import { calendarMonthPeriod, finalUsageDay } from '../src/domain/billing-period.js';
 import type { Micros } from '../src/domain/money.js';
@@ -43,7 +44,11 @@ import {
   type UsageBatchResult,
 } from '../workflows/usage-workflows.messages.js';
 
-/** A prepaid balance falling below this (or to zero) is a crossing its workflow hears about: $10. */
+/**
+ * The installation's default low-balance threshold ($10; LOW_BALANCE_THRESHOLD_USD), for customers
+ * without their own (credit_settings). A debit that takes the balance under it, or to zero, is a crossing
+ * the workflow hears about.
+ */
 export const LOW_BALANCE_THRESHOLD_MICROS = 10_000_000n;
 /** A day above this many times the customer's 7-day average is an anomaly in the run's result. */
 export const ANOMALY_FACTOR = 5n;
@@ -87,7 +92,8 @@ function pushCapped<T>(list: T[], item: T): void {
   if (list.length < LIST_LIMIT) list.push(item);
 }
 
-function emptyBatch(): UsageBatchResult {
+/** A batch's result before any customer (also what the tests of one charge pass in). */
+export function emptyBatch(): UsageBatchResult {
   return {
     customers: 0,
     processed: 0,
@@ -116,12 +122,13 @@ class ClusterUnavailable extends Error {
 }
 
 /**
- * The scheduled usage work: collecting a day (in batches of customers), observing Kubernetes clusters,
- * and reporting to Stripe. See the workflows' headers for the rules; activities here are idempotent
- * and resume from their heartbeats.
+ * Signals to customers' workflows, and the prepaid side of a collected day: the debit, and what the
+ * workflow hears of it. Exported for the tests of a retried debit.
  */
-export function createUsageActivities(deps: UsageDependencies) {
-  const threshold = deps.lowBalanceThresholdMicros ?? LOW_BALANCE_THRESHOLD_MICROS;
+export function createPrepaidCharging(
+  deps: Pick<UsageDependencies, 'db' | 'temporal' | 'lowBalanceThresholdMicros'>,
+) {
+  const defaultThreshold = deps.lowBalanceThresholdMicros ?? LOW_BALANCE_THRESHOLD_MICROS;
   const temporal = (): Client => deps.temporal ?? Context.current().client;
 
   /** Signals a customer's workflow; a workflow that does not exist is counted, not an error. */
@@ -137,6 +144,90 @@ export function createUsageActivities(deps: UsageDependencies) {
       throw error;
     }
   };
+
+  /**
+   * Debits the stored day (key `usage:<customer>:<date>`: once, and a replay answers like the first
+   * call), marks it charged, and tells the workflow only about threshold crossings and month ends.
+   */
+  const chargePrepaid = async (
+    customerId: string,
+    date: string,
+    stored: { id: string; totalMicros: Micros },
+    result: UsageBatchResult,
+  ): Promise<void> => {
+    // Credits that expired before the day ended are not there to pay for it.
+    const dayEnd = Number(utcDay(date).end);
+    await expireDueGrants(deps.db, { customerId, now: new Date(Math.min(dayEnd, Date.now())) });
+    let debit;
+    try {
+      debit = await debitUsage(deps.db, {
+        customerId,
+        date,
+        amountMicros: stored.totalMicros,
+        actor: USAGE_ACTOR,
+      });
+    } catch (error) {
+      if (!(error instanceof IdempotencyKeyConflictError)) throw error;
+      // Debited before with other figures (re-collected between the debit and charged_at): the
+      // ledger keeps the first debit; the difference is for an operator to adjust.
+      await markCharged(deps.db, stored.id);
+      pushCapped(result.corrections, {
+        customerId,
+        clusterId: null,
+        storedMicros: (-error.existing.amountMicros).toString(),
+        collectedMicros: stored.totalMicros.toString(),
+        reason: 'the ledger holds an earlier debit of this day with another amount (correction needed)',
+      });
+      return;
+    }
+    await markCharged(deps.db, stored.id);
+    const { balanceBeforeMicros: before, balanceAfterMicros: after } = debit;
+    // The customer's threshold (an amount, days of burn, or the installation's default): the same for
+    // a retried debit, whose crossing is then the same one (named by the debit's entry id).
+    const threshold = await lowBalanceThreshold(deps.db, customerId, date, defaultThreshold);
+    const lowBalance =
+      debit.entry !== null && before >= threshold && after < threshold
+        ? { crossingEntryId: debit.entry.id, thresholdMicros: threshold.toString() }
+        : undefined;
+    const crossed = (before > 0n && after <= 0n) || lowBalance !== undefined;
+    const count = (outcome: 'sent' | 'not_found', kind: 'creditBalance' | 'usageReported') => {
+      if (outcome === 'sent') result.signals[kind]++;
+      else result.signals.workflowNotFound++;
+    };
+    if (crossed) {
+      // The entry's own time: a replayed debit repeats the report, which the workflow ignores as old.
+      const at = (debit.entry?.createdAt ?? new Date()).toISOString();
+      count(
+        await signal(customerId, (handle) =>
+          handle.signal(creditBalanceSignal, {
+            balanceMicros: after.toString(),
+            at,
+            ...(lowBalance ? { lowBalance } : {}),
+          }),
+        ),
+        'creditBalance',
+      );
+    }
+    // Prepaid periods are calendar months: their last day charged closes the month's usage.
+    const day = Number(utcDay(date).start);
+    if (finalUsageDay(calendarMonthPeriod(day)) === date) {
+      count(
+        await signal(customerId, (handle) => handle.signal(usageReportedSignal, { through: date })),
+        'usageReported',
+      );
+    }
+  };
+
+  return { signal, chargePrepaid };
+}
+
+/**
+ * The scheduled usage work: collecting a day (in batches of customers), observing Kubernetes clusters,
+ * and reporting to Stripe. See the workflows' headers for the rules; activities here are idempotent
+ * and resume from their heartbeats.
+ */
+export function createUsageActivities(deps: UsageDependencies) {
+  const { signal, chargePrepaid } = createPrepaidCharging(deps);
 
   const kubeConfig = (cluster: ClusterConnection) =>
     deps.kubeConfigFor ? deps.kubeConfigFor(cluster) : loadKubeConfig(cluster);
@@ -226,68 +317,6 @@ export function createUsageActivities(deps: UsageDependencies) {
     }
 
     if (stored.billingMode === 'prepaid') await chargePrepaid(customer.id, date, stored, result);
-  };
-
-  /**
-   * Debits the stored day (key `usage:<customer>:<date>`: once, and a replay answers like the first
-   * call), marks it charged, and tells the workflow only about threshold crossings and month ends.
-   */
-  const chargePrepaid = async (
-    customerId: string,
-    date: string,
-    stored: { id: string; totalMicros: Micros },
-    result: UsageBatchResult,
-  ): Promise<void> => {
-    // Credits that expired before the day ended are not there to pay for it.
-    const dayEnd = Number(utcDay(date).end);
-    await expireDueGrants(deps.db, { customerId, now: new Date(Math.min(dayEnd, Date.now())) });
-    let debit;
-    try {
-      debit = await debitUsage(deps.db, {
-        customerId,
-        date,
-        amountMicros: stored.totalMicros,
-        actor: USAGE_ACTOR,
-      });
-    } catch (error) {
-      if (!(error instanceof IdempotencyKeyConflictError)) throw error;
-      // Debited before with other figures (re-collected between the debit and charged_at): the
-      // ledger keeps the first debit; the difference is for an operator to adjust.
-      await markCharged(deps.db, stored.id);
-      pushCapped(result.corrections, {
-        customerId,
-        clusterId: null,
-        storedMicros: (-error.existing.amountMicros).toString(),
-        collectedMicros: stored.totalMicros.toString(),
-        reason: 'the ledger holds an earlier debit of this day with another amount (correction needed)',
-      });
-      return;
-    }
-    await markCharged(deps.db, stored.id);
-    const { balanceBeforeMicros: before, balanceAfterMicros: after } = debit;
-    const crossed = (before > 0n && after <= 0n) || (before >= threshold && after < threshold);
-    const count = (outcome: 'sent' | 'not_found', kind: 'creditBalance' | 'usageReported') => {
-      if (outcome === 'sent') result.signals[kind]++;
-      else result.signals.workflowNotFound++;
-    };
-    if (crossed) {
-      // The entry's own time: a replayed debit repeats the report, which the workflow ignores as old.
-      const at = (debit.entry?.createdAt ?? new Date()).toISOString();
-      count(
-        await signal(customerId, (handle) =>
-          handle.signal(creditBalanceSignal, { balanceMicros: after.toString(), at }),
-        ),
-        'creditBalance',
-      );
-    }
-    // Prepaid periods are calendar months: their last day charged closes the month's usage.
-    const day = Number(utcDay(date).start);
-    if (finalUsageDay(calendarMonthPeriod(day)) === date) {
-      count(
-        await signal(customerId, (handle) => handle.signal(usageReportedSignal, { through: date })),
-        'usageReported',
-      );
-    }
   };
 
   return {

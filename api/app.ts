@@ -113,6 +113,7 @@ export function createApp(deps: AppDependencies) {
         temporal: deps.temporal,
         credentials: config.adminCredentials,
         maxGrantMicros: config.credits.maxGrantMicros,
+        lowBalanceThresholdMicros: config.credits.lowBalanceThresholdMicros,
       }),
     );
   }

@@ -2,7 +2,7 @@ import { swaggerUI } from '@hono/swagger-ui';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from './app.js';
-import { exemptionBody, grantCreditsBody, reasonBody } from './routes/admin.js';
+import { creditSettingsBody, exemptionBody, grantCreditsBody, reasonBody } from './routes/admin.js';
 import { checkoutSessionBody, purchaseCreditsBody } from './routes/billing.js';
 import { backfillBody, collectBody, workflowStarted } from './routes/usage.js';
 import { auth0SignupBody } from './webhooks/auth0.js';
@@ -46,11 +46,20 @@ const creditEntry = z.object({
   createdAt: z.string(),
 });
 const balance = { balance: z.string(), balanceMicros: z.string(), currency: z.literal('usd') };
+const creditSettingsAnswer = z.object({
+  customerId: z.string(),
+  lowBalanceThreshold: z.string().nullable(),
+  lowBalanceDays: z.number().int().nullable(),
+  defaultLowBalanceThreshold: z.string(),
+  autoRefill: z.object({ enabled: z.boolean(), amount: z.string().nullable() }),
+  updatedBy: z.string().nullable(),
+  updatedAt: z.string().nullable(),
+});
 
 type Security = 'customer' | 'admin' | 'auth0Secret' | 'stripeSignature' | 'cronSecret';
 
 export interface Operation {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'put';
   path: string;
   summary: string;
   tag: string;
@@ -244,6 +253,59 @@ export const OPERATIONS: Operation[] = [
         }),
       },
       ...failures(400, 401, 404, 503),
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/admin/customers/:id/credit-settings',
+    summary: "A customer's low-balance threshold and auto-refill",
+    tag: 'admin',
+    security: 'admin',
+    responses: {
+      200: { description: 'The settings (null: the installation default)', schema: creditSettingsAnswer },
+      ...failures(400, 401, 404, 503),
+    },
+  },
+  {
+    method: 'put',
+    path: '/api/admin/customers/:id/credit-settings',
+    summary: 'Set the low-balance threshold (USD or days of burn) and auto-refill (audited)',
+    tag: 'admin',
+    security: 'admin',
+    body: creditSettingsBody,
+    responses: {
+      200: { description: 'The settings now', schema: creditSettingsAnswer },
+      ...failures(400, 401, 404, 503),
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/admin/reports/low-balance',
+    summary: 'Prepaid customers under their threshold now, lowest balance first; ?limit=',
+    tag: 'admin',
+    security: 'admin',
+    responses: {
+      200: {
+        description: 'The customers, with their threshold and failed auto-refills (30 days)',
+        schema: z.object({
+          customers: z.array(
+            z.object({
+              customerId: z.string(),
+              email: z.string(),
+              status: z.string(),
+              balance: z.string(),
+              balanceMicros: z.string(),
+              threshold: z.string(),
+              thresholdMicros: z.string(),
+              thresholdKind: z.enum(['amount', 'days', 'default']),
+              autoRefillEnabled: z.boolean(),
+              failedRefills: z.number().int(),
+              lastRefillStatus: z.enum(['pending', 'succeeded', 'failed']).nullable(),
+            }),
+          ),
+        }),
+      },
+      ...failures(400, 401, 503),
     },
   },
   ...(

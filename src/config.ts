@@ -99,6 +99,7 @@ const schema = z.object({
   CREDIT_GRANT_MAX_USD: usdAmount.prefault('10000'),
   CREDIT_PURCHASE_MIN_USD: usdAmount.prefault('5'),
   CREDIT_PURCHASE_MAX_USD: usdAmount.prefault('10000'),
+  LOW_BALANCE_THRESHOLD_USD: usdAmount.prefault('10'),
   NOTIFICATION_WEBHOOK_URL: httpUrl.optional(),
   NOTIFICATION_WEBHOOK_SECRET: secret(32).optional(),
   USAGE_COLLECTION_TIME: clockTime.prefault('02:00'),
@@ -149,7 +150,13 @@ export interface Config {
    * Prepaid credits, in micro-dollars as decimal strings (the configuration stays JSON): the most one
    * admin grant may add, and the range of one purchase.
    */
-  credits: { maxGrantMicros: string; minPurchaseMicros: string; maxPurchaseMicros: string };
+  credits: {
+    maxGrantMicros: string;
+    minPurchaseMicros: string;
+    maxPurchaseMicros: string;
+    /** Customers without their own threshold are told when their balance falls under this. */
+    lowBalanceThresholdMicros: string;
+  };
   /** Where the notification outbox is delivered; without a URL the rows only wait in the table. */
   notifications: { webhookUrl: string | undefined; webhookSecret: Secret | undefined };
   schedules: {
@@ -274,6 +281,7 @@ function toConfig(parsed: Parsed): Config {
       maxGrantMicros: parsed.CREDIT_GRANT_MAX_USD.toString(),
       minPurchaseMicros: parsed.CREDIT_PURCHASE_MIN_USD.toString(),
       maxPurchaseMicros: parsed.CREDIT_PURCHASE_MAX_USD.toString(),
+      lowBalanceThresholdMicros: parsed.LOW_BALANCE_THRESHOLD_USD.toString(),
     },
     notifications: {
       webhookUrl: parsed.NOTIFICATION_WEBHOOK_URL,

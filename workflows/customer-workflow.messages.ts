@@ -70,6 +70,14 @@ export interface CreditBalanceReport {
   balanceMicros: string;
   /** ISO 8601 instant of the balance. */
   at: string;
+  /** Present when a usage debit took the balance under the customer's low-balance threshold. */
+  lowBalance?: LowBalanceReport;
+}
+
+/** A crossing of the low-balance threshold, named by the debit that crossed it (its ledger entry id). */
+export interface LowBalanceReport {
+  crossingEntryId: string;
+  thresholdMicros: string;
 }
 
 /** An admin action, with who did it and why (also written to the audit log by the API). */

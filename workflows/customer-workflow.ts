@@ -68,6 +68,7 @@ import {
   type CreditBalanceReport,
   type CustomerWorkflowInput,
   type GrantCreditsAction,
+  type LowBalanceReport,
   type StripeEventSignal,
 } from './customer-workflow.messages.js';
 
@@ -166,6 +167,18 @@ const credits = proxyActivities<Pick<Activities, 'creditPurchase'>>({
 
 // An admin's grant answers an HTTP request that waits for it: a few quick attempts, then the admin
 // sees the failure and retries with the same idempotency key.
+// A low balance's notification and auto-refill: Stripe may be rate limiting or down for a while; the
+// PaymentIntent's idempotency key makes every retry the same charge.
+const refills = proxyActivities<Pick<Activities, 'lowBalanceCrossed'>>({
+  startToCloseTimeout: '1 minute',
+  retry: {
+    initialInterval: '5 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '5 minutes',
+    maximumAttempts: 20,
+  },
+});
+
 const grants = proxyActivities<Pick<Activities, 'grantCredits' | 'expireCredits'>>({
   startToCloseTimeout: '10 seconds',
   retry: {
@@ -209,6 +222,7 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
   const inbox: StripeEventSignal[] = [];
   let retryRequested = false;
   let balanceReport: CreditBalanceReport | null = null;
+  const crossings: (LowBalanceReport & { balanceMicros: string; at: string })[] = [];
   let handledThisRun = 0;
   // Each run is one billing period at most: closing it continues as new with the carried state.
   let periodClosedThisRun = false;
@@ -241,6 +255,16 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
   setHandler(creditBalanceSignal, (report) => {
     const latest = balanceReport?.at ?? state.creditBalance?.at;
     if (latest === undefined || report.at > latest) balanceReport = report;
+    // A crossing is handled once, however often its debit is retried and reported.
+    const crossing = report.lowBalance;
+    const newest = crossings.at(-1)?.crossingEntryId ?? state.lowBalance?.crossingEntryId ?? '0';
+    if (
+      crossing &&
+      /^\d{1,19}$/.test(crossing.crossingEntryId) &&
+      BigInt(crossing.crossingEntryId) > BigInt(newest)
+    ) {
+      crossings.push({ ...crossing, balanceMicros: report.balanceMicros, at: report.at });
+    }
   });
 
   // Admin updates and the event loop both change the state across activity calls: one at a time.
@@ -650,6 +674,44 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     await applyLedgerBalance(result.current);
   };
 
+  /**
+   * The balance fell under the customer's low-balance threshold: the customer is told and, with
+   * auto-refill on, the saved card is charged (once per crossing; the activity keeps it so).
+   */
+  const onLowBalance = async (crossing: (typeof crossings)[number]): Promise<void> => {
+    const failedBefore = state.lowBalance?.failedRefills ?? 0;
+    state.lowBalance = {
+      crossingEntryId: crossing.crossingEntryId,
+      at: crossing.at,
+      refill: null,
+      failedRefills: failedBefore,
+    };
+    if (state.billingMode !== 'prepaid') return;
+    let outcome;
+    try {
+      outcome = await refills.lowBalanceCrossed({
+        customerId: state.customerId,
+        crossingEntryId: crossing.crossingEntryId,
+        balanceMicros: crossing.balanceMicros,
+        thresholdMicros: crossing.thresholdMicros,
+        stripeCustomerId: state.stripeCustomerId,
+        paymentMethodId: state.paymentMethods.at(-1) ?? null,
+      });
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      state.problem = { step: 'low_balance', message: failureMessage(error), at: new Date().toISOString() };
+      return;
+    }
+    if (state.problem?.step === 'low_balance') state.problem = null;
+    const refill = outcome.refill;
+    state.lowBalance.refill = refill?.status ?? null;
+    if (refill?.status === 'failed') {
+      state.lowBalance.failedRefills = failedBefore + 1;
+      log.warn('auto-refill failed', { refillId: refill.id, code: refill.failureCode });
+    }
+    if (outcome.current) await applyLedgerBalance(outcome.current);
+  };
+
   /** Checkout in payment mode bought credits: credited once per session, however often Stripe tells. */
   const creditCheckoutPayment = async (event: StripeEventSignal): Promise<void> => {
     const session = event.object;
@@ -985,6 +1047,7 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
         inbox.length > 0 ||
         retryRequested ||
         balanceReport !== null ||
+        crossings.length > 0 ||
         alarm.rang ||
         // An update moved a deadline (a grant that expires): arm the timer for it.
         alarm.at !== nextDeadline() ||
@@ -996,6 +1059,10 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     const report = balanceReport;
     balanceReport = null;
     if (report) await exclusive(() => applyBalance(report));
+    while (crossings.length > 0) {
+      const crossing = crossings.shift()!;
+      await exclusive(() => onLowBalance(crossing));
+    }
 
     while (inbox.length > 0) {
       const event = inbox.shift()!;
@@ -1026,11 +1093,11 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
       if (inbox.length === 0) return state;
     }
 
-    if (shouldContinueAsNew() && inbox.length === 0) {
+    if (shouldContinueAsNew() && inbox.length === 0 && crossings.length === 0) {
       // Signals that arrived during the last await are in the inbox; let their handlers finish and
       // carry nothing but plain JSON into the next run.
       await condition(allHandlersFinished);
-      if (inbox.length === 0) {
+      if (inbox.length === 0 && crossings.length === 0) {
         // Search attributes and memo go along explicitly: operators' filters keep finding the customer.
         await makeContinueAsNewFunc<typeof customerWorkflow>({
           typedSearchAttributes: workflowInfo().typedSearchAttributes,

@@ -4,13 +4,19 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { AdminCredential } from '../../src/config.js';
 import { audit } from '../../src/db/audit.js';
+import {
+  creditSettings,
+  lowBalanceReport,
+  saveCreditSettings,
+  type CreditSettings,
+} from '../../src/db/credit-settings.js';
 import { findCustomer } from '../../src/db/customers.js';
 import { balanceOf, ledgerEntries } from '../../src/db/ledger.js';
 import type { Queryable } from '../../src/db/pool.js';
 import { listStripeEvents } from '../../src/db/stripe-events.js';
 import type { CustomerState } from '../../src/domain/customer.js';
 import { creditEntryJson } from '../../src/domain/ledger-json.js';
-import { dollarsToMicros, microsToDollars } from '../../src/domain/money.js';
+import { dollarsToMicros, MICROS_PER_CENT, microsToDollars } from '../../src/domain/money.js';
 import {
   CustomerErrors,
   customerWorkflowId,
@@ -57,6 +63,39 @@ export const ledgerQuery = z.object({
     .optional(),
 });
 
+// A threshold is an amount or days of burn (not both); auto-refill needs an amount when it is on.
+export const creditSettingsBody = reasonBody
+  .extend({
+    lowBalanceThreshold: usdAmount.nullable().optional().describe('USD; null for the installation default'),
+    lowBalanceDays: z.number().int().min(1).max(90).nullable().optional(),
+    autoRefill: z
+      .object({ enabled: z.boolean(), amount: usdAmount.optional() })
+      .optional()
+      .describe('Charge the saved card for `amount` USD when the balance falls under the threshold'),
+  })
+  .superRefine((body, ctx) => {
+    if (body.lowBalanceThreshold != null && body.lowBalanceDays != null) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['lowBalanceDays'],
+        message: 'give lowBalanceThreshold or lowBalanceDays, not both',
+      });
+    }
+    if (body.autoRefill?.enabled && body.autoRefill.amount === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['autoRefill', 'amount'],
+        message: 'required when auto-refill is enabled',
+      });
+    }
+  });
+export const lowBalanceQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+/** The smallest card charge Stripe accepts in USD, which bounds an auto-refill: $0.50. */
+const STRIPE_MINIMUM_CHARGE_MICROS = 500_000n;
+
 /** Micro-dollars of a USD amount from a request; a 400 naming `field` when it is not one. */
 export function usdToMicros(amount: string | number, field: string): bigint {
   try {
@@ -75,6 +114,8 @@ export interface AdminRouteDependencies {
   credentials: AdminCredential[];
   /** The most one admin grant may add (CREDIT_GRANT_MAX_USD), in micro-dollars as a decimal string. */
   maxGrantMicros: string;
+  /** The installation's low-balance threshold (LOW_BALANCE_THRESHOLD_USD), micro-dollars; default $10. */
+  lowBalanceThresholdMicros?: string;
 }
 
 /** A grant the workflow refused: 409 for a reused idempotency key, 422 naming the field otherwise. */
@@ -99,6 +140,20 @@ function grantRefusal(error: unknown): unknown {
   return error;
 }
 
+function creditSettingsJson(customerId: string, settings: CreditSettings, defaultThreshold: bigint) {
+  const usd = (micros: bigint | null) => (micros === null ? null : microsToDollars(micros));
+  return {
+    customerId,
+    lowBalanceThreshold: usd(settings.lowBalanceThresholdMicros),
+    lowBalanceDays: settings.lowBalanceDays,
+    // What applies when neither is set.
+    defaultLowBalanceThreshold: microsToDollars(defaultThreshold),
+    autoRefill: { enabled: settings.autoRefillEnabled, amount: usd(settings.autoRefillAmountMicros) },
+    updatedBy: settings.updatedBy,
+    updatedAt: settings.updatedAt?.toISOString() ?? null,
+  };
+}
+
 function customerId(value: string): string {
   const parsed = customerIdParam.safeParse(value);
   if (!parsed.success) {
@@ -111,6 +166,7 @@ function customerId(value: string): string {
 
 /** Admin routes (admin credential; every change is written to the audit log with actor and reason). */
 export function adminRoutes(deps: AdminRouteDependencies) {
+  const defaultThreshold = BigInt(deps.lowBalanceThresholdMicros ?? '10000000');
   /** Runs an admin update on the customer's workflow, then audits it; answers the workflow's new state. */
   const applyUpdate = async <Args extends { reason: string }>(
     c: Context<AppEnv>,
@@ -239,6 +295,80 @@ export function adminRoutes(deps: AdminRouteDependencies) {
           currency: 'usd',
           entries: entries.map(creditEntryJson),
           nextBefore,
+        });
+      })
+      .get('/api/admin/customers/:id/credit-settings', async (c) => {
+        const id = customerId(c.req.param('id'));
+        if (!(await findCustomer(deps.db, id)))
+          throw new ApiError(404, 'customer_not_found', `No customer ${id}`);
+        return c.json(creditSettingsJson(id, await creditSettings(deps.db, id), defaultThreshold));
+      })
+      // The low-balance threshold and auto-refill: read by the next daily debit (a crossing notifies
+      // once and, with auto-refill on, charges the saved card once).
+      .put('/api/admin/customers/:id/credit-settings', async (c) => {
+        const id = customerId(c.req.param('id'));
+        const body = await parseJson(c, creditSettingsBody);
+        const threshold =
+          body.lowBalanceThreshold == null
+            ? null
+            : usdToMicros(body.lowBalanceThreshold, 'lowBalanceThreshold');
+        const refillAmount =
+          body.autoRefill?.amount === undefined
+            ? null
+            : usdToMicros(body.autoRefill.amount, 'autoRefill.amount');
+        const refuse = (field: string, message: string) =>
+          new ApiError(400, 'validation_failed', 'The request body is invalid', [{ field, message }]);
+        if (threshold !== null && threshold < 0n) throw refuse('lowBalanceThreshold', 'must be ≥ 0');
+        if (
+          refillAmount !== null &&
+          (refillAmount % MICROS_PER_CENT !== 0n ||
+            refillAmount < STRIPE_MINIMUM_CHARGE_MICROS ||
+            refillAmount > BigInt(deps.maxGrantMicros))
+        ) {
+          throw refuse(
+            'autoRefill.amount',
+            `must be whole cents from 0.50 to ${microsToDollars(BigInt(deps.maxGrantMicros))} USD`,
+          );
+        }
+        if (!(await findCustomer(deps.db, id)))
+          throw new ApiError(404, 'customer_not_found', `No customer ${id}`);
+        const saved = await saveCreditSettings(deps.db, id, {
+          lowBalanceThresholdMicros: threshold,
+          lowBalanceDays: body.lowBalanceDays ?? null,
+          autoRefillEnabled: body.autoRefill?.enabled ?? false,
+          autoRefillAmountMicros: refillAmount,
+          updatedBy: c.var.adminActor,
+        });
+        const answer = creditSettingsJson(id, saved, defaultThreshold);
+        await audit(deps.db, {
+          actor: c.var.adminActor,
+          action: 'credit_settings',
+          customerId: id,
+          reason: body.reason,
+          details: answer,
+          requestId: c.var.requestId,
+        });
+        return c.json(answer);
+      })
+      // Prepaid customers under their threshold now, lowest balance first, with failed auto-refills.
+      .get('/api/admin/reports/low-balance', async (c) => {
+        const parsed = lowBalanceQuery.safeParse(c.req.query());
+        if (!parsed.success) {
+          throw new ApiError(400, 'validation_failed', 'Invalid query', validationDetails(parsed.error));
+        }
+        const rows = await lowBalanceReport(deps.db, {
+          defaultMicros: defaultThreshold,
+          limit: parsed.data.limit,
+          today: new Date().toISOString().slice(0, 10),
+        });
+        return c.json({
+          customers: rows.map((row) => ({
+            ...row,
+            balance: microsToDollars(row.balanceMicros),
+            balanceMicros: row.balanceMicros.toString(),
+            threshold: microsToDollars(row.thresholdMicros),
+            thresholdMicros: row.thresholdMicros.toString(),
+          })),
         });
       })
       .post('/api/admin/customers/:id/retry-provisioning', async (c) => {

@@ -40,6 +40,7 @@ export async function startWorkerService(options: WorkerServiceOptions): Promise
       hopsworks: { oauthClientId: config.auth0.clientId!, fetch: options.hopsworksFetch },
       notifications:
         webhookUrl && webhookSecret ? { webhook: { url: webhookUrl, secret: webhookSecret } } : {},
+      usage: { lowBalanceThresholdMicros: BigInt(config.credits.lowBalanceThresholdMicros) },
     }),
     shutdownGraceTime: '10 seconds',
   });

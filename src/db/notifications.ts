@@ -12,6 +12,9 @@ export const NOTIFICATION_KINDS = [
   'reactivated',
   'payment_method_missing',
   'canceled',
+  'low_balance',
+  'auto_refill_succeeded',
+  'auto_refill_failed',
 ] as const;
 
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];

@@ -77,6 +77,18 @@ export interface CustomerState {
   creditBalance: CreditBalance | null;
   /** When the next grant with credits left expires (ISO 8601): a durable timer takes them out then. */
   creditExpiresAt: string | null;
+  /** Prepaid: the latest crossing of the low-balance threshold handled, and what its refill did. */
+  lowBalance: LowBalanceState | null;
+}
+
+export interface LowBalanceState {
+  /** The ledger id of the debit that crossed (ids grow: an older or repeated crossing is ignored). */
+  crossingEntryId: string;
+  at: string;
+  /** succeeded, failed or pending; null when auto-refill is off. */
+  refill: string | null;
+  /** Refills that failed so far (for monitoring: also the `credit_refills` rows). */
+  failedRefills: number;
 }
 
 /** What the customer's workflow owns and mirrors to its row (src/db/customers.ts: the API and the usage runs read it there). */
@@ -203,6 +215,7 @@ export function initialCustomerState(customerId: string): CustomerState {
     pendingBillingMode: null,
     creditBalance: null,
     creditExpiresAt: null,
+    lowBalance: null,
   };
 }
 

@@ -4,6 +4,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities/index.js';
+import { createPrepaidCharging, emptyBatch } from '../../activities/usage.js';
 import { createApp } from '../../api/app.js';
 import type { ErrorBody } from '../../api/errors.js';
 import type { CreditEntryJson } from '../../src/domain/ledger-json.js';
@@ -15,6 +16,7 @@ import {
   customerWorkflowId,
   getStateQuery,
   setBillingModeUpdate,
+  setGracePeriodExemptUpdate,
 } from '../../workflows/customer-workflow.messages.js';
 import { startLocalIdentityProvider, type LocalIdentityProvider } from '../fakes/auth0/index.js';
 import { startFakeHopsworks, type FakeHopsworks } from '../fakes/hopsworks/index.js';
@@ -429,5 +431,189 @@ describe('prepaid credits through the API: admin grants, purchases and balances,
     }
     expect(await balanceOf(gus.token)).toMatchObject({ balance: '3' });
     expect(await ledger(gus.customerId)).toHaveLength(1);
+  });
+
+  describe('low balance and auto-refill', () => {
+    let day = 0;
+    /** A prepaid customer with a saved card, $20 of credits, and auto-refill of $50 under $10. */
+    const prepaidWithCard = async (name: string) => {
+      const customer = await newCustomer(name);
+      const { stripeCustomerId } = await customer.handle.query(getStateQuery);
+      const sdk = stripe.client();
+      const card = await sdk.paymentMethods.attach('pm_card_visa', { customer: stripeCustomerId! });
+      await sdk.customers.update(stripeCustomerId!, {
+        invoice_settings: { default_payment_method: card.id },
+      });
+      await customer.handle.executeUpdate(setBillingModeUpdate, {
+        args: [{ actor: 'ops', reason: 'prepaid pilot', mode: 'prepaid' }],
+      });
+      const settings = await call(
+        'PUT',
+        `/api/admin/customers/${customer.customerId}/credit-settings`,
+        admin,
+        {
+          reason: 'pilot',
+          lowBalanceThreshold: '10',
+          autoRefill: { enabled: true, amount: '50' },
+        },
+      );
+      expect(settings.status).toBe(200);
+      expect(await settings.json()).toMatchObject({
+        lowBalanceThreshold: '10',
+        lowBalanceDays: null,
+        autoRefill: { enabled: true, amount: '50' },
+      });
+      const granted = await call('POST', `/api/admin/customers/${customer.customerId}/credits`, admin, {
+        amount: '20',
+        reason: 'pilot credits',
+        idempotencyKey: `${name}-start`,
+      });
+      expect(granted.status).toBe(200);
+      return { ...customer, stripeCustomerId: stripeCustomerId! };
+    };
+    /** One prepaid usage day of `dollars`, stored as collection stores it; answers its charger call. */
+    const usageDay = async (customerId: string, dollars: number) => {
+      day++;
+      const date = `2026-10-${String(day).padStart(2, '0')}`;
+      const micros = BigInt(dollars) * 1_000_000n;
+      const { rows } = await db.pool.query<{ id: string }>(
+        `INSERT INTO usage_daily (customer_id, cluster_id, usage_date, billing_mode, cpu_hours, cpu_cost_micros,
+                                  total_cost_micros)
+         VALUES ($1, 'eu-1', $2, 'prepaid', $3, $4, $4) RETURNING id::text AS id`,
+        [customerId, date, dollars * 10, micros.toString()],
+      );
+      const charging = createPrepaidCharging({ db: db.pool, temporal: env.client });
+      return () =>
+        charging.chargePrepaid(customerId, date, { id: rows[0]!.id, totalMicros: micros }, emptyBatch());
+    };
+    const notifications = async (customerId: string) =>
+      (
+        await db.pool.query<{ kind: string }>(
+          `SELECT kind FROM notifications WHERE customer_id = $1 AND kind IN ('low_balance', 'auto_refill_succeeded', 'auto_refill_failed') ORDER BY id`,
+          [customerId],
+        )
+      ).rows.map((row) => row.kind);
+    const intentsOf = (stripeCustomerId: string) =>
+      [...stripe.paymentIntents.values()].filter((intent) => intent.customer === stripeCustomerId);
+
+    it('should notify and refill once per crossing of the threshold, and not again when the debit is retried', async () => {
+      const hal = await prepaidWithCard('credits-hal');
+      const debit = await usageDay(hal.customerId, 15);
+      await debit();
+      await debit(); // the activity retried after a crash: the same debit, the same crossing
+      await eventually(
+        () => hal.handle.query(getStateQuery),
+        (state) => state.lowBalance?.refill === 'succeeded' && state.creditBalance?.micros === '55000000',
+        'the refill',
+      );
+      await debit();
+      // The workflow has handled every signal once the next update answers.
+      await hal.handle.executeUpdate(setGracePeriodExemptUpdate, {
+        args: [{ actor: 'ops', reason: 'a no-op', exempt: false }],
+      });
+      expect(intentsOf(hal.stripeCustomerId)).toHaveLength(1);
+      expect(intentsOf(hal.stripeCustomerId)[0]).toMatchObject({
+        amount: 5000,
+        currency: 'usd',
+        status: 'succeeded',
+        metadata: { purpose: 'auto_refill', customer_id: hal.customerId, credits_micros: '50000000' },
+      });
+      const entries = await ledger(hal.customerId);
+      expect(entries.map((entry) => [entry.kind, entry.amount])).toEqual([
+        ['grant', '20000000'],
+        ['usage', '-15000000'],
+        ['refill', '50000000'],
+      ]);
+      expect(entries[2]!.key).toBe(`refill:${intentsOf(hal.stripeCustomerId)[0]!.id}`);
+      expect(await notifications(hal.customerId)).toEqual(['low_balance', 'auto_refill_succeeded']);
+      expect(await balanceOf(hal.token)).toMatchObject({ balance: '55' });
+
+      // Back above the threshold, then under it again: a second crossing, a second refill.
+      const second = await usageDay(hal.customerId, 50);
+      await second();
+      await eventually(
+        () => balanceOf(hal.token),
+        (balance) => balance.balance === '55',
+        'the second refill',
+      );
+      expect(intentsOf(hal.stripeCustomerId)).toHaveLength(2);
+      expect(await notifications(hal.customerId)).toEqual([
+        'low_balance',
+        'auto_refill_succeeded',
+        'low_balance',
+        'auto_refill_succeeded',
+      ]);
+    });
+
+    it('should record a declined auto-refill, tell the customer and list it in the low-balance report', async () => {
+      const ivy = await prepaidWithCard('credits-ivy');
+      stripe.setCardDeclines(ivy.stripeCustomerId, true);
+      const debit = await usageDay(ivy.customerId, 15);
+      await debit();
+      const state = await eventually(
+        () => ivy.handle.query(getStateQuery),
+        (current) => current.lowBalance?.refill === 'failed',
+        'the failed refill',
+      );
+      expect(state.lowBalance).toMatchObject({ failedRefills: 1 });
+      await debit();
+      const refills = await db.pool.query(
+        `SELECT status, failure_code, stripe_payment_intent_id FROM credit_refills WHERE customer_id = $1`,
+        [ivy.customerId],
+      );
+      expect(refills.rows).toEqual([
+        {
+          status: 'failed',
+          failure_code: 'generic_decline',
+          stripe_payment_intent_id: expect.stringMatching(/^pi_/),
+        },
+      ]);
+      expect(await notifications(ivy.customerId)).toEqual(['low_balance', 'auto_refill_failed']);
+      expect(await balanceOf(ivy.token)).toMatchObject({ balance: '5' });
+      const report = await call('GET', '/api/admin/reports/low-balance', admin);
+      expect(report.status).toBe(200);
+      const { customers } = (await report.json()) as { customers: { customerId: string }[] };
+      expect(customers.find((row) => row.customerId === ivy.customerId)).toMatchObject({
+        balance: '5',
+        threshold: '10',
+        thresholdKind: 'amount',
+        autoRefillEnabled: true,
+        failedRefills: 1,
+        lastRefillStatus: 'failed',
+      });
+    });
+
+    it('should refuse credit settings that contradict themselves, naming the field, and change nothing', async () => {
+      const jo = await newCustomer('credits-jo');
+      const path = `/api/admin/customers/${jo.customerId}/credit-settings`;
+      const refused: [unknown, string][] = [
+        [{ reason: 'x', lowBalanceThreshold: '10', lowBalanceDays: 3 }, 'lowBalanceDays'],
+        [{ reason: 'x', autoRefill: { enabled: true } }, 'autoRefill.amount'],
+        [{ reason: 'x', autoRefill: { enabled: true, amount: '0.10' } }, 'autoRefill.amount'],
+        [{ reason: 'x', lowBalanceDays: 0 }, 'lowBalanceDays'],
+        [{ lowBalanceThreshold: '10' }, 'reason'],
+      ];
+      for (const [body, field] of refused) {
+        const response = await call('PUT', path, admin, body);
+        expect(response.status).toBe(400);
+        expect((await error(response)).details).toEqual(
+          expect.arrayContaining([expect.objectContaining({ field })]),
+        );
+      }
+      for (const token of [undefined, `${admin}x`, jo.token]) {
+        expect((await call('PUT', path, token, { reason: 'x' })).status).toBe(401);
+        expect((await call('GET', path, token)).status).toBe(401);
+        expect((await call('GET', '/api/admin/reports/low-balance', token)).status).toBe(401);
+      }
+      const { rows } = await db.pool.query('SELECT 1 FROM credit_settings WHERE customer_id = $1', [
+        jo.customerId,
+      ]);
+      expect(rows).toHaveLength(0);
+      const current = await call('GET', path, admin);
+      expect(await current.json()).toMatchObject({
+        lowBalanceThreshold: null,
+        defaultLowBalanceThreshold: '10',
+      });
+    });
   });
 });

@@ -13,6 +13,8 @@ export interface StripeErrorBody {
   param?: string;
   decline_code?: string;
   doc_url?: string;
+  /** A declined confirmation names the PaymentIntent it left in `requires_payment_method`. */
+  payment_intent?: unknown;
 }
 
 // Thrown by handlers and turned into Stripe's `{ "error": { … } }` body by the server.
@@ -103,13 +105,14 @@ export function apiError(): StripeApiError {
   });
 }
 
-export function cardDeclined(): StripeApiError {
+export function cardDeclined(paymentIntent?: unknown): StripeApiError {
   return new StripeApiError(402, {
     type: 'card_error',
     code: 'card_declined',
     decline_code: 'generic_decline',
     doc_url: docUrl('card_declined'),
     message: 'Your card was declined.',
+    ...(paymentIntent ? { payment_intent: paymentIntent } : {}),
   });
 }
 

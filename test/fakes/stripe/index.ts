@@ -23,6 +23,7 @@ import type {
   InvoiceObject,
   MeterEventObject,
   MeterObject,
+  PaymentIntentObject,
   PaymentMethodObject,
   PriceObject,
   StripeEvent,
@@ -162,6 +163,10 @@ export class FakeStripe {
 
   get paymentMethods(): ReadonlyMap<string, PaymentMethodObject> {
     return this.store.paymentMethods;
+  }
+
+  get paymentIntents(): ReadonlyMap<string, PaymentIntentObject> {
+    return this.store.paymentIntents;
   }
 
   get prices(): ReadonlyMap<string, PriceObject> {

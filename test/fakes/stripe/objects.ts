@@ -206,7 +206,10 @@ export interface PaymentIntentObject {
   metadata: Metadata;
   payment_method: string | null;
   payment_method_types: string[];
-  status: 'requires_payment_method' | 'processing' | 'succeeded' | 'canceled';
+  status: 'requires_payment_method' | 'requires_confirmation' | 'processing' | 'succeeded' | 'canceled';
+  /** `off_session` when it was confirmed with `off_session=true`. */
+  setup_future_usage?: string | null;
+  last_payment_error?: { type: string; code: string; decline_code?: string; message: string } | null;
 }
 
 export type CheckoutMode = 'payment' | 'setup' | 'subscription';

@@ -508,6 +508,25 @@ on('GET', '/v1/setup_intents/:id', (context) => {
   return setupIntent;
 });
 
+on('POST', '/v1/payment_intents', ({ store, params, request }) => {
+  const amount = optInt(params, 'amount');
+  if (amount === undefined) throw missingParam('amount');
+  if (amount < 50) throw invalidRequest('Amount must be at least $0.50 usd', 'amount', 'amount_too_small');
+  const currency = reqString(params, 'currency');
+  const paymentMethod = optString(params, 'payment_method');
+  return store.createPaymentIntent(
+    {
+      amount,
+      currency,
+      customer: optString(params, 'customer') ?? null,
+      paymentMethod,
+      confirm: optBool(params, 'confirm') ?? false,
+      metadata: metadataOf(params),
+    },
+    request,
+  );
+});
+
 on('GET', '/v1/payment_intents/:id', (context) => {
   const id = pathParam(context, 'id');
   const paymentIntent = context.store.paymentIntents.get(id);

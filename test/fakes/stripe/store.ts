@@ -1201,6 +1201,84 @@ export class StripeStore {
     return id ? (this.paymentMethods.get(id) ?? null) : null;
   }
 
+  /**
+   * POST /v1/payment_intents: a payment on a customer's saved card. With `confirm` it is charged at
+   * once (the card given, else the customer's `invoice_settings.default_payment_method`): succeeded, or
+   * a decline for cards and customers that decline (402 card_error naming the intent, left in
+   * requires_payment_method, and `payment_intent.payment_failed`).
+   */
+  createPaymentIntent(
+    input: {
+      amount: number;
+      currency: string;
+      customer: string | null;
+      paymentMethod: string | undefined;
+      confirm: boolean;
+      metadata: Metadata;
+    },
+    request: RequestRef,
+  ): PaymentIntentObject {
+    const customer = input.customer ? this.customer(input.customer) : null;
+    let paymentMethod: PaymentMethodObject | null = null;
+    if (input.paymentMethod !== undefined) {
+      paymentMethod = this.paymentMethod(input.paymentMethod, 'payment_method');
+      if (customer && paymentMethod.customer !== customer.id) {
+        throw invalidRequest(
+          `The provided PaymentMethod ${paymentMethod.id} does not belong to the Customer ${customer.id}.`,
+          'payment_method',
+        );
+      }
+    } else if (customer) {
+      const fallback = customer.invoice_settings.default_payment_method;
+      paymentMethod = fallback ? (this.paymentMethods.get(fallback) ?? null) : null;
+    }
+    if (input.confirm && !paymentMethod) {
+      throw invalidRequest(
+        "You cannot confirm this PaymentIntent because it's missing a payment method.",
+        'payment_method',
+        'payment_intent_unexpected_state',
+      );
+    }
+    const paymentIntent: PaymentIntentObject = {
+      id: this.id('pi'),
+      object: 'payment_intent',
+      amount: input.amount,
+      amount_received: 0,
+      client_secret: '',
+      created: this.now(),
+      currency: input.currency,
+      customer: customer?.id ?? null,
+      livemode: this.options.livemode,
+      metadata: input.metadata,
+      payment_method: paymentMethod?.id ?? null,
+      payment_method_types: ['card'],
+      status: paymentMethod ? 'requires_confirmation' : 'requires_payment_method',
+      last_payment_error: null,
+    };
+    paymentIntent.client_secret = `${paymentIntent.id}_secret_${newId('x', 24).slice(2)}`;
+    this.paymentIntents.set(paymentIntent.id, paymentIntent);
+    this.emit('payment_intent.created', paymentIntent, request);
+    if (!input.confirm || !paymentMethod) return paymentIntent;
+    const declined =
+      this.decliningPaymentMethods.has(paymentMethod.id) ||
+      (customer !== null && this.decliningCustomers.has(customer.id));
+    if (declined) {
+      paymentIntent.status = 'requires_payment_method';
+      paymentIntent.last_payment_error = {
+        type: 'card_error',
+        code: 'card_declined',
+        decline_code: 'generic_decline',
+        message: 'Your card was declined.',
+      };
+      this.emit('payment_intent.payment_failed', paymentIntent, request);
+      throw cardDeclined(paymentIntent);
+    }
+    paymentIntent.status = 'succeeded';
+    paymentIntent.amount_received = paymentIntent.amount;
+    this.emit('payment_intent.succeeded', paymentIntent, request);
+    return paymentIntent;
+  }
+
   // Charges the invoice: `api` is POST /v1/invoices/:id/pay (a decline answers 402, no payment method
   // 400), `automatic` is Stripe's own collection attempt (FakeStripe.attemptInvoicePayment: a failure
   // only changes the invoice and raises invoice.payment_failed).

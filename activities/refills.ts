@@ -1,0 +1,200 @@
+import { log } from '@temporalio/activity';
+import type pg from 'pg';
+import type Stripe from 'stripe';
+import {
+  creditSettings,
+  refillForCrossing,
+  settleRefill,
+  type CreditRefill,
+} from '../src/db/credit-settings.js';
+import { appendEntry, balanceOf } from '../src/db/ledger.js';
+import { enqueueNotification } from '../src/db/notifications.js';
+import { microsFromJson, microsToCents, microsToDollars } from '../src/domain/money.js';
+import type { CreditBalanceReport } from '../workflows/customer-workflow.messages.js';
+import { stripeCall } from './stripe.js';
+
+/** The actor of auto-refill ledger entries. */
+export const AUTO_REFILL_ACTOR = 'auto-refill';
+/** `metadata.purpose` of the PaymentIntents auto-refill creates. */
+export const AUTO_REFILL_PURPOSE = 'auto_refill';
+
+export interface LowBalanceCrossing {
+  customerId: string;
+  /** The usage debit that took the balance under the threshold: the crossing's identity. */
+  crossingEntryId: string;
+  balanceMicros: string;
+  thresholdMicros: string;
+  stripeCustomerId: string | null;
+  /** The card to charge; the Stripe customer's default payment method when null. */
+  paymentMethodId: string | null;
+}
+
+export interface LowBalanceOutcome {
+  refill: {
+    id: string;
+    status: CreditRefill['status'];
+    amountMicros: string;
+    paymentIntentId: string | null;
+    failureCode: string | null;
+  } | null;
+  /** The balance after a refill that succeeded (for the workflow's `applyBalance`). */
+  current: CreditBalanceReport | null;
+}
+
+type RefillStripeApi = Pick<Stripe, 'customers' | 'paymentIntents'>;
+
+/**
+ * A prepaid balance crossed its low-balance threshold: the customer is told (once per crossing: the
+ * notification's key is the crossing's debit), and with auto-refill on, the saved card is charged off
+ * session for the configured amount, once per crossing (the `credit_refills` row is unique per
+ * crossing and the PaymentIntent's idempotency key is the row's). The credits land as a `refill`
+ * entry keyed by the PaymentIntent. A declined card is final for that crossing: the row says why, the
+ * customer is told, and operators see it in the low-balance report.
+ */
+export function createRefillActivities({ db, stripe }: { db: pg.Pool; stripe: RefillStripeApi }) {
+  const outcomeOf = (refill: CreditRefill, current: CreditBalanceReport | null): LowBalanceOutcome => ({
+    refill: {
+      id: refill.id,
+      status: refill.status,
+      amountMicros: refill.amountMicros.toString(),
+      paymentIntentId: refill.stripePaymentIntentId,
+      failureCode: refill.failureCode,
+    },
+    current,
+  });
+
+  const fail = async (
+    refill: CreditRefill,
+    code: string,
+    message: string,
+    paymentIntentId: string | null,
+  ): Promise<LowBalanceOutcome> => {
+    await settleRefill(db, refill.id, { status: 'failed', paymentIntentId, code, message });
+    await enqueueNotification(db, {
+      customerId: refill.customerId,
+      kind: 'auto_refill_failed',
+      idempotencyKey: `auto-refill:${refill.id}:failed`,
+      payload: { refillId: refill.id, amount: microsToDollars(refill.amountMicros), currency: 'usd', code },
+    });
+    log.warn('auto-refill failed', { customerId: refill.customerId, refillId: refill.id, code });
+    return outcomeOf(
+      {
+        ...refill,
+        status: 'failed',
+        failureCode: code,
+        failureMessage: message,
+        stripePaymentIntentId: paymentIntentId,
+      },
+      null,
+    );
+  };
+
+  const defaultPaymentMethod = async (stripeCustomerId: string): Promise<string | null> => {
+    const customer = await stripeCall(() => stripe.customers.retrieve(stripeCustomerId));
+    if (customer.deleted) return null;
+    const method = customer.invoice_settings?.default_payment_method;
+    return (typeof method === 'string' ? method : method?.id) ?? null;
+  };
+
+  return {
+    async lowBalanceCrossed(input: LowBalanceCrossing): Promise<LowBalanceOutcome> {
+      const balance = microsFromJson(input.balanceMicros);
+      const threshold = microsFromJson(input.thresholdMicros);
+      await enqueueNotification(db, {
+        customerId: input.customerId,
+        kind: 'low_balance',
+        idempotencyKey: `low-balance:${input.crossingEntryId}`,
+        payload: {
+          balance: microsToDollars(balance),
+          threshold: microsToDollars(threshold),
+          currency: 'usd',
+        },
+      });
+      const settings = await creditSettings(db, input.customerId);
+      if (!settings.autoRefillEnabled || settings.autoRefillAmountMicros === null) {
+        return { refill: null, current: null };
+      }
+      const refill = await refillForCrossing(db, {
+        customerId: input.customerId,
+        crossingEntryId: input.crossingEntryId,
+        amountMicros: settings.autoRefillAmountMicros,
+      });
+      if (refill.status !== 'pending') return outcomeOf(refill, null);
+      if (!input.stripeCustomerId)
+        return fail(refill, 'no_stripe_customer', 'the customer has no Stripe customer', null);
+      const paymentMethod = input.paymentMethodId ?? (await defaultPaymentMethod(input.stripeCustomerId));
+      if (!paymentMethod) return fail(refill, 'no_payment_method', 'no saved payment method to charge', null);
+
+      let intent: Stripe.PaymentIntent;
+      try {
+        intent = await stripe.paymentIntents.create(
+          {
+            amount: Number(microsToCents(refill.amountMicros)),
+            currency: 'usd',
+            customer: input.stripeCustomerId,
+            payment_method: paymentMethod,
+            off_session: true,
+            confirm: true,
+            description: `Hopsworks credits auto-refill (${microsToDollars(refill.amountMicros)} USD)`,
+            metadata: {
+              purpose: AUTO_REFILL_PURPOSE,
+              customer_id: input.customerId,
+              refill_id: refill.id,
+              credits_micros: refill.amountMicros.toString(),
+            },
+          },
+          { idempotencyKey: `auto-refill:${refill.id}` },
+        );
+      } catch (error) {
+        const stripeError = error as Partial<Stripe.errors.StripeError>;
+        const status = stripeError.statusCode ?? 0;
+        // Rate limits, Stripe's 5xx and the network: retried under the same key. A refusal is final.
+        if (status === 0 || status === 429 || status >= 500) throw error;
+        return fail(
+          refill,
+          stripeError.decline_code ?? stripeError.code ?? 'refused',
+          stripeError.message ?? 'Stripe refused the payment',
+          stripeError.payment_intent?.id ?? null,
+        );
+      }
+      if (intent.status === 'processing')
+        return outcomeOf({ ...refill, stripePaymentIntentId: intent.id }, null);
+      if (intent.status !== 'succeeded') {
+        return fail(
+          refill,
+          intent.status === 'requires_action' ? 'authentication_required' : intent.status,
+          `the payment is ${intent.status}`,
+          intent.id,
+        );
+      }
+      const { entry } = await appendEntry(db, {
+        customerId: input.customerId,
+        kind: 'refill',
+        amountMicros: refill.amountMicros,
+        idempotencyKey: `refill:${intent.id}`,
+        actor: AUTO_REFILL_ACTOR,
+        reason: `auto-refill ${refill.id} after the balance fell under ${microsToDollars(threshold)} USD`,
+        stripeReference: intent.id,
+      });
+      await settleRefill(db, refill.id, {
+        status: 'succeeded',
+        paymentIntentId: intent.id,
+        ledgerEntryId: entry.id,
+      });
+      await enqueueNotification(db, {
+        customerId: input.customerId,
+        kind: 'auto_refill_succeeded',
+        idempotencyKey: `auto-refill:${refill.id}:succeeded`,
+        payload: { refillId: refill.id, amount: microsToDollars(refill.amountMicros), currency: 'usd' },
+      });
+      const current: CreditBalanceReport = {
+        balanceMicros: (await balanceOf(db, input.customerId)).toString(),
+        at: new Date().toISOString(),
+      };
+      return outcomeOf(
+        { ...refill, status: 'succeeded', stripePaymentIntentId: intent.id, ledgerEntryId: entry.id },
+        current,
+      );
+    },
+  };
+}
