@@ -14,6 +14,7 @@ import type { Logger } from '../src/logger.js';
 import { ApiError, errorBody, isDatabaseUnavailable, isTemporalUnavailable } from './errors.js';
 import { healthRoutes } from './health.js';
 import { openApiRoutes } from './openapi.js';
+import { adminBillingRoutes } from './routes/admin-billing.js';
 import { adminRoutes } from './routes/admin.js';
 import { billingRoutes } from './routes/billing.js';
 import { usageRoutes } from './routes/usage.js';
@@ -28,8 +29,10 @@ export interface AppDependencies {
   db: Queryable;
   temporal: Client;
   logger: Logger;
-  /** The Stripe SDK for calls made while answering a request (checkout sessions). */
-  stripe?: Pick<Stripe, 'checkout'>;
+  /** The Stripe SDK for calls made while answering a request (checkout and portal sessions). */
+  stripe?: Pick<Stripe, 'checkout' | 'billingPortal'>;
+  /** Overrides fetch for Hopsworks calls made while answering a request (the admin connection test). */
+  hopsworksFetch?: typeof fetch;
   config?: Pick<
     Config,
     'stripe' | 'auth0' | 'temporal' | 'adminCredentials' | 'billing' | 'credits' | 'cronSecret'
@@ -114,6 +117,16 @@ export function createApp(deps: AppDependencies) {
         credentials: config.adminCredentials,
         maxGrantMicros: config.credits.maxGrantMicros,
         lowBalanceThresholdMicros: config.credits.lowBalanceThresholdMicros,
+      }),
+    );
+    app.route(
+      '/',
+      adminBillingRoutes({
+        db: deps.db,
+        temporal: deps.temporal,
+        credentials: config.adminCredentials,
+        ...(config.auth0.clientId ? { oauthClientId: config.auth0.clientId } : {}),
+        ...(deps.hopsworksFetch ? { hopsworksFetch: deps.hopsworksFetch } : {}),
       }),
     );
   }

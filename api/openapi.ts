@@ -3,7 +3,13 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from './app.js';
 import { creditSettingsBody, exemptionBody, grantCreditsBody, reasonBody } from './routes/admin.js';
-import { checkoutSessionBody, purchaseCreditsBody } from './routes/billing.js';
+import {
+  endPricingOverrideBody,
+  prepaidBody,
+  pricingOverrideBody,
+  seedBillingBody,
+} from './routes/admin-billing.js';
+import { checkoutSessionBody, portalBody, purchaseCreditsBody } from './routes/billing.js';
 import { backfillBody, collectBody, workflowStarted } from './routes/usage.js';
 import { auth0SignupBody } from './webhooks/auth0.js';
 
@@ -56,6 +62,43 @@ const creditSettingsAnswer = z.object({
   updatedAt: z.string().nullable(),
 });
 
+// The customer's own usage and invoices. Quantities are exact decimals in each metric's billing unit.
+const cost = z.object({ cost: z.string().describe('USD'), costMicros: z.string() });
+const metrics = <T extends z.ZodType>(value: T) =>
+  z.object({
+    cpu_hours: value,
+    gpu_hours: value,
+    memory_gb_hours: value,
+    storage_gb_month: value,
+    api_calls: value,
+  });
+const usageTotals = z.object({
+  days: z.number().int().describe('Distinct usage dates'),
+  quantities: metrics(z.string()),
+  costs: metrics(cost),
+  total: cost,
+});
+const usageRow = z.object({
+  date: z.string(),
+  clusterId: z.string(),
+  billingMode: z.enum(['postpaid', 'prepaid']),
+  quantities: metrics(z.string()),
+  costs: metrics(cost),
+  total: cost,
+  reportedToStripe: z.boolean(),
+  charged: z.boolean(),
+});
+const customerInvoice = z.object({
+  id: z.string().describe('The Stripe invoice id'),
+  status: z.enum(['draft', 'open', 'paid', 'uncollectible', 'void']),
+  currency: z.string(),
+  periodStart: z.string(),
+  periodEnd: z.string(),
+  amountDue: z.string().describe('USD'),
+  amountPaid: z.string().describe('USD'),
+  hostedInvoiceUrl: z.string().nullable(),
+});
+
 type Security = 'customer' | 'admin' | 'auth0Secret' | 'stripeSignature' | 'cronSecret';
 
 export interface Operation {
@@ -84,6 +127,73 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   422: 'Rejected by the workflow',
   503: 'Postgres or Temporal unavailable; retry later',
 };
+
+// Admin billing (api/routes/admin-billing.ts).
+const prepaidAnswer = z.object({
+  customerId: z.string(),
+  billingMode: z.enum(['postpaid', 'prepaid']),
+  pendingBillingMode: z.enum(['postpaid', 'prepaid']).nullable(),
+  prepaidEnabled: z.boolean(),
+});
+const pricingOverride = z.object({
+  id: z.string(),
+  customerId: z.string(),
+  metric: z.string(),
+  unitLabel: z.string().nullable(),
+  overrideUnitPrice: z.string().nullable(),
+  overrideUnitPriceMicros: z.string().nullable(),
+  discountPercent: z.string().nullable(),
+  discountBasisPoints: z.number().int().nullable(),
+  reason: z.string(),
+  validFrom: z.string(),
+  validUntil: z.string().nullable(),
+  state: z.enum(['scheduled', 'active', 'ended']),
+  createdBy: z.string(),
+  createdAt: z.string(),
+});
+const adminCustomer = z.object({
+  id: z.string(),
+  email: z.string(),
+  authSubject: z.string(),
+  billingMode: z.enum(['postpaid', 'prepaid']),
+  prepaidEnabled: z.boolean(),
+  status: z.string(),
+  clusterId: z.string().nullable(),
+  balance: z.string(),
+  balanceMicros: z.string(),
+  periodStart: z.string().nullable(),
+  periodEnd: z.string().nullable(),
+  periodUsage: z.string(),
+  periodUsageMicros: z.string(),
+});
+const adminInvoice = z.object({
+  id: z.string(),
+  stripeInvoiceId: z.string(),
+  customerId: z.string(),
+  periodStart: z.string(),
+  periodEnd: z.string(),
+  status: z.string(),
+  currency: z.string(),
+  amountDue: z.string(),
+  amountDueMicros: z.string(),
+  amountPaid: z.string(),
+  amountPaidMicros: z.string(),
+  ledgerTotal: z.string().nullable(),
+  ledgerTotalMicros: z.string().nullable(),
+  reconciliationStatus: z.string(),
+  reconciliationNote: z.string().nullable(),
+  hostedInvoiceUrl: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+const probeFailure = {
+  ok: z.boolean(),
+  latencyMs: z.number(),
+  status: z.number().int().optional().describe("Hopsworks' HTTP status, when it answered"),
+  code: z.string().optional(),
+  error: z.string().optional().describe('Why it failed (never the API key)'),
+};
+const clusterRef = z.object({ id: z.string(), hopsworksApiUrl: z.string() });
 
 /** Every route of the API. A test checks that the app serves exactly these. */
 export const OPERATIONS: Operation[] = [
@@ -163,6 +273,75 @@ export const OPERATIONS: Operation[] = [
     body: purchaseCreditsBody,
     responses: {
       201: { description: 'Created', schema: z.object({ id: z.string(), url: z.string().nullable() }) },
+      ...failures(400, 401, 404, 409, 503),
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/billing',
+    summary: "The customer's billing overview: period, its usage so far, balance and recent invoices",
+    tag: 'billing',
+    security: 'customer',
+    responses: {
+      200: {
+        description: 'The overview (period and usage are null when no period is running)',
+        schema: z.object({
+          customerId: z.string(),
+          billingMode: z.enum(['postpaid', 'prepaid']),
+          status: z.string(),
+          period: z.object({ start: z.string(), end: z.string().nullable() }).nullable(),
+          usage: usageTotals.nullable(),
+          ...balance,
+          recentInvoices: z.array(customerInvoice).max(5),
+        }),
+      },
+      ...failures(401, 404, 503),
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/billing/usage',
+    summary: "The customer's daily usage on every cluster; ?from=&to= (YYYY-MM-DD, at most 366 days)",
+    tag: 'billing',
+    security: 'customer',
+    responses: {
+      200: {
+        description: 'Usage rows by date, and their totals',
+        schema: z.object({ from: z.string(), to: z.string(), rows: z.array(usageRow), totals: usageTotals }),
+      },
+      ...failures(400, 401, 404, 503),
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/billing/invoices',
+    summary: "The customer's invoices, newest first; ?limit=&before=<nextBefore>",
+    tag: 'billing',
+    security: 'customer',
+    responses: {
+      200: {
+        description: 'One page of invoices',
+        schema: z.object({
+          invoices: z.array(
+            customerInvoice.extend({
+              reconciliationStatus: z.enum(['pending', 'matched', 'adjusted', 'mismatch']),
+            }),
+          ),
+          nextBefore: z.string().nullable(),
+        }),
+      },
+      ...failures(400, 401, 404, 503),
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/billing/portal',
+    summary: "A Stripe customer portal session: the customer's payment methods and invoices",
+    tag: 'billing',
+    security: 'customer',
+    body: portalBody,
+    responses: {
+      201: { description: 'Created', schema: z.object({ url: z.string() }) },
       ...failures(400, 401, 404, 409, 503),
     },
   },
@@ -342,6 +521,144 @@ export const OPERATIONS: Operation[] = [
         schema: z.object({ workflows: z.array(workflowStarted.extend({ date: z.string() })) }),
       },
       ...failures(400, 401, 503),
+    },
+  },  {
+    method: 'post',
+    path: '/api/admin/customers/:id/prepaid',
+    summary: "Enable or disable prepaid billing: switches at the period's close, at once before the first (audited)",
+    tag: 'admin',
+    security: 'admin',
+    body: prepaidBody,
+    responses: {
+      200: { description: 'The billing mode and the pending switch', schema: prepaidAnswer },
+      ...failures(400, 401, 404, 422, 503),
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/admin/customers/:id/pricing-overrides',
+    summary: "Set a customer's unit price and/or discount for a metric (audited); the latest validFrom wins",
+    tag: 'admin',
+    security: 'admin',
+    body: pricingOverrideBody,
+    responses: {
+      201: { description: 'The override', schema: pricingOverride },
+      ...failures(400, 401, 404, 503),
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/admin/customers/:id/pricing-overrides',
+    summary: "A customer's pricing overrides, newest first; ?active=true (not ended) | false (ended)",
+    tag: 'admin',
+    security: 'admin',
+    responses: {
+      200: {
+        description: 'The overrides',
+        schema: z.object({ customerId: z.string(), overrides: z.array(pricingOverride) }),
+      },
+      ...failures(400, 401, 404, 503),
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/admin/pricing-overrides/:overrideId/end',
+    summary: 'End a pricing override now or at `at` (audited)',
+    tag: 'admin',
+    security: 'admin',
+    body: endPricingOverrideBody,
+    responses: {
+      200: { description: 'The override, ended', schema: pricingOverride },
+      ...failures(400, 401, 404, 409, 503),
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/admin/billing',
+    summary:
+      "The seed's admin API: enable_prepaid, disable_prepaid, set_pricing_override; userId is the Auth0 subject",
+    tag: 'admin',
+    security: 'admin',
+    body: seedBillingBody,
+    responses: {
+      200: { description: 'enable_prepaid, disable_prepaid: as POST …/prepaid', schema: prepaidAnswer },
+      201: { description: 'set_pricing_override: as POST …/pricing-overrides', schema: pricingOverride },
+      ...failures(400, 401, 404, 422, 503),
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/admin/customers',
+    summary:
+      'Customers by id, with balance and current-period usage; ?limit=&after=<nextAfter>&status=&mode=&clusterId=&q=',
+    tag: 'admin',
+    security: 'admin',
+    responses: {
+      200: {
+        description: 'One page',
+        schema: z.object({ customers: z.array(adminCustomer), nextAfter: z.string().nullable() }),
+      },
+      ...failures(400, 401, 503),
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/admin/invoices',
+    summary: 'Invoices, newest first; ?customerId=&status=&reconciliation=&limit=&before=<nextBefore>',
+    tag: 'admin',
+    security: 'admin',
+    responses: {
+      200: {
+        description: 'One page',
+        schema: z.object({ invoices: z.array(adminInvoice), nextBefore: z.string().nullable() }),
+      },
+      ...failures(400, 401, 503),
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/admin/customers/:id/test-connection',
+    summary: "Call the customer's Hopsworks cluster: their user (by Auth0 subject) and projects (audited)",
+    tag: 'admin',
+    security: 'admin',
+    responses: {
+      200: {
+        description: 'What Hopsworks answered; a failing Hopsworks is ok: false',
+        schema: z.object({
+          cluster: clusterRef,
+          hopsworks: z.object({
+            ...probeFailure,
+            user: z
+              .object({
+                id: z.number(),
+                username: z.string(),
+                email: z.string(),
+                status: z.string(),
+                blocked: z.boolean(),
+              })
+              .nullable(),
+            projects: z.number().int(),
+          }),
+        }),
+      },
+      ...failures(400, 401, 404, 409, 503),
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/admin/clusters/:id/test-connection',
+    summary: "An authenticated call to a cluster's Hopsworks admin API (audited)",
+    tag: 'admin',
+    security: 'admin',
+    responses: {
+      200: {
+        description: 'What Hopsworks answered; a failing Hopsworks is ok: false',
+        schema: z.object({
+          cluster: clusterRef,
+          hopsworks: z.object({ ...probeFailure, version: z.string().optional() }),
+        }),
+      },
+      ...failures(400, 401, 404, 503),
     },
   },
 ];

@@ -1,7 +1,16 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import type Stripe from 'stripe';
 import { z } from 'zod';
-import { findCustomerBySubject } from '../../src/db/customers.js';
+import {
+  customerInvoices,
+  latestClosedPeriodEnd,
+  usageDays,
+  usageTotals,
+  type CustomerInvoice,
+  type UsageDay,
+  type UsageTotals,
+} from '../../src/db/customer-billing.js';
+import { findCustomerBySubject, type CustomerRow } from '../../src/db/customers.js';
 import { balanceOf } from '../../src/db/ledger.js';
 import type { Queryable } from '../../src/db/pool.js';
 import {
@@ -9,11 +18,13 @@ import {
   MICROS_PER_DOLLAR,
   microsToCents,
   microsToDollars,
+  type Micros,
 } from '../../src/domain/money.js';
+import { METRICS, type Metric } from '../../src/domain/pricing.js';
 import { CREDITS_PURPOSE } from '../../workflows/customer-workflow.messages.js';
 import type { AppEnv } from '../app.js';
 import { customerAuth, type CustomerAuthOptions } from '../auth.js';
-import { ApiError, parseJson } from '../errors.js';
+import { ApiError, parseJson, validationDetails } from '../errors.js';
 import { usdAmount, usdToMicros } from './admin.js';
 
 export const checkoutSessionBody = z.object({
@@ -38,9 +49,28 @@ export const purchaseCreditsBody = checkoutSessionBody
     }
   });
 
+export const portalBody = z.object({ returnUrl: z.url({ protocol: /^https?$/ }).max(2000) });
+
+const isoDate = z.iso.date('must be a date, YYYY-MM-DD');
+export const usageQuery = z.object({
+  from: isoDate.optional().describe('First day (UTC), inclusive; default 29 days before `to`'),
+  to: isoDate.optional().describe('Last day (UTC), inclusive; default today'),
+});
+/** The longest range of `GET /api/billing/usage`, in days, and its default. */
+export const MAX_USAGE_DAYS = 366;
+export const DEFAULT_USAGE_DAYS = 30;
+
+export const invoicesQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  before: z.string().regex(/^\d{1,19}$/, 'must be the nextBefore of the previous page').optional(),
+});
+
+/** How many invoices the overview shows. */
+const RECENT_INVOICES = 5;
+
 export interface BillingRouteDependencies {
   db: Queryable;
-  stripe: Pick<Stripe, 'checkout'> | undefined;
+  stripe: Pick<Stripe, 'checkout' | 'billingPortal'> | undefined;
   auth: CustomerAuthOptions;
   /** What one purchase may buy (CREDIT_PURCHASE_MIN_USD, CREDIT_PURCHASE_MAX_USD), micro-dollars as strings. */
   purchaseLimits: { minMicros: string; maxMicros: string };
@@ -54,8 +84,80 @@ export function billingRoutes(deps: BillingRouteDependencies) {
     return customer;
   };
 
+  // `/api/billing/*` covers `/api/billing` itself too.
   return new Hono<AppEnv>()
     .use('/api/billing/*', customerAuth(deps.auth))
+    .get('/api/billing', async (c) => {
+      const customer = await customerOf(c.var.customerSubject);
+      const period = await currentPeriod(deps.db, customer);
+      const [days, balance, { invoices }] = await Promise.all([
+        period ? usageDays(deps.db, customer.id, { periodStart: period.start, periodEnd: period.end }) : null,
+        balanceOf(deps.db, customer.id),
+        customerInvoices(deps.db, customer.id, { limit: RECENT_INVOICES }),
+      ]);
+      return c.json({
+        customerId: customer.id,
+        billingMode: customer.billingMode,
+        status: customer.status,
+        period: period && { start: period.start.toISOString(), end: period.end?.toISOString() ?? null },
+        usage: days && usageTotalsJson(usageTotals(days)),
+        balance: microsToDollars(balance),
+        balanceMicros: balance.toString(),
+        currency: 'usd',
+        recentInvoices: invoices.map(invoiceJson),
+      });
+    })
+    .get('/api/billing/usage', async (c) => {
+      const query = parseQuery(c, usageQuery);
+      const to = query.to ?? new Date().toISOString().slice(0, 10);
+      const from = query.from ?? addDays(to, 1 - DEFAULT_USAGE_DAYS);
+      const span = daysBetween(from, to) + 1;
+      if (span < 1 || span > MAX_USAGE_DAYS) {
+        throw new ApiError(400, 'validation_failed', 'Invalid query', [
+          {
+            field: 'from',
+            message:
+              span < 1
+                ? `must be on or before to (${to})`
+                : `must be at most ${MAX_USAGE_DAYS} days before to (${to}), both included`,
+          },
+        ]);
+      }
+      const customer = await customerOf(c.var.customerSubject);
+      const days = await usageDays(deps.db, customer.id, { from, to });
+      return c.json({
+        from,
+        to,
+        rows: days.map(usageDayJson),
+        totals: usageTotalsJson(usageTotals(days)),
+      });
+    })
+    .get('/api/billing/invoices', async (c) => {
+      const { limit, before } = parseQuery(c, invoicesQuery);
+      const customer = await customerOf(c.var.customerSubject);
+      const page = await customerInvoices(deps.db, customer.id, { limit, before: before ?? null });
+      return c.json({
+        invoices: page.invoices.map((invoice) => ({
+          ...invoiceJson(invoice),
+          reconciliationStatus: invoice.reconciliationStatus,
+        })),
+        nextBefore: page.nextBefore,
+      });
+    })
+    .post('/api/billing/portal', async (c) => {
+      const body = await parseJson(c, portalBody);
+      const customer = await customerOf(c.var.customerSubject);
+      if (!customer.stripeCustomerId) {
+        throw new ApiError(409, 'not_provisioned', 'The account is still being set up; try again shortly');
+      }
+      if (!deps.stripe) throw new ApiError(503, 'not_configured', 'Stripe is not configured');
+      // Stripe's hosted portal: payment methods, invoices and billing details, then back to returnUrl.
+      const session = await deps.stripe.billingPortal.sessions.create({
+        customer: customer.stripeCustomerId,
+        return_url: body.returnUrl,
+      });
+      return c.json({ url: session.url }, 201);
+    })
     .get('/api/billing/balance', async (c) => {
       const customer = await customerOf(c.var.customerSubject);
       const balance = await balanceOf(deps.db, customer.id);
@@ -133,4 +235,85 @@ export function billingRoutes(deps: BillingRouteDependencies) {
       });
       return c.json({ id: session.id, url: session.url }, 201);
     });
+}
+
+/**
+ * The billing period running now: the one the customer's workflow mirrored, or, for an active
+ * customer without one, the period that began when the latest closed one ended (its end unknown here).
+ */
+async function currentPeriod(
+  db: Queryable,
+  customer: CustomerRow,
+): Promise<{ start: Date; end: Date | null } | null> {
+  if (customer.currentPeriodStart) {
+    return { start: customer.currentPeriodStart, end: customer.currentPeriodEnd };
+  }
+  if (customer.status !== 'active') return null;
+  const start = await latestClosedPeriodEnd(db, customer.id);
+  return start && { start, end: null };
+}
+
+function parseQuery<T extends z.ZodType>(c: Context, schema: T): z.output<T> {
+  const parsed = schema.safeParse(c.req.query());
+  if (!parsed.success) {
+    throw new ApiError(400, 'validation_failed', 'Invalid query', validationDetails(parsed.error));
+  }
+  return parsed.data;
+}
+
+const DAY_MS = 86_400_000;
+
+function addDays(date: string, days: number): string {
+  return new Date(Date.parse(`${date}T00:00:00Z`) + days * DAY_MS).toISOString().slice(0, 10);
+}
+
+function daysBetween(from: string, to: string): number {
+  return Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / DAY_MS);
+}
+
+// Money leaves as exact decimal strings, in USD and in micro-dollars.
+function costJson(micros: Micros) {
+  return { cost: microsToDollars(micros), costMicros: micros.toString() };
+}
+
+function costsJson(costMicros: Record<Metric, Micros>) {
+  return Object.fromEntries(METRICS.map((metric) => [metric, costJson(costMicros[metric])])) as Record<
+    Metric,
+    ReturnType<typeof costJson>
+  >;
+}
+
+function usageDayJson(day: UsageDay) {
+  return {
+    date: day.date,
+    clusterId: day.clusterId,
+    billingMode: day.billingMode,
+    quantities: day.quantities,
+    costs: costsJson(day.costMicros),
+    total: costJson(day.totalMicros),
+    reportedToStripe: day.reportedToStripe,
+    charged: day.charged,
+  };
+}
+
+function usageTotalsJson(totals: UsageTotals) {
+  return {
+    days: totals.days,
+    quantities: totals.quantities,
+    costs: costsJson(totals.costMicros),
+    total: costJson(totals.totalMicros),
+  };
+}
+
+function invoiceJson(invoice: CustomerInvoice) {
+  return {
+    id: invoice.stripeInvoiceId,
+    status: invoice.status,
+    currency: invoice.currency,
+    periodStart: invoice.periodStart.toISOString(),
+    periodEnd: invoice.periodEnd.toISOString(),
+    amountDue: microsToDollars(invoice.amountDueMicros),
+    amountPaid: microsToDollars(invoice.amountPaidMicros),
+    hostedInvoiceUrl: invoice.hostedInvoiceUrl,
+  };
 }

@@ -28,6 +28,15 @@ describe('stripe-mock with the Stripe SDK', () => {
     expect(event.object).toBe('billing.meter_event');
   });
 
+  it('should accept a customer portal session as the billing routes create it', async () => {
+    const session = await mock.stripe.billingPortal.sessions.create({
+      customer: 'cus_123',
+      return_url: 'https://app.example.test/billing',
+    });
+    expect(session.object).toBe('billing_portal.session');
+    expect(session.url).toEqual(expect.any(String));
+  });
+
   it('should refuse a request Stripe would refuse', async () => {
     await expect(mock.stripe.customers.create({ no_such_parameter: 'x' } as never)).rejects.toMatchObject({
       type: 'StripeInvalidRequestError',

@@ -543,6 +543,7 @@ describe('prepaid credits through the API: admin grants, purchases and balances,
         'low_balance',
         'auto_refill_succeeded',
       ]);
+      await recordHistory(env.client, customerWorkflowId(hal.customerId), 'customer-workflow-auto-refill');
     });
 
     it('should record a declined auto-refill, tell the customer and list it in the low-balance report', async () => {
@@ -569,6 +570,11 @@ describe('prepaid credits through the API: admin grants, purchases and balances,
         },
       ]);
       expect(await notifications(ivy.customerId)).toEqual(['low_balance', 'auto_refill_failed']);
+      await recordHistory(
+        env.client,
+        customerWorkflowId(ivy.customerId),
+        'customer-workflow-auto-refill-declined',
+      );
       expect(await balanceOf(ivy.token)).toMatchObject({ balance: '5' });
       const report = await call('GET', '/api/admin/reports/low-balance', admin);
       expect(report.status).toBe(200);

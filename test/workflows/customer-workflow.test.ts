@@ -100,11 +100,18 @@ describe('customerWorkflow (time skipping)', () => {
       );
       await env.sleep('1 minute');
       expect(activities.createSubscription).toHaveBeenCalledTimes(1);
+      // The period is the one of the subscription the activity created.
+      const { subscription: period } = await activities.createSubscription.mock.results[0]!.value;
       expect(activities.syncCustomerRecord).toHaveBeenLastCalledWith({
         customerId: 'c1',
         status: 'active',
         clusterId: 'eu-1',
         stripeSubscriptionId: 'sub_1',
+        billingMode: 'postpaid',
+        prepaidEnabled: false,
+        gracePeriodExempt: false,
+        periodStart: new Date(period.currentPeriodStart! * 1000).toISOString(),
+        periodEnd: new Date(period.currentPeriodEnd! * 1000).toISOString(),
       });
     });
   });

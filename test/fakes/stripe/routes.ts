@@ -996,6 +996,32 @@ on('GET', '/v1/events/:id', (context) => {
   return event;
 });
 
+// --- customer portal ---
+
+// A Billing Portal session, shaped as the SDK's `BillingPortal.Session`. Nothing is stored and no
+// portal page is served: the url only names the fake's own host, as checkout sessions' urls do.
+on('POST', '/v1/billing_portal/sessions', ({ store, params }) => {
+  const customer = reqString(params, 'customer');
+  store.customer(customer, 'customer');
+  const id = newId('bps', 24);
+  // The store keeps the fake's base URL private; it is read here rather than widening the store.
+  const baseUrl = store['options'].baseUrl();
+  return {
+    id,
+    object: 'billing_portal.session',
+    configuration: optString(params, 'configuration') ?? 'bpc_fake_default',
+    created: store.now(),
+    customer,
+    customer_account: null,
+    flow: null,
+    livemode: store.livemode,
+    locale: optString(params, 'locale') ?? null,
+    on_behalf_of: null,
+    return_url: optString(params, 'return_url') ?? null,
+    url: `${baseUrl}/p/session/${id}`,
+  };
+});
+
 export function isSubscriptionStatus(value: string): value is SubscriptionStatus {
   return (subscriptionStatuses as readonly string[]).includes(value);
 }
