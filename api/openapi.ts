@@ -522,10 +522,12 @@ export const OPERATIONS: Operation[] = [
       },
       ...failures(400, 401, 503),
     },
-  },  {
+  },
+  {
     method: 'post',
     path: '/api/admin/customers/:id/prepaid',
-    summary: "Enable or disable prepaid billing: switches at the period's close, at once before the first (audited)",
+    summary:
+      "Enable or disable prepaid billing: switches at the period's close, at once before the first (audited)",
     tag: 'admin',
     security: 'admin',
     body: prepaidBody,

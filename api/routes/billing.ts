@@ -62,7 +62,10 @@ export const DEFAULT_USAGE_DAYS = 30;
 
 export const invoicesQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  before: z.string().regex(/^\d{1,19}$/, 'must be the nextBefore of the previous page').optional(),
+  before: z
+    .string()
+    .regex(/^\d{1,19}$/, 'must be the nextBefore of the previous page')
+    .optional(),
 });
 
 /** How many invoices the overview shows. */
@@ -210,7 +213,8 @@ export function billingRoutes(deps: BillingRouteDependencies) {
           },
         ],
         metadata,
-        payment_intent_data: { metadata },
+        // The card is saved for off-session use: auto-refill charges it when the balance runs low.
+        payment_intent_data: { metadata, setup_future_usage: 'off_session' },
       });
       return c.json({ id: session.id, url: session.url }, 201);
     })

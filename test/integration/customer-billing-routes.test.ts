@@ -100,7 +100,7 @@ describe('customer billing routes: overview, usage, invoices and the Stripe port
          ('eu-1', 'EU 1', 'https://eu-1.example.test'), ('us-1', 'US 1', 'https://us-1.example.test')`,
     );
     // ada: postpaid, a period from 13:00 UTC (so its first day is the 2nd and its last the 1st).
-    // bob: prepaid, active, no mirrored period: it began when his last closed one ended.
+    // bob: prepaid, active, no mirrored period: it began when his last closed one ended, at 06:00.
     // carol: still provisioning. dan: active, with no period at all.
     await db.pool.query(
       `INSERT INTO customers (id, auth_subject, email, status, billing_mode, prepaid_enabled, stripe_customer_id,
@@ -115,7 +115,7 @@ describe('customer billing routes: overview, usage, invoices and the Stripe port
     await db.pool.query(
       `INSERT INTO billing_periods (customer_id, billing_mode, period_start, period_end, usage_complete,
                                     reconciliation_status)
-       VALUES ('c_bob', 'prepaid', '2026-02-10T00:00:00Z', '2026-03-10T00:00:00Z', true, 'statement')`,
+       VALUES ('c_bob', 'prepaid', '2026-02-10T06:00:00Z', '2026-03-10T06:00:00Z', true, 'statement')`,
     );
     await db.pool.query(
       `INSERT INTO usage_daily (customer_id, cluster_id, usage_date, billing_mode, cpu_hours, gpu_hours,
@@ -229,7 +229,12 @@ describe('customer billing routes: overview, usage, invoices and the Stripe port
             storage_gb_month: '0.033333333',
             api_calls: '13345',
           }),
-          costs: costs({ cpu_hours: 1_275_000, gpu_hours: 4_000_000, storage_gb_month: 5000, api_calls: 133_450 }),
+          costs: costs({
+            cpu_hours: 1_275_000,
+            gpu_hours: 4_000_000,
+            storage_gb_month: 5000,
+            api_calls: 133_450,
+          }),
           total: cost(5_413_450),
         },
         balance: '12.5',
@@ -253,7 +258,8 @@ describe('customer billing routes: overview, usage, invoices and the Stripe port
         customerId: 'c_bob',
         billingMode: 'prepaid',
         status: 'active',
-        period: { start: '2026-03-10T00:00:00.000Z', end: null },
+        // 03-10 counts: its noon is after 06:00.
+        period: { start: '2026-03-10T06:00:00.000Z', end: null },
         usage: {
           days: 1,
           quantities: quantities({ cpu_hours: '5' }),
@@ -332,7 +338,12 @@ describe('customer billing routes: overview, usage, invoices and the Stripe port
               storage_gb_month: '0.033333333',
               api_calls: '12345',
             }),
-            costs: costs({ cpu_hours: 1_050_000, gpu_hours: 4_000_000, storage_gb_month: 5000, api_calls: 123_450 }),
+            costs: costs({
+              cpu_hours: 1_050_000,
+              gpu_hours: 4_000_000,
+              storage_gb_month: 5000,
+              api_calls: 123_450,
+            }),
             total: cost(5_178_450),
             reportedToStripe: true,
             charged: false,
@@ -367,13 +378,18 @@ describe('customer billing routes: overview, usage, invoices and the Stripe port
             storage_gb_month: '0.033333333',
             api_calls: '13345',
           }),
-          costs: costs({ cpu_hours: 1_375_000, gpu_hours: 4_000_000, storage_gb_month: 5000, api_calls: 133_450 }),
+          costs: costs({
+            cpu_hours: 1_375_000,
+            gpu_hours: 4_000_000,
+            storage_gb_month: 5000,
+            api_calls: 133_450,
+          }),
           total: cost(5_513_450),
         },
       });
     });
 
-    it("should show a customer only their own usage, whatever the range", async () => {
+    it('should show a customer only their own usage, whatever the range', async () => {
       const bob = await json<{ rows: UsageRow[] }>(
         await call('/api/billing/usage?from=2026-03-01&to=2026-04-30', tokens.bob),
       );
@@ -413,12 +429,12 @@ describe('customer billing routes: overview, usage, invoices and the Stripe port
 
     it('should accept 366 days and refuse bad dates, a reversed range and a longer one, naming the field', async () => {
       expect((await call('/api/billing/usage?from=2025-04-01&to=2026-04-01', tokens.ada)).status).toBe(200);
-      expect(await fields(await call('/api/billing/usage?from=2025-03-31&to=2026-04-01', tokens.ada))).toEqual([
-        'from',
-      ]);
-      expect(await fields(await call('/api/billing/usage?from=2026-04-02&to=2026-04-01', tokens.ada))).toEqual([
-        'from',
-      ]);
+      expect(
+        await fields(await call('/api/billing/usage?from=2025-03-31&to=2026-04-01', tokens.ada)),
+      ).toEqual(['from']);
+      expect(
+        await fields(await call('/api/billing/usage?from=2026-04-02&to=2026-04-01', tokens.ada)),
+      ).toEqual(['from']);
       expect(await fields(await call('/api/billing/usage?from=2026-02-30', tokens.ada))).toEqual(['from']);
       expect(await fields(await call('/api/billing/usage?to=yesterday', tokens.ada))).toEqual(['to']);
       expect(await fields(await call('/api/billing/usage?from=2026-3-1&to=2026-04-31', tokens.ada))).toEqual([
@@ -455,7 +471,11 @@ describe('customer billing routes: overview, usage, invoices and the Stripe port
         hostedInvoiceUrl: 'https://invoice.example.test/in_ada_7',
         reconciliationStatus: 'pending',
       });
-      expect(pages[2]![0]).toMatchObject({ amountDue: '10.01', amountPaid: '10.01', reconciliationStatus: 'matched' });
+      expect(pages[2]![0]).toMatchObject({
+        amountDue: '10.01',
+        amountPaid: '10.01',
+        reconciliationStatus: 'matched',
+      });
     });
 
     it('should default to 20 a page and show a customer only their own invoices', async () => {
@@ -475,14 +495,20 @@ describe('customer billing routes: overview, usage, invoices and the Stripe port
       const after = await json<{ invoices: Invoice[] }>(
         await call(`/api/billing/invoices?before=${rows[0]!.id}`, tokens.ada),
       );
-      expect(after.invoices.map((invoice) => invoice.id)).toEqual([7, 6, 5, 4, 3, 2, 1].map((n) => `in_ada_${n}`));
+      expect(after.invoices.map((invoice) => invoice.id)).toEqual(
+        [7, 6, 5, 4, 3, 2, 1].map((n) => `in_ada_${n}`),
+      );
     });
 
     it('should refuse a limit outside 1..100 and a malformed cursor, naming the field', async () => {
       for (const limit of ['0', '101', 'ten', '1.5']) {
-        expect(await fields(await call(`/api/billing/invoices?limit=${limit}`, tokens.ada))).toEqual(['limit']);
+        expect(await fields(await call(`/api/billing/invoices?limit=${limit}`, tokens.ada))).toEqual([
+          'limit',
+        ]);
       }
-      expect(await fields(await call('/api/billing/invoices?before=in_ada_3', tokens.ada))).toEqual(['before']);
+      expect(await fields(await call('/api/billing/invoices?before=in_ada_3', tokens.ada))).toEqual([
+        'before',
+      ]);
       expect((await call('/api/billing/invoices?limit=100', tokens.ada)).status).toBe(200);
     });
   });
@@ -522,9 +548,9 @@ describe('customer billing routes: overview, usage, invoices and the Stripe port
         { returnUrl: 'not a url' },
         { returnUrl: `https://app.example.test/${'a'.repeat(2000)}` },
       ]) {
-        expect(await fields(await call('/api/billing/portal', tokens.ada, { method: 'POST', body }))).toEqual([
-          'returnUrl',
-        ]);
+        expect(await fields(await call('/api/billing/portal', tokens.ada, { method: 'POST', body }))).toEqual(
+          ['returnUrl'],
+        );
       }
     });
 
@@ -537,7 +563,11 @@ describe('customer billing routes: overview, usage, invoices and the Stripe port
       });
       await expect(
         client.billingPortal.sessions.create({ customer: 'cus_nobody', return_url: returnUrl }),
-      ).rejects.toMatchObject({ type: 'StripeInvalidRequestError', code: 'resource_missing', param: 'customer' });
+      ).rejects.toMatchObject({
+        type: 'StripeInvalidRequestError',
+        code: 'resource_missing',
+        param: 'customer',
+      });
     });
   });
 
@@ -548,8 +578,16 @@ describe('customer billing routes: overview, usage, invoices and the Stripe port
       ['GET', '/api/billing/invoices'],
       ['POST', '/api/billing/portal', { returnUrl: 'https://app.example.test/billing' }],
       ['GET', '/api/billing/balance'],
-      ['POST', '/api/billing/purchase-credits', { pack: 25, successUrl: 'https://a.test/ok', cancelUrl: 'https://a.test/no' }],
-      ['POST', '/api/billing/checkout-session', { successUrl: 'https://a.test/ok', cancelUrl: 'https://a.test/no' }],
+      [
+        'POST',
+        '/api/billing/purchase-credits',
+        { pack: 25, successUrl: 'https://a.test/ok', cancelUrl: 'https://a.test/no' },
+      ],
+      [
+        'POST',
+        '/api/billing/checkout-session',
+        { successUrl: 'https://a.test/ok', cancelUrl: 'https://a.test/no' },
+      ],
     ];
 
     it.each(routes)(
