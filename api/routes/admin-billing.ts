@@ -59,7 +59,9 @@ export const pricingOverrideBody = z.object({
     .describe("USD per the price book's unit of the metric (per 1,000 calls for api_calls)"),
   discountPercent: percentAmount.nullable().optional(),
   reason,
-  validFrom: instant.optional().describe('Default now; a day is priced by the override covering its 00:00 UTC'),
+  validFrom: instant
+    .optional()
+    .describe('Default now; a day is priced by the override covering its 00:00 UTC'),
   validUntil: instant.optional(),
 });
 
@@ -85,7 +87,12 @@ const SEED_RESOURCE_TYPES: Record<string, Metric> = {
   storage_gb_month: 'storage_gb_month',
   api_calls: 'api_calls',
 };
-const seedUserId = z.string().trim().min(1).max(255).describe("The customer's Auth0 subject, or a customer id");
+const seedUserId = z
+  .string()
+  .trim()
+  .min(1)
+  .max(255)
+  .describe("The customer's Auth0 subject, or a customer id");
 const seedActionBody = z.object({
   action: z.enum(SEED_ACTIONS, { error: `must be one of ${SEED_ACTIONS.join(', ')}` }),
 });
@@ -294,7 +301,8 @@ export function adminBillingRoutes(deps: AdminBillingRouteDependencies) {
 
   const customerByReference = async (reference: string): Promise<string> => {
     const id = await findCustomerIdByReference(deps.db, reference);
-    if (!id) throw new ApiError(404, 'customer_not_found', `No customer with Auth0 subject or id ${reference}`);
+    if (!id)
+      throw new ApiError(404, 'customer_not_found', `No customer with Auth0 subject or id ${reference}`);
     return id;
   };
 

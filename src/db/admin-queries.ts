@@ -79,7 +79,10 @@ export async function listAdminCustomers(
 }
 
 /** The customer a seed request names: by Auth0 subject (the seed's `userId`) or else by customer id. */
-export async function findCustomerIdByReference(db: Queryable, reference: string): Promise<string | undefined> {
+export async function findCustomerIdByReference(
+  db: Queryable,
+  reference: string,
+): Promise<string | undefined> {
   const { rows } = await db.query<{ id: string }>(
     `SELECT id FROM customers WHERE auth_subject = $1 OR id = $1
      ORDER BY (auth_subject = $1) DESC LIMIT 1`,

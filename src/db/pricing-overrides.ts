@@ -87,7 +87,10 @@ export async function listPricingOverrides(
   return rows;
 }
 
-export async function findPricingOverride(db: Queryable, id: bigint): Promise<PricingOverrideRow | undefined> {
+export async function findPricingOverride(
+  db: Queryable,
+  id: bigint,
+): Promise<PricingOverrideRow | undefined> {
   const { rows } = await db.query<PricingOverrideRow>(
     `${SELECT} FROM pricing_overrides o ${PRICE_JOIN} WHERE o.id = $1`,
     [id],
@@ -128,7 +131,8 @@ export async function endPricingOverride(
   if (rows[0]) return { ended: true, row: rows[0] };
   const row = await findPricingOverride(db, id);
   if (!row) return { ended: false, reason: 'not_found' };
-  if (row.validUntil !== null && row.validUntil <= row.now) return { ended: false, reason: 'already_ended', row };
+  if (row.validUntil !== null && row.validUntil <= row.now)
+    return { ended: false, reason: 'already_ended', row };
   const end = at === null ? row.now : new Date(at);
   if (end <= row.validFrom) return { ended: false, reason: 'not_started', row };
   return { ended: false, reason: 'ends_earlier', row };
