@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import type Stripe from 'stripe';
 import {
   markReportedByInvoice,
@@ -101,8 +102,10 @@ export function createBillingPeriodActivities({ db, stripe }: { db: Queryable; s
         return result(null, 'statement', usage, null, null);
       }
 
+      beat('usage read');
       const nextPeriod = await currentPeriod(stripe, input.stripeSubscriptionId);
       const invoice = await periodInvoice(stripe, input, period);
+      beat('invoice found');
       if (!invoice) {
         const note = 'Stripe has no invoice for this period';
         await recordClosedPeriod(db, {
@@ -122,6 +125,7 @@ export function createBillingPeriodActivities({ db, stripe }: { db: Queryable; s
       const lines = await stripeCall(() =>
         stripe.invoices.listLineItems(invoice.id, { limit: 100 }).autoPagingToArray({ limit: 10_000 }),
       );
+      beat('lines read');
       const draft = invoice.status === 'draft';
       const reconciliation = reconcileInvoice({
         ledgerMicros: usage.perMetricMicros,
@@ -144,6 +148,7 @@ export function createBillingPeriodActivities({ db, stripe }: { db: Queryable; s
           ),
         );
       }
+      beat('adjusted');
       let current = invoice;
       if (draft && reconciliation.status !== 'mismatch') {
         // Usage that was still unreported is on the invoice now: the meter sync must skip it.
@@ -180,6 +185,15 @@ export function createBillingPeriodActivities({ db, stripe }: { db: Queryable; s
       return result(invoice.id, reconciliation.status, usage, reconciliation.note, nextPeriod);
     },
   };
+}
+
+/** Heartbeats a step of the close (a crashed worker's close is retried elsewhere within seconds). */
+function beat(step: string): void {
+  try {
+    Context.current().heartbeat(step);
+  } catch {
+    // Called outside a worker (tests of the activity): nothing to heartbeat.
+  }
 }
 
 function result(

@@ -106,6 +106,8 @@ const bookkeeping = proxyLocalActivities<
 // continue-as-new stalls Temporal's time-skipping test server.)
 const closing = proxyActivities<Pick<Activities, 'closeBillingPeriod'>>({
   startToCloseTimeout: '2 minutes',
+  // It heartbeats at each step: a worker that dies mid-close is noticed in seconds, not minutes.
+  heartbeatTimeout: '30 seconds',
   retry: {
     initialInterval: '1 second',
     backoffCoefficient: 2,
@@ -139,7 +141,8 @@ const infrastructure = proxyActivities<
   >
 >({
   startToCloseTimeout: '5 minutes',
-  heartbeatTimeout: '1 minute',
+  // They heartbeat after every namespace and workload: a dead worker's suspension resumes within seconds.
+  heartbeatTimeout: '20 seconds',
   retry: {
     initialInterval: '5 seconds',
     backoffCoefficient: 2,

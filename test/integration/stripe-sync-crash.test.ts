@@ -1,35 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { PROJECT_ROOT } from '../../src/paths.js';
 import { stripeSyncWorkflow } from '../../workflows/stripe-sync-workflow.js';
 import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';
+import { startChildWorker } from '../helpers/child-worker.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import '../setup/context.js';
 
 const CUSTOMERS = 30;
 const METRICS = 5;
-
-/** The benchmark's worker (real activities, real Postgres, the fake Stripe) in a process of its own. */
-function startWorker(args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/collection-worker.ts', ...args], {
-    cwd: PROJECT_ROOT,
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('worker did not start')), 60_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.includes('"ready":true')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
-  });
-}
 
 describe('Stripe sync when its worker is killed mid-batch', () => {
   let db: TestDatabase;
@@ -77,8 +58,13 @@ describe('Stripe sync when its worker is killed mid-batch', () => {
     // worker halfway.
     fake.setRateLimit({ requestsPerSecond: 20 });
     const taskQueue = `sync-crash-${randomUUID()}`;
-    const args = [inject('temporalAddress'), taskQueue, db.url, fake.url, 'oauth-client', '20'];
-    workers.push(await startWorker(args));
+    const worker = {
+      temporalAddress: inject('temporalAddress'),
+      taskQueue,
+      databaseUrl: db.url,
+      stripeUrl: fake.url,
+    };
+    workers.push(await startChildWorker(worker));
     const client = new Client({ connection });
     const handle = await client.workflow.start(stripeSyncWorkflow, {
       workflowId: `stripe-sync-crash-${randomUUID()}`,
@@ -94,7 +80,7 @@ describe('Stripe sync when its worker is killed mid-batch', () => {
     const sentBeforeKill = fake.meterEvents.length;
     expect(sentBeforeKill).toBeLessThan(CUSTOMERS * METRICS);
 
-    workers.push(await startWorker(args));
+    workers.push(await startChildWorker(worker));
     await handle.result();
 
     const identifiers = fake.meterEvents.map((event) => event.identifier);

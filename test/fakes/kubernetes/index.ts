@@ -185,6 +185,8 @@ export interface FakeKubernetes {
   failNext(rule: FailureRule): void;
   /** Down: every connection is reset until setDown(false) (a cluster that cannot be reached). */
   setDown(down: boolean): void;
+  /** Every request waits this long before it is handled (a slow API server); 0 by default. */
+  setLatency(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -412,6 +414,7 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions = {}): 
   const requests: RecordedRequest[] = [];
   const failures: Rule[] = [];
   let down = false;
+  let latencyMs = 0;
   let url = '';
 
   const server = createServer((req, res) => {
@@ -430,6 +433,7 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions = {}): 
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
     const parsed = new URL(req.url ?? '/', 'http://127.0.0.1');
     const method = (req.method ?? 'GET').toUpperCase();
     const contentType = req.headers['content-type'];
@@ -804,6 +808,9 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions = {}): 
       failures.push({ ...rule, remaining: rule.count ?? 1 });
     },
 
+    setLatency(ms) {
+      latencyMs = ms;
+    },
     setDown(value) {
       down = value;
     },

@@ -294,6 +294,11 @@ export class FakeStripe {
     this.api.failNext(rule);
   }
 
+  /** Every API request waits this long before it is answered (a slow Stripe); 0 by default. */
+  setLatency(ms: number): void {
+    this.api.setLatency(ms);
+  }
+
   // A token bucket of `requestsPerSecond` (full at once, refilled continuously) that every API request
   // draws from; without a token the request gets Stripe's 429. `undefined` lifts the limit.
   setRateLimit(limit: RateLimit | undefined): void {

@@ -93,6 +93,7 @@ export class ApiServer {
   private readonly failures: Array<FailureRule & { remaining: number }> = [];
   private readonly idempotency = new Map<string, StoredResponse>();
   private rateLimit: { limit: RateLimit; tokens: number; refilledAt: number } | undefined;
+  private latencyMs = 0;
 
   constructor(private readonly options: ApiServerOptions) {
     this.server = createServer((request, response) => {
@@ -103,6 +104,10 @@ export class ApiServer {
         } else response.destroy();
       });
     });
+  }
+
+  setLatency(ms: number): void {
+    this.latencyMs = ms;
   }
 
   setRateLimit(limit: RateLimit | undefined): void {
@@ -166,6 +171,7 @@ export class ApiServer {
     const requestId = newId('req', 14);
     const at = Date.now();
     const body = await readBody(request);
+    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
 
     if (path.startsWith('/checkout/')) return this.hostedCheckout(method, path, response);
     if (path.startsWith('/invoice/')) return this.hostedInvoice(method, path, response);
