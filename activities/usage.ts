@@ -55,6 +55,8 @@ export const ANOMALY_FACTOR = 5n;
 /** Customers of a batch collected at once: each waits mostly on Hopsworks. */
 const CONCURRENCY = 8;
 const HOPSWORKS_TIMEOUT_MS = 15_000;
+/** A running batch heartbeats at least this often, whatever a chunk of customers waits on. */
+const LIVENESS_HEARTBEAT_MS = 5_000;
 /** The actor of the daily usage debits in the credit ledger. */
 export const USAGE_ACTOR = 'usage-collection';
 
@@ -381,20 +383,29 @@ export function createUsageActivities(deps: UsageDependencies) {
       const down = new Map<string, string>();
       const shared = { date, prices, overrides, weekTotals, hopsworks, down, result };
 
-      for (let start = 0; start < todo.length; start += CONCURRENCY) {
-        const chunk = todo.slice(start, start + CONCURRENCY);
-        const outcomes = await Promise.allSettled(chunk.map((customer) => collectCustomer(customer, shared)));
-        outcomes.forEach((outcome, index) => {
-          if (outcome.status === 'fulfilled') {
-            result.processed++;
-            return;
-          }
-          result.failedCount++;
-          pushCapped(result.failed, { customerId: chunk[index]!.id, reason: message(outcome.reason) });
-        });
-        progress.lastDoneId = chunk.at(-1)!.id;
-        progress.done = customers.length - todo.length + start + chunk.length;
-        context?.heartbeat(progress);
+      // Alive while a slow chunk waits on Hopsworks (a dead worker is noticed within the heartbeat
+      // timeout); the progress it carries moves after each chunk.
+      const alive = setInterval(() => context?.heartbeat(progress), LIVENESS_HEARTBEAT_MS);
+      try {
+        for (let start = 0; start < todo.length; start += CONCURRENCY) {
+          const chunk = todo.slice(start, start + CONCURRENCY);
+          const outcomes = await Promise.allSettled(
+            chunk.map((customer) => collectCustomer(customer, shared)),
+          );
+          outcomes.forEach((outcome, index) => {
+            if (outcome.status === 'fulfilled') {
+              result.processed++;
+              return;
+            }
+            result.failedCount++;
+            pushCapped(result.failed, { customerId: chunk[index]!.id, reason: message(outcome.reason) });
+          });
+          progress.lastDoneId = chunk.at(-1)!.id;
+          progress.done = customers.length - todo.length + start + chunk.length;
+          context?.heartbeat(progress);
+        }
+      } finally {
+        clearInterval(alive);
       }
       return result;
     },

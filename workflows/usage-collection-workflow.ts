@@ -13,8 +13,8 @@ import { previousUtcDay, scheduledOrStartTime } from './usage-scheduling.js';
 const { collectUsageBatch } = proxyActivities<Pick<Activities, 'collectUsageBatch'>>({
   // 200 customers, 8 at a time, each a few Hopsworks requests of at most 15 s: minutes, not hours.
   startToCloseTimeout: '30 minutes',
-  // Heartbeats come after every 8 customers; a worker that dies is noticed within this.
-  heartbeatTimeout: '2 minutes',
+  // Heartbeats come after every 8 customers and every 5 s; a worker that dies is noticed within this.
+  heartbeatTimeout: '30 seconds',
   retry: {
     initialInterval: '10 seconds',
     backoffCoefficient: 2,
