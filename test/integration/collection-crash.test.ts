@@ -107,13 +107,13 @@ describe('daily collection when its worker is killed mid-batch', () => {
     const crashedDebits = await debits(crashing.db);
     expect(crashedDebits).toHaveLength(crashing.seeded.prepaid);
     expect(crashedDebits).toEqual(await debits(clean.db));
-    console.info(
+    process.stdout.write(
       `collection-crash figures: ${JSON.stringify({
         customers: CUSTOMERS,
         rowsAtKill,
         cleanMs: cleanMs.toFixed(0),
         extraMsPerKill: (crashedMs - cleanMs).toFixed(0),
-      })}`,
+      })}\n`,
     );
   }, 180_000);
 });

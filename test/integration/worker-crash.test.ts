@@ -85,7 +85,7 @@ describe('a worker killed with SIGKILL mid-work, and a new worker', () => {
     await Promise.all([stripe?.close(), kubernetes?.close(), hopsworks?.close()]);
     await db?.drop();
     rmSync(kubeconfigDir, { recursive: true, force: true });
-    console.info(`worker-crash figures: ${JSON.stringify(figures)}`);
+    process.stdout.write(`worker-crash figures: ${JSON.stringify(figures)}\n`);
   });
 
   /** A customer's row and a workflow carried into `state` (as continue-as-new would start it). */

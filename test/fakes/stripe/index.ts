@@ -8,7 +8,13 @@ import {
   type InvoiceInput,
   type InvoicePaymentAttempt,
 } from './store.js';
-import { ApiServer, type FailureRule, type RateLimit, type RequestLogEntry } from './server.js';
+import {
+  ApiServer,
+  type FailureRule,
+  type FaultRate,
+  type RateLimit,
+  type RequestLogEntry,
+} from './server.js';
 import {
   WebhookDeliverer,
   type DeliveryOptions,
@@ -38,7 +44,7 @@ export type {
   InvoiceLineInput,
   InvoicePaymentAttempt,
 } from './store.js';
-export type { FailureRule, RateLimit, RequestLogEntry } from './server.js';
+export type { FailureRule, FaultRate, RateLimit, RequestLogEntry } from './server.js';
 export type { DeliveryOptions, DeliveryRecord, FlushOptions, RetryOptions } from './webhooks.js';
 export type * from './objects.js';
 
@@ -292,6 +298,18 @@ export class FakeStripe {
 
   failNext(rule: FailureRule): void {
     this.api.failNext(rule);
+  }
+
+  // An outage: each API request (not hosted pages, not webhooks) fails with probability `rate` before it
+  // is handled, with Stripe's 429 or 500 body, from a PRNG seeded by `seed`. Not saved under idempotency
+  // keys, like failNext. `undefined` ends it.
+  setFaultRate(options: FaultRate | undefined): void {
+    this.api.setFaultRate(options);
+  }
+
+  /** Requests failed by `setFaultRate` so far (over the fake's lifetime). */
+  get faultsInjected(): number {
+    return this.api.faultsInjected;
   }
 
   /** Every API request waits this long before it is answered (a slow Stripe); 0 by default. */

@@ -12,7 +12,7 @@ import {
   unrecognizedUrl,
 } from './errors.js';
 import { canonicalParams, parseForm, type Params } from './form.js';
-import { newId } from './ids.js';
+import { createPrng, newId } from './ids.js';
 import { applyExpand, findRoute } from './routes.js';
 import { automaticRequest, clone, type StripeStore } from './store.js';
 
@@ -32,6 +32,16 @@ export interface RateLimit {
   requestsPerSecond: number;
   // Sent as `Retry-After` on the 429 when set; Stripe itself does not promise the header.
   retryAfterSeconds?: number;
+}
+
+// Random faults, as in an outage: each API request fails with probability `rate` before it is handled,
+// with Stripe's body for a status drawn evenly from `statuses`. Seeded, so a run can be replayed.
+export interface FaultRate {
+  rate: number;
+  // Default [429, 500].
+  statuses?: (429 | 500)[];
+  // Seeds the PRNG that picks the failing requests and their statuses (default 1).
+  seed?: number;
 }
 
 export interface RequestLogEntry {
@@ -94,6 +104,8 @@ export class ApiServer {
   private readonly idempotency = new Map<string, StoredResponse>();
   private rateLimit: { limit: RateLimit; tokens: number; refilledAt: number } | undefined;
   private latencyMs = 0;
+  private faults: { rate: number; statuses: (429 | 500)[]; random: () => number } | undefined;
+  private injectedFaults = 0;
 
   constructor(private readonly options: ApiServerOptions) {
     this.server = createServer((request, response) => {
@@ -132,6 +144,34 @@ export class ApiServer {
     }
     const retryAfter = bucket.limit.retryAfterSeconds;
     return rateLimited(retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) });
+  }
+
+  setFaultRate(options: FaultRate | undefined): void {
+    if (!options) {
+      this.faults = undefined;
+      return;
+    }
+    const statuses = options.statuses ?? [429, 500];
+    if (!(Number.isFinite(options.rate) && options.rate >= 0 && options.rate <= 1)) {
+      throw new RangeError('rate must be a number from 0 to 1');
+    }
+    if (statuses.length === 0 || statuses.some((status) => status !== 429 && status !== 500)) {
+      throw new RangeError('statuses must be a non-empty list of 429 and 500');
+    }
+    this.faults = { rate: options.rate, statuses: [...statuses], random: createPrng(options.seed ?? 1) };
+  }
+
+  /** Requests failed by `setFaultRate` over the fake's lifetime. */
+  get faultsInjected(): number {
+    return this.injectedFaults;
+  }
+
+  private takeFault(): StripeApiError | undefined {
+    const faults = this.faults;
+    if (!faults || faults.random() >= faults.rate) return undefined;
+    const status = faults.statuses[Math.floor(faults.random() * faults.statuses.length)];
+    this.injectedFaults++;
+    return status === 429 ? rateLimited() : apiError();
   }
 
   failNext(rule: FailureRule): void {
@@ -210,7 +250,7 @@ export class ApiServer {
       this.authenticate(request);
       const limited = this.takeToken();
       if (limited) throw limited;
-      const injected = this.takeFailure(method, path);
+      const injected = this.takeFailure(method, path) ?? this.takeFault();
       if (injected) throw injected;
 
       const endpoint = `${method} ${path}`;
