@@ -147,29 +147,31 @@ export function createStripeActivities({ stripe, db }: { stripe: StripeApi; db: 
           nonRetryable: true,
         });
       }
-      const methods = await stripe.paymentMethods.list({
-        customer: input.stripeCustomerId,
-        type: 'card',
-        limit: 1,
-      });
+      const methods = await stripeCall(() =>
+        stripe.paymentMethods.list({ customer: input.stripeCustomerId, type: 'card', limit: 1 }),
+      );
       const paymentMethodId = methods.data[0]?.id ?? null;
       if (paymentMethodId) {
-        await stripe.customers.update(
-          input.stripeCustomerId,
-          { invoice_settings: { default_payment_method: paymentMethodId } },
-          {
-            idempotencyKey: `customer:${input.customerId}:default-payment-method:${input.checkoutSessionId}`,
-          },
+        await stripeCall(() =>
+          stripe.customers.update(
+            input.stripeCustomerId,
+            { invoice_settings: { default_payment_method: paymentMethodId } },
+            {
+              idempotencyKey: `customer:${input.customerId}:default-payment-method:${input.checkoutSessionId}`,
+            },
+          ),
         );
       }
-      const subscription = await stripe.subscriptions.create(
-        {
-          customer: input.stripeCustomerId,
-          items: prices.map((price) => ({ price })),
-          metadata: { customer_id: input.customerId },
-          ...(paymentMethodId ? { default_payment_method: paymentMethodId } : {}),
-        },
-        { idempotencyKey: `subscription:${input.customerId}:${input.checkoutSessionId}` },
+      const subscription = await stripeCall(() =>
+        stripe.subscriptions.create(
+          {
+            customer: input.stripeCustomerId,
+            items: prices.map((price) => ({ price })),
+            metadata: { customer_id: input.customerId },
+            ...(paymentMethodId ? { default_payment_method: paymentMethodId } : {}),
+          },
+          { idempotencyKey: `subscription:${input.customerId}:${input.checkoutSessionId}` },
+        ),
       );
       return { subscription: subscriptionSnapshot(subscription), paymentMethodId };
     },

@@ -5,9 +5,10 @@ import {
   type Client,
 } from '@temporalio/client';
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { requestId, type RequestIdVariables } from 'hono/request-id';
-import type Stripe from 'stripe';
+import Stripe from 'stripe';
 import type { Config } from '../src/config.js';
 import type { Queryable } from '../src/db/pool.js';
 import type { Logger } from '../src/logger.js';
@@ -20,6 +21,9 @@ import { billingRoutes } from './routes/billing.js';
 import { usageRoutes } from './routes/usage.js';
 import { auth0WebhookRoutes } from './webhooks/auth0.js';
 import { stripeWebhookRoutes } from './webhooks/stripe.js';
+
+/** The largest request body of the customer, admin and cron routes (webhooks have their own limits). */
+export const API_BODY_LIMIT = 64 * 1024;
 
 export type AppEnv = {
   Variables: RequestIdVariables & { logger: Logger; customerSubject: string; adminActor: string };
@@ -62,6 +66,15 @@ export function createApp(deps: AppDependencies) {
       'request',
     );
   });
+
+  // Every request body outside the webhooks (which set their own limits) is small JSON: 64 kB is plenty.
+  const apiBodyLimit = bodyLimit({
+    maxSize: API_BODY_LIMIT,
+    onError: () => {
+      throw new ApiError(413, 'payload_too_large', `The body is larger than ${API_BODY_LIMIT} bytes`);
+    },
+  });
+  for (const path of ['/api/billing/*', '/api/admin/*', '/api/usage/*']) app.use(path, apiBodyLimit);
 
   app.route('/', healthRoutes(deps));
   app.route('/', openApiRoutes());
@@ -151,6 +164,17 @@ export function createApp(deps: AppDependencies) {
       return c.json(errorBody('update_rejected', reason), 422);
     }
     const logger = c.var.logger ?? deps.logger;
+    if (error instanceof Stripe.errors.StripeError) {
+      // Stripe throttled, failed or could not be reached (after the SDK's own retries): try again later.
+      const status = error.statusCode ?? 0;
+      if (status === 0 || status === 429 || status >= 500) {
+        logger.warn({ err: error.message, type: error.type, status }, 'Stripe unavailable');
+        c.header('Retry-After', '5');
+        return c.json(errorBody('stripe_unavailable', 'Stripe is unavailable; retry later'), 503);
+      }
+      logger.error({ err: error.message, type: error.type, status }, 'Stripe refused a request');
+      return c.json(errorBody('stripe_error', 'Stripe refused the request'), 502);
+    }
     if (isTemporalUnavailable(error)) {
       logger.error({ err: error.message }, 'Temporal unavailable');
       return c.json(errorBody('temporal_unavailable', 'Temporal is unavailable; retry later'), 503);

@@ -43,6 +43,7 @@ import {
   type SubscriptionSnapshot,
 } from '../src/domain/customer.js';
 import { formatUsd } from '../src/domain/money.js';
+import { hasVisibleText } from '../src/domain/text.js';
 import {
   BillingModeKey,
   BillingStatusKey,
@@ -282,13 +283,15 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     }
   };
   const requireReason = (action: AdminAction) => {
-    if (!action?.reason?.trim() || !action.actor?.trim())
+    if (!hasVisibleText(action?.reason) || !hasVisibleText(action?.actor))
       throw invalidAction('a reason and an actor are required');
   };
   setHandler(
     suspendUpdate,
     (action) =>
       exclusive(async () => {
+        // Two suspensions sent at once both pass the validator; the second finds the first done.
+        if (state.suspension && state.problem?.step !== 'suspend') return state;
         await suspend({ reason: 'admin', by: action.actor, note: action.reason, invoiceId: null });
         return state;
       }),
@@ -1172,8 +1175,8 @@ function validateGrant(grant: GrantCreditsAction, canceled: boolean): void {
       details: [{ field, message }],
     });
   };
-  if (!grant?.actor?.trim()) refuse('actor', 'is required');
-  if (!grant.reason?.trim()) refuse('reason', 'is required');
+  if (!hasVisibleText(grant?.actor)) refuse('actor', 'is required');
+  if (!hasVisibleText(grant.reason)) refuse('reason', 'is required');
   if (!/^.{1,255}$/su.test(grant.idempotencyKey ?? ''))
     refuse('idempotencyKey', 'must have 1 to 255 characters');
   const amount = /^-?\d{1,20}$/.test(grant.amountMicros ?? '') ? BigInt(grant.amountMicros) : null;

@@ -32,7 +32,7 @@ import {
 import type { AppEnv } from '../app.js';
 import { adminAuth } from '../auth.js';
 import { ApiError, parseJson, validationDetails } from '../errors.js';
-import { customerIdParam, reasonBody, usdAmount, usdToMicros } from './admin.js';
+import { customerIdParam, reasonBody, usdAmount, usdToMicros, visibleText } from './admin.js';
 
 /*
  * Admin billing controls: the prepaid flag, per-customer pricing overrides, the customer and invoice
@@ -42,7 +42,7 @@ import { customerIdParam, reasonBody, usdAmount, usdToMicros } from './admin.js'
  */
 
 const instant = z.iso.datetime({ offset: true });
-const reason = z.string().trim().min(1).max(1000);
+const reason = visibleText();
 
 /** A percentage from 0 to 100 with at most 2 decimals ("12.5" or 12.5), stored as basis points. */
 export const percentAmount = z

@@ -11,12 +11,14 @@ import {
   type CreditSettings,
 } from '../../src/db/credit-settings.js';
 import { findCustomer } from '../../src/db/customers.js';
-import { balanceOf, ledgerEntries } from '../../src/db/ledger.js';
+import { balanceOf, entryByKey, ledgerEntries } from '../../src/db/ledger.js';
+import { sameEntryRequest } from '../../src/domain/credits.js';
 import type { Queryable } from '../../src/db/pool.js';
 import { listStripeEvents } from '../../src/db/stripe-events.js';
 import type { CustomerState } from '../../src/domain/customer.js';
 import { creditEntryJson } from '../../src/domain/ledger-json.js';
 import { dollarsToMicros, MICROS_PER_CENT, microsToDollars } from '../../src/domain/money.js';
+import { hasVisibleText } from '../../src/domain/text.js';
 import {
   CustomerErrors,
   customerWorkflowId,
@@ -32,7 +34,12 @@ import { adminAuth } from '../auth.js';
 import { ApiError, parseJson, validationDetails } from '../errors.js';
 
 export const customerIdParam = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a customer id');
-export const reasonBody = z.object({ reason: z.string().trim().min(1).max(1000) });
+/** A required free-text field (a reason): trimmed, 1 to `max` characters, something visible in it. */
+export function visibleText(max = 1000) {
+  return z.string().trim().min(1).max(max).refine(hasVisibleText, { message: 'must contain visible text' });
+}
+
+export const reasonBody = z.object({ reason: visibleText() });
 export const exemptionBody = reasonBody.extend({ exempt: z.boolean() });
 export const stripeEventsQuery = z.object({
   status: z.enum(['received', 'signalled', 'ignored', 'unroutable', 'failed']).optional(),
@@ -118,18 +125,16 @@ export interface AdminRouteDependencies {
   lowBalanceThresholdMicros?: string;
 }
 
+const idempotencyConflict = () =>
+  new ApiError(409, 'idempotency_key_conflict', 'This idempotency key was used before for a different grant');
+
 /** A grant the workflow refused: 409 for a reused idempotency key, 422 naming the field otherwise. */
 function grantRefusal(error: unknown): unknown {
+  if (error instanceof ApiError) return error;
   if (!(error instanceof WorkflowUpdateFailedError) || !(error.cause instanceof ApplicationFailure))
     return error;
   const failure = error.cause;
-  if (failure.type === CustomerErrors.IDEMPOTENCY_KEY_CONFLICT) {
-    return new ApiError(
-      409,
-      'idempotency_key_conflict',
-      'This idempotency key was used before for a different grant',
-    );
-  }
+  if (failure.type === CustomerErrors.IDEMPOTENCY_KEY_CONFLICT) return idempotencyConflict();
   if (failure.type === CustomerErrors.INVALID_ADMIN_ACTION) {
     const details = (failure.details ?? []).filter(
       (detail): detail is { field: string; message: string } =>
@@ -236,6 +241,12 @@ export function adminRoutes(deps: AdminRouteDependencies) {
         const amountMicros = usdToMicros(body.amount, 'amount');
         if (!(await findCustomer(deps.db, id)))
           throw new ApiError(404, 'customer_not_found', `No customer ${id}`);
+        // A key used before for another grant is refused here, before the workflow hears of it (the
+        // ledger refuses it too, inside the update, should one slip in between).
+        const existing = await entryByKey(deps.db, body.idempotencyKey);
+        if (existing && !sameEntryRequest(existing, { customerId: id, kind: 'grant', amountMicros })) {
+          throw idempotencyConflict();
+        }
         const handle = deps.temporal.workflow.getHandle(customerWorkflowId(id));
         const result = await handle
           .executeUpdate(grantCreditsUpdate, {

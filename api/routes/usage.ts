@@ -13,6 +13,7 @@ import {
 import type { AppEnv } from '../app.js';
 import { adminAuth } from '../auth.js';
 import { ApiError, parseJson } from '../errors.js';
+import { visibleText } from './admin.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Days one backfill may start at most. */
@@ -23,7 +24,7 @@ const utcDay = (instantMs: number) => new Date(instantMs).toISOString().slice(0,
 
 export const collectBody = z.object({ date: isoDay.optional() }).strict();
 export const backfillBody = z
-  .object({ from: isoDay, to: isoDay, reason: z.string().trim().min(1).max(1000).optional() })
+  .object({ from: isoDay, to: isoDay, reason: visibleText().optional() })
   .refine((body) => body.from <= body.to, { path: ['to'], message: 'must not be before from' })
   .refine((body) => (Date.parse(body.to) - Date.parse(body.from)) / DAY_MS < MAX_BACKFILL_DAYS, {
     path: ['to'],

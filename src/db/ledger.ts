@@ -125,6 +125,17 @@ export async function appendEntry(pool: LedgerPool, input: AppendEntryInput): Pr
   }
 }
 
+/** The entry written under an idempotency key, if any (a read: no lock, nothing written). */
+export async function entryByKey(
+  db: Queryable,
+  idempotencyKey: string,
+): Promise<CreditLedgerEntry | undefined> {
+  const { rows } = await db.query(`SELECT ${COLUMNS} FROM credit_ledger WHERE idempotency_key = $1`, [
+    idempotencyKey,
+  ]);
+  return rows[0] ? toEntry(rows[0]) : undefined;
+}
+
 /** The stored balance (always Σ of the customer's entries); 0 before the first entry. */
 export async function balanceOf(db: Queryable, customerId: string): Promise<Micros> {
   const { rows } = await db.query<{ balance: bigint | string | null }>(

@@ -172,11 +172,27 @@ export function applyInvoiceEvent(
 ): InvoiceSnapshot {
   const existing = state.invoices.find((known) => known.id === invoice.id);
   if (existing && created < existing.updatedAt) return existing;
+  // Stripe stamps several events of one change with the same second (invoice.finalized, invoice.paid):
+  // within a second an invoice only moves forward (draft → open → uncollectible → paid or void).
+  if (
+    existing &&
+    created === existing.updatedAt &&
+    invoiceProgress(invoice.status) < invoiceProgress(existing.status)
+  ) {
+    return existing;
+  }
   const updated = { ...invoice, updatedAt: created };
   state.invoices = [...state.invoices.filter((known) => known.id !== invoice.id), updated].slice(
     -INVOICES_WINDOW,
   );
   return updated;
+}
+
+const INVOICE_PROGRESS: Record<string, number> = { draft: 0, open: 1, uncollectible: 2, paid: 3, void: 3 };
+
+/** How far along its life an invoice status is; unknown statuses count as the earliest. */
+function invoiceProgress(status: string): number {
+  return INVOICE_PROGRESS[status] ?? 0;
 }
 
 /** Invoices still waiting for money (a canceled customer's account closes once there are none). */

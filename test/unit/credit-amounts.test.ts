@@ -14,13 +14,17 @@ describe('credit amounts', () => {
     }
   });
 
-  it('should default the grant maximum to 10,000 USD and the purchase range to 5..10,000 USD', () => {
+  it('should default the grant maximum to 10,000 USD, the purchase range to 5..10,000 USD and the low-balance threshold to 10 USD', () => {
     expect(loadConfig({}, 'dev').credits).toEqual({
       maxGrantMicros: '10000000000',
       minPurchaseMicros: '5000000',
       maxPurchaseMicros: '10000000000',
+      lowBalanceThresholdMicros: '10000000',
     });
     expect(loadConfig({ CREDIT_GRANT_MAX_USD: '250.50' }, 'dev').credits.maxGrantMicros).toBe('250500000');
+    expect(loadConfig({ LOW_BALANCE_THRESHOLD_USD: '2.5' }, 'dev').credits.lowBalanceThresholdMicros).toBe(
+      '2500000',
+    );
   });
 
   it('should refuse limits that are not positive USD amounts, or a minimum above the maximum', () => {

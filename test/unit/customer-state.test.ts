@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  applyInvoiceEvent,
   applyPaymentMethodEvent,
   hasLiveSubscription,
   initialCustomerState,
@@ -33,6 +34,27 @@ describe('customer state', () => {
     applyPaymentMethodEvent(state, 'pm_1', 'attached', 100);
     state.subscription = subscription('active');
     expect(JSON.parse(JSON.stringify(state))).toEqual(state);
+  });
+
+  it('should keep a paid invoice paid when an open one of the same second arrives after it', () => {
+    const state = initialCustomerState('c1');
+    const invoice = (status: string, amountPaidCents: number) => ({
+      id: 'in_1',
+      status,
+      amountDueCents: 500,
+      amountPaidCents,
+      periodStart: null,
+      periodEnd: null,
+    });
+    // Stripe sends invoice.finalized, invoice.paid and invoice.payment_succeeded in one second.
+    applyInvoiceEvent(state, invoice('paid', 500), 1_000);
+    applyInvoiceEvent(state, invoice('open', 0), 1_000);
+    expect(state.invoices).toEqual([{ ...invoice('paid', 500), updatedAt: 1_000 }]);
+    // A later second still wins, whatever it says (a refund voiding it, say).
+    applyInvoiceEvent(state, invoice('void', 500), 1_001);
+    expect(state.invoices[0]).toMatchObject({ status: 'void', updatedAt: 1_001 });
+    applyInvoiceEvent(state, invoice('open', 0), 999);
+    expect(state.invoices[0]).toMatchObject({ status: 'void' });
   });
 
   it('should end as Stripe ended when an attach and a detach arrive out of order', () => {
