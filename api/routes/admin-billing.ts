@@ -27,6 +27,7 @@ import { createHopsworksClient, HopsworksError, type HopsworksUser } from '../..
 import {
   CustomerErrors,
   customerWorkflowId,
+  getStateQuery,
   setBillingModeUpdate,
 } from '../../workflows/customer-workflow.messages.js';
 import type { AppEnv } from '../app.js';
@@ -526,7 +527,21 @@ export function adminBillingRoutes(deps: AdminBillingRouteDependencies) {
         const body = await parseJson(c, seedPrepaidBody);
         const id = await customerByReference(body.userId);
         const why = body.reason ?? `seed admin API: ${action}`;
-        return c.json(await setPrepaid(c, id, action === 'enable_prepaid', why, 'action', via));
+        try {
+          return c.json(await setPrepaid(c, id, action === 'enable_prepaid', why, 'action', via));
+        } catch (error) {
+          // The seed's flag was idempotent: enabling an enabled customer changes nothing and is fine.
+          if (!(error instanceof ApiError && error.status === 422 && /already/.test(error.message)))
+            throw error;
+          const state = await deps.temporal.workflow.getHandle(customerWorkflowId(id)).query(getStateQuery);
+          return c.json({
+            customerId: id,
+            billingMode: state.billingMode,
+            pendingBillingMode: state.pendingBillingMode,
+            prepaidEnabled: state.billingMode === 'prepaid' || state.pendingBillingMode === 'prepaid',
+            unchanged: true,
+          });
+        }
       })
       .get('/api/admin/customers', async (c) => {
         const query = parseQuery(c, adminCustomersQuery);

@@ -36,7 +36,12 @@ import { ApiError, parseJson, validationDetails } from '../errors.js';
 export const customerIdParam = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a customer id');
 /** A required free-text field (a reason): trimmed, 1 to `max` characters, something visible in it. */
 export function visibleText(max = 1000) {
-  return z.string().trim().min(1).max(max).refine(hasVisibleText, { message: 'must contain visible text' });
+  return z
+    .string()
+    .trim()
+    .min(1, { abort: true })
+    .max(max)
+    .refine(hasVisibleText, { message: 'must contain visible text' });
 }
 
 export const reasonBody = z.object({ reason: visibleText() });

@@ -301,12 +301,20 @@ describe('admin billing routes: prepaid flag, pricing overrides, lists, connecti
       reason: 'seed admin API: enable_prepaid',
       details: { billingMode: 'prepaid', via: 'seed:enable_prepaid' },
     });
-    const refused = await call('POST', '/api/admin/billing', admin, {
+    // Like the seed's flag, enabling an enabled customer is fine and changes nothing (no audit).
+    const audited = (await auditsOf(ada.customerId, 'prepaid_enabled')).length;
+    const seedAgain = await call('POST', '/api/admin/billing', admin, {
       action: 'enable_prepaid',
       userId: ada.subject,
       reason: 'again',
     });
-    expect([refused.status, await fieldsOf(refused)]).toEqual([422, ['action']]);
+    expect(seedAgain.status).toBe(200);
+    expect(await seedAgain.json()).toMatchObject({
+      billingMode: 'prepaid',
+      prepaidEnabled: true,
+      unchanged: true,
+    });
+    expect(await auditsOf(ada.customerId, 'prepaid_enabled')).toHaveLength(audited);
     // userId may also be the customer id.
     const byId = await call('POST', '/api/admin/billing', admin, {
       action: 'disable_prepaid',
