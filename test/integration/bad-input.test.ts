@@ -1,22 +1,13 @@
 import { request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
 import proto from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../../activities/index.js';
-import { createApp } from '../../api/app.js';
 import { OPERATIONS } from '../../api/openapi.js';
-import { WORKFLOWS_PATH } from '../../src/paths.js';
-import { createStripeClient } from '../../src/stripe/client.js';
-import { customerWorkflowId, getStateQuery } from '../../workflows/customer-workflow.messages.js';
-import { startLocalIdentityProvider, type LocalIdentityProvider } from '../fakes/auth0/index.js';
-import { startFakeHopsworks, type FakeHopsworks } from '../fakes/hopsworks/index.js';
-import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';
+import { customerWorkflowId } from '../../workflows/customer-workflow.messages.js';
+import type { LocalIdentityProvider } from '../fakes/auth0/index.js';
 import { signStripePayload } from '../fakes/stripe/signature.js';
-import { TEST_SECRETS, testConfig } from '../helpers/app-config.js';
+import { TEST_SECRETS } from '../helpers/app-config.js';
 import {
   buildCorpus,
   operationKey,
@@ -24,9 +15,8 @@ import {
   type CorpusContext,
   type SeededCustomer,
 } from '../helpers/bad-input-corpus.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { silentLogger } from '../helpers/logger.js';
-import { connectToDevServer, uniqueTaskQueue } from '../helpers/temporal.js';
+import type { TestDatabase } from '../helpers/database.js';
+import { startFullStack, type FullStack } from '../helpers/full-stack.js';
 
 // Malformed and hostile requests against every operation of OPERATIONS (a fixed fast-check seed, so a
 // failure reproduces): every one must be refused with a 4xx, and none may change a row of the database
@@ -37,29 +27,15 @@ const PER_OPERATION = 24;
 const CONCURRENCY = 8;
 const REFUSALS = new Set([400, 401, 403, 404, 405, 409, 413, 415, 422]);
 
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
-  let last: T | undefined;
-  for (let attempt = 0; attempt < 150; attempt++) {
-    last = await read();
-    if (done(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
-}
-
 const report = (line: string) => process.stderr.write(`[bad-input] ${line}\n`);
 
 describe('bad input: malformed and hostile requests against every route, on real servers', () => {
-  const taskQueue = uniqueTaskQueue('bad-input');
+  let stack: FullStack;
   let env: TestWorkflowEnvironment;
   let db: TestDatabase;
-  let stripe: FakeStripe;
-  let hopsworks: FakeHopsworks;
   let identity: LocalIdentityProvider;
-  let server: ServerType;
   let apiUrl: string;
-  let worker: Worker;
-  let running: Promise<void>;
+  let taskQueue: string;
   let context: CorpusContext;
 
   const call = (method: string, path: string, headers: Record<string, string>, body?: unknown) =>
@@ -72,66 +48,13 @@ describe('bad input: malformed and hostile requests against every route, on real
 
   /** A customer signed up through the Auth0 webhook and provisioned by their workflow. */
   const newCustomer = async (name: string): Promise<Omit<SeededCustomer, 'grantKey'>> => {
-    const subject = `auth0|${name}`;
-    const accepted = await call(
-      'POST',
-      '/api/webhooks/auth0',
-      { authorization: `Bearer ${TEST_SECRETS.auth0Webhook}` },
-      { user_id: subject, email: `${name}@example.test` },
-    );
-    expect(accepted.status).toBe(202);
-    const { customerId } = (await accepted.json()) as { customerId: string };
-    await eventually(
-      () => env.client.workflow.getHandle(customerWorkflowId(customerId)).query(getStateQuery),
-      (state) => state.status === 'awaiting_payment_method',
-      `${name} to be provisioned`,
-    );
-    return { id: customerId, subject, token: await identity.tokenFor(subject) };
+    const customer = await stack.newCustomer(name);
+    return { id: customer.customerId, subject: customer.subject, token: customer.token };
   };
 
   beforeAll(async () => {
-    env = await connectToDevServer();
-    db = await createTestDatabase();
-    identity = await startLocalIdentityProvider();
-    stripe = await startFakeStripe({ webhookSecret: TEST_SECRETS.stripeWebhook, livemode: false });
-    hopsworks = await startFakeHopsworks({ apiKey: 'hopsworks-admin-key' });
-    await db.pool.query(
-      `INSERT INTO clusters (id, name, hopsworks_api_url, hopsworks_api_key, capacity)
-       VALUES ('eu-1', 'EU 1', $1, 'hopsworks-admin-key', 100)`,
-      [hopsworks.url],
-    );
-    const config = testConfig({
-      TEMPORAL_TASK_QUEUE: taskQueue,
-      STRIPE_TEST_SECRET_KEY: 'sk_test_bad_input_000000',
-      STRIPE_API_URL: stripe.url,
-      AUTH0_JWKS_URL: identity.jwksUrl,
-      AUTH0_ISSUER: identity.issuer,
-      AUTH0_AUDIENCE: identity.audience,
-    });
-    const stripeClient = createStripeClient(config.stripe)!;
-    const app = createApp({
-      db: db.pool,
-      temporal: env.client,
-      logger: silentLogger,
-      config,
-      stripe: stripeClient,
-    });
-    server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
-    await new Promise((resolve) => server.once('listening', resolve));
-    apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    stripe.setWebhookUrl(`${apiUrl}/api/webhooks/stripe-test`);
-    stripe.setDelivery({ mode: 'manual' });
-    worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowsPath: WORKFLOWS_PATH,
-      activities: createActivities({
-        db: db.pool,
-        stripe: stripeClient,
-        hopsworks: { oauthClientId: 'test-client' },
-      }),
-    });
-    running = worker.run();
+    stack = await startFullStack({ name: 'bad-input' });
+    ({ env, db, identity, apiUrl, taskQueue } = stack);
 
     // A realistic state: two provisioned customers with credits, an override, settings, a Stripe event.
     const [ada, bo] = await Promise.all([newCustomer('bad-input-ada'), newCustomer('bad-input-bo')]);
@@ -234,14 +157,7 @@ describe('bad input: malformed and hostile requests against every route, on real
   });
 
   afterAll(async () => {
-    worker?.shutdown();
-    await running;
-    await new Promise((resolve) => server?.close(resolve));
-    await stripe?.close();
-    await hopsworks?.close();
-    await identity?.close();
-    await env?.teardown();
-    await db?.drop();
+    await stack?.close();
   });
 
   /** Every table but schema_migrations: its row count and an md5 of all its rows. */

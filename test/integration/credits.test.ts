@@ -1,16 +1,9 @@
-import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../../activities/index.js';
 import { createPrepaidCharging, emptyBatch } from '../../activities/usage.js';
-import { createApp } from '../../api/app.js';
 import type { ErrorBody } from '../../api/errors.js';
 import type { CreditEntryJson } from '../../src/domain/ledger-json.js';
 import type { CustomerState } from '../../src/domain/customer.js';
-import { WORKFLOWS_PATH } from '../../src/paths.js';
-import { createStripeClient } from '../../src/stripe/client.js';
 import {
   creditBalanceSignal,
   customerWorkflowId,
@@ -18,24 +11,12 @@ import {
   setBillingModeUpdate,
   setGracePeriodExemptUpdate,
 } from '../../workflows/customer-workflow.messages.js';
-import { startLocalIdentityProvider, type LocalIdentityProvider } from '../fakes/auth0/index.js';
-import { startFakeHopsworks, type FakeHopsworks } from '../fakes/hopsworks/index.js';
-import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';
-import { TEST_SECRETS, testConfig } from '../helpers/app-config.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import type { LocalIdentityProvider } from '../fakes/auth0/index.js';
+import type { FakeStripe } from '../fakes/stripe/index.js';
+import { TEST_SECRETS } from '../helpers/app-config.js';
+import type { TestDatabase } from '../helpers/database.js';
+import { eventually, startFullStack, type FullStack } from '../helpers/full-stack.js';
 import { recordHistory } from '../helpers/histories.js';
-import { silentLogger } from '../helpers/logger.js';
-import { connectToDevServer, uniqueTaskQueue } from '../helpers/temporal.js';
-
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
-  let last: T | undefined;
-  for (let attempt = 0; attempt < 150; attempt++) {
-    last = await read();
-    if (done(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
-}
 
 interface GrantAnswer {
   balance: string;
@@ -46,104 +27,31 @@ interface GrantAnswer {
 }
 
 describe('prepaid credits through the API: admin grants, purchases and balances, on real servers', () => {
-  const taskQueue = uniqueTaskQueue('credits');
+  let stack: FullStack;
   let env: TestWorkflowEnvironment;
   let db: TestDatabase;
   let stripe: FakeStripe;
-  let hopsworks: FakeHopsworks;
   let identity: LocalIdentityProvider;
-  let server: ServerType;
-  let apiUrl: string;
-  let worker: Worker;
-  let running: Promise<void>;
 
   beforeAll(async () => {
-    env = await connectToDevServer();
-    db = await createTestDatabase();
-    identity = await startLocalIdentityProvider();
-    stripe = await startFakeStripe({ webhookSecret: TEST_SECRETS.stripeWebhook, livemode: false });
-    hopsworks = await startFakeHopsworks({ apiKey: 'hopsworks-admin-key' });
-    await db.pool.query(
-      `INSERT INTO clusters (id, name, hopsworks_api_url, hopsworks_api_key, capacity)
-       VALUES ('eu-1', 'EU 1', $1, 'hopsworks-admin-key', 100)`,
-      [hopsworks.url],
-    );
-    const config = testConfig({
-      TEMPORAL_TASK_QUEUE: taskQueue,
-      STRIPE_TEST_SECRET_KEY: 'sk_test_credits_000000',
-      STRIPE_API_URL: stripe.url,
-      AUTH0_JWKS_URL: identity.jwksUrl,
-      AUTH0_ISSUER: identity.issuer,
-      AUTH0_AUDIENCE: identity.audience,
-    });
-    const stripeClient = createStripeClient(config.stripe)!;
-    const app = createApp({
-      db: db.pool,
-      temporal: env.client,
-      logger: silentLogger,
-      config,
-      stripe: stripeClient,
-    });
-    server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
-    await new Promise((resolve) => server.once('listening', resolve));
-    apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    stripe.setWebhookUrl(`${apiUrl}/api/webhooks/stripe-test`);
-    stripe.setDelivery({ mode: 'manual' });
-
-    worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowsPath: WORKFLOWS_PATH,
-      activities: createActivities({
-        db: db.pool,
-        stripe: stripeClient,
-        hopsworks: { oauthClientId: 'test-client' },
-      }),
-    });
-    running = worker.run();
+    stack = await startFullStack({ name: 'credits' });
+    ({ env, db, stripe, identity } = stack);
   });
 
   afterAll(async () => {
-    worker?.shutdown();
-    await running;
-    await new Promise((resolve) => server.close(resolve));
-    await stripe.close();
-    await hopsworks.close();
-    await identity.close();
-    await env.teardown();
-    await db.drop();
+    await stack?.close();
   });
 
   const call = (method: string, path: string, token?: string, body?: unknown) =>
-    fetch(`${apiUrl}${path}`, {
-      method,
-      headers: {
-        'content-type': 'application/json',
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
+    stack.call(method, path, token, body);
   const admin = TEST_SECRETS.adminToken;
   const error = async (response: Response) => ((await response.json()) as ErrorBody).error;
   const urls = { successUrl: 'https://app.example.test/ok', cancelUrl: 'https://app.example.test/no' };
 
   /** A customer signed up through the Auth0 webhook and provisioned by their workflow. */
   const newCustomer = async (name: string) => {
-    const subject = `auth0|${name}`;
-    const accepted = await fetch(`${apiUrl}/api/webhooks/auth0`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TEST_SECRETS.auth0Webhook}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ user_id: subject, email: `${name}@example.test` }),
-    });
-    expect(accepted.status).toBe(202);
-    const { customerId } = (await accepted.json()) as { customerId: string };
-    const handle = env.client.workflow.getHandle(customerWorkflowId(customerId));
-    await eventually(
-      () => handle.query(getStateQuery),
-      (state) => state.status === 'awaiting_payment_method',
-      `${name} to be provisioned`,
-    );
-    return { customerId, handle, token: await identity.tokenFor(subject) };
+    const { customerId, token } = await stack.newCustomer(name);
+    return { customerId, handle: env.client.workflow.getHandle(customerWorkflowId(customerId)), token };
   };
 
   const balanceOf = async (token: string) => {
