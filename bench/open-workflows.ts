@@ -7,16 +7,17 @@ import { resolveTemporalCli } from '../src/servers/install.js';
 import { startTemporalDevServer } from '../src/servers/temporal.js';
 import { freePort } from '../test/helpers/ports.js';
 import { customerWorkflow } from '../workflows/customer-workflow.js';
+import { DEFAULT_WORKER_CACHE } from '../src/config.js';
 import type { Scenario } from './report.js';
 
 /**
  * 5,000 customers' workflows open at once (signed up, provisioned, waiting for their payment method)
  * on a Temporal dev server, served by one worker: the worker's resident memory. The worker keeps at
- * most BENCH_WORKER_CACHE workflows in memory (default 1,500); the others are evicted and replayed
+ * most BENCH_WORKER_CACHE workflows in memory (default the worker's, WORKER_MAX_CACHED_WORKFLOWS); the others are evicted and replayed
  * from their (short, monthly) histories when an event reaches them.
  */
 const CUSTOMERS = Number(process.env.BENCH_OPEN_WORKFLOWS ?? 5_000);
-const CACHE = Number(process.env.BENCH_WORKER_CACHE ?? 1_500);
+const CACHE = Number(process.env.BENCH_WORKER_CACHE ?? DEFAULT_WORKER_CACHE);
 const CONCURRENCY = 50;
 const GOAL_RSS_BYTES = 1024 ** 3;
 const MIB = 1024 ** 2;

@@ -5,6 +5,11 @@ import { Secret } from './secret.js';
 /** The process roles that read configuration; each requires its own set of settings. */
 export type Role = 'dev' | 'api' | 'worker' | 'migrate' | 'setup-temporal';
 
+/**
+ * Workflows one worker keeps in memory (each about 220 KiB): 1,000 keeps a worker serving 5,000 open
+ * customers under 1 GB (docs/benchmarks.md); evicted workflows are replayed when an event reaches them.
+ */
+export const DEFAULT_WORKER_CACHE = 1_000;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const secret = (minLength: number, pattern?: { regex: RegExp; hint: string }) =>
@@ -71,6 +76,7 @@ const schema = z.object({
   TEMPORAL_ADDRESS: hostPort.default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('billing'),
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(1).max(100_000).default(DEFAULT_WORKER_CACHE),
   TEMPORAL_TLS: z.stringbool().default(false),
   TEMPORAL_API_KEY: secret(16).optional(),
 
@@ -127,6 +133,8 @@ export interface Config {
     address: string;
     namespace: string;
     taskQueue: string;
+    /** Workflows the worker keeps in memory; the others are replayed from history when they wake. */
+    maxCachedWorkflows: number;
     tls: boolean;
     apiKey: Secret | undefined;
   };
@@ -259,6 +267,7 @@ function toConfig(parsed: Parsed): Config {
       address: parsed.TEMPORAL_ADDRESS,
       namespace: parsed.TEMPORAL_NAMESPACE,
       taskQueue: parsed.TEMPORAL_TASK_QUEUE,
+      maxCachedWorkflows: parsed.WORKER_MAX_CACHED_WORKFLOWS,
       tls: parsed.TEMPORAL_TLS,
       apiKey: parsed.TEMPORAL_API_KEY,
     },

@@ -34,6 +34,7 @@ export async function startWorkerService(options: WorkerServiceOptions): Promise
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowsPath: WORKFLOWS_PATH,
+    maxCachedWorkflows: config.temporal.maxCachedWorkflows,
     activities: createActivities({
       db,
       stripe,
