@@ -4,10 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OAUTH_CLIENT_ID, seedCollection, type Seeded } from '../../bench/collection-seed.js';
+import { clusterObservationWorkflow } from '../../workflows/cluster-observation-workflow.js';
 import { usageCollectionWorkflow } from '../../workflows/usage-collection-workflow.js';
 import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';
 import { killWorker, startChildWorker } from '../helpers/child-worker.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { recordHistory } from '../helpers/histories.js';
 import '../setup/context.js';
 
 const CUSTOMERS = 60;
@@ -85,6 +87,14 @@ describe('daily collection when its worker is killed mid-batch', () => {
     workers.push(await startChildWorker(crashing.options));
     const result = await crashing.handle.result();
     const crashedMs = performance.now() - crashing.started;
+    // A history with a worker lost mid-activity, for the replay test.
+    await recordHistory(client, crashing.handle.workflowId, 'usage-collection-workflow-worker-killed');
+    const observation = await client.workflow.start(clusterObservationWorkflow, {
+      workflowId: `cluster-observation-crash-${randomUUID()}`,
+      taskQueue: crashing.options.taskQueue,
+    });
+    expect((await observation.result()).skipped).toHaveLength(2);
+    await recordHistory(client, observation.workflowId, 'cluster-observation-workflow');
 
     expect(result).toMatchObject({ customersProcessed: CUSTOMERS, failedCount: 0 });
     expect(await crashing.rows()).toBe(CUSTOMERS);
