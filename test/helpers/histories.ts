@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { PROJECT_ROOT } from '../../src/paths.js';
 
 /**
  * With RECORD_HISTORIES=1, saves a workflow's history (the Temporal CLI's JSON format) where the
@@ -16,8 +17,9 @@ export async function recordHistory(
 ): Promise<void> {
   if (!process.env.RECORD_HISTORIES) return;
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
-  await writeFile(
-    join(import.meta.dirname, '..', 'replay', 'histories', `${name}.json`),
-    historyToJSON(history),
-  );
+  // Stack traces of failures name this checkout's folder: the recording names the project only.
+  const json = historyToJSON(history)
+    .replaceAll(`file://${PROJECT_ROOT}/`, '')
+    .replaceAll(`${PROJECT_ROOT}/`, '');
+  await writeFile(join(import.meta.dirname, '..', 'replay', 'histories', `${name}.json`), json);
 }
