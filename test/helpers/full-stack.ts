@@ -21,19 +21,24 @@ import { connectToDevServer, uniqueTaskQueue } from './temporal.js';
 
 export const HOPSWORKS_ADMIN_KEY = 'hopsworks-admin-key';
 
-/** Polls `read` every 100 ms until `done` holds; fails after 15 s naming `what` and the last value. */
+/** Polls `read` every 100 ms until `done` holds; fails after `timeoutMs` naming `what` and the last value. */
 export async function eventually<T>(
   read: () => Promise<T>,
   done: (value: T) => boolean,
   what: string,
+  timeoutMs = 15_000,
 ): Promise<T> {
-  let last: T | undefined;
-  for (let attempt = 0; attempt < 150; attempt++) {
-    last = await read();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const last = await read();
     if (done(last)) return last;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`,
+      );
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
 }
 
 export interface FullStackOptions {

@@ -16,16 +16,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { silentLogger } from '../helpers/logger.js';
 import { freePort } from '../helpers/ports.js';
 import { connectToDevServer, uniqueTaskQueue } from '../helpers/temporal.js';
-
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
-  let last: T | undefined;
-  for (let attempt = 0; attempt < 150; attempt++) {
-    last = await read();
-    if (done(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
-}
+import { eventually } from '../helpers/full-stack.js';
 
 interface OverrideAnswer {
   id: string;

@@ -22,16 +22,7 @@ import { recordHistory } from '../helpers/histories.js';
 import { startLocalIdentityProvider, type LocalIdentityProvider } from '../fakes/auth0/index.js';
 import { silentLogger } from '../helpers/logger.js';
 import { connectToDevServer, uniqueTaskQueue } from '../helpers/temporal.js';
-
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
-  let last: T | undefined;
-  for (let attempt = 0; attempt < 150; attempt++) {
-    last = await read();
-    if (done(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
-}
+import { eventually } from '../helpers/full-stack.js';
 
 describe('a customer from signup to an active subscription, on real servers', () => {
   const taskQueue = uniqueTaskQueue('lifecycle');

@@ -33,6 +33,7 @@ import {
 } from '../helpers/lifecycle-scenario.js';
 import { silentLogger } from '../helpers/logger.js';
 import { connectToDevServer, uniqueTaskQueue } from '../helpers/temporal.js';
+import { eventually } from '../helpers/full-stack.js';
 
 const CUSTOMERS = 200;
 const SEED = 0xc4a05;
@@ -62,21 +63,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits into the next wall-clock second: Stripe's `created` has whole seconds, and phases must differ. */
 const nextSecond = () => sleep(1_050 - (Date.now() % 1_000));
-
-async function eventually<T>(
-  read: () => Promise<T>,
-  done: (value: T) => boolean,
-  what: string,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const last = await read();
-    if (done(last)) return last;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(250);
-  }
-}
 
 describe('webhook delivery chaos over 200 customer lifecycles, on real servers', () => {
   const taskQueue = uniqueTaskQueue('delivery-chaos');

@@ -23,6 +23,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { mapLimited } from '../helpers/lifecycle-scenario.js';
 import { silentLogger } from '../helpers/logger.js';
 import { connectToDevServer, uniqueTaskQueue } from '../helpers/temporal.js';
+import { eventually } from '../helpers/full-stack.js';
 
 // The issue's outage: the fake Stripe answers 429 or 500 to 30% of API calls, from signup on. After
 // recovery, everything must have been applied once and nothing lost.
@@ -31,23 +32,6 @@ const BUYERS = 5;
 const FAULTS = { rate: 0.3, statuses: [429, 500] as (429 | 500)[], seed: 7 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function eventually<T>(
-  read: () => Promise<T>,
-  done: (value: T) => boolean,
-  what: string,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const last = await read();
-    if (done(last)) return last;
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)}`);
-    }
-    await sleep(200);
-  }
-}
 
 interface Customer {
   index: number;
@@ -216,6 +200,7 @@ describe('an outage of Stripe (429 and 500 on 30% of calls) from signup to the m
         () => stateOf(customer),
         (current) => current.status === 'awaiting_payment_method' || current.problem !== null,
         `customer ${customer.index} to be provisioned`,
+        60_000,
       );
       expect([customer.index, state.status, state.problem]).toEqual([
         customer.index,
@@ -267,7 +252,7 @@ describe('an outage of Stripe (429 and 500 on 30% of calls) from signup to the m
            FROM credit_ledger ORDER BY id`,
         )
       ).rows;
-    await eventually(ledgerOf, (rows) => rows.length >= BUYERS, 'the purchases to be credited');
+    await eventually(ledgerOf, (rows) => rows.length >= BUYERS, 'the purchases to be credited', 60_000);
     const creditedAt = Date.now();
 
     // --- the meter sync: yesterday's postpaid usage of every customer, reported through the outage ---
@@ -311,6 +296,7 @@ describe('an outage of Stripe (429 and 500 on 30% of calls) from signup to the m
       },
       (value) => value.unseen === 0 && value.queued === 0,
       'every workflow to handle every event routed to it',
+      60_000,
     );
     await stripe.idle();
 
