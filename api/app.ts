@@ -15,6 +15,7 @@ import type { Logger } from '../src/logger.js';
 import { ApiError, errorBody, isDatabaseUnavailable, isTemporalUnavailable } from './errors.js';
 import { healthRoutes } from './health.js';
 import { openApiRoutes } from './openapi.js';
+import { rateLimits } from './rate-limit.js';
 import { adminBillingRoutes } from './routes/admin-billing.js';
 import { adminRoutes } from './routes/admin.js';
 import { billingRoutes } from './routes/billing.js';
@@ -39,7 +40,7 @@ export interface AppDependencies {
   hopsworksFetch?: typeof fetch;
   config?: Pick<
     Config,
-    'stripe' | 'auth0' | 'temporal' | 'adminCredentials' | 'billing' | 'credits' | 'cronSecret'
+    'stripe' | 'auth0' | 'temporal' | 'adminCredentials' | 'billing' | 'credits' | 'cronSecret' | 'rateLimits'
   >;
 }
 
@@ -66,6 +67,9 @@ export function createApp(deps: AppDependencies) {
       'request',
     );
   });
+
+  // Abuse limits first, before bodies are read or credentials checked (webhooks are not limited).
+  if (deps.config) app.use('/api/*', rateLimits(deps.config.rateLimits));
 
   // Every request body outside the webhooks (which set their own limits) is small JSON: 64 kB is plenty.
   const apiBodyLimit = bodyLimit({

@@ -1,7 +1,7 @@
-import { swaggerUI } from '@hono/swagger-ui';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from './app.js';
+import { docsRoutes } from './docs.js';
 import { creditSettingsBody, exemptionBody, grantCreditsBody, reasonBody } from './routes/admin.js';
 import {
   endPricingOverrideBody,
@@ -736,7 +736,5 @@ export function openApiDocument() {
 /** `GET /openapi.json` and a docs page at `GET /docs`. */
 export function openApiRoutes() {
   const document = openApiDocument();
-  return new Hono<AppEnv>()
-    .get('/openapi.json', (c) => c.json(document))
-    .get('/docs', swaggerUI({ url: '/openapi.json', title: 'Billing orchestrator API' }));
+  return new Hono<AppEnv>().get('/openapi.json', (c) => c.json(document)).route('/', docsRoutes());
 }

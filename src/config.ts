@@ -1,3 +1,4 @@
+import proxyAddr from 'proxy-addr';
 import { z } from 'zod';
 import { dollarsToMicros } from './domain/money.js';
 import { Secret } from './secret.js';
@@ -10,6 +11,12 @@ export type Role = 'dev' | 'api' | 'worker' | 'migrate' | 'setup-temporal';
  * customers under 1 GB (docs/benchmarks.md); evicted workflows are replayed when an event reaches them.
  */
 export const DEFAULT_WORKER_CACHE = 1_000;
+/**
+ * Requests per minute: per credential of each kind of caller, and per client address over all of them.
+ * Generous for people and scripts (a billing page makes a handful of calls, an admin script a few a
+ * second, the seed's crons a few a day); their job is to stop floods and token guessing.
+ */
+export const DEFAULT_RATE_LIMITS = { customer: 300, admin: 1_200, cron: 60, ip: 3_000 } as const;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const secret = (minLength: number, pattern?: { regex: RegExp; hint: string }) =>
@@ -48,6 +55,31 @@ const postgresUrl = z
 
 const httpUrl = z.string().refine((value) => /^https?:\/\//.test(value) && URL.canParse(value), {
   message: 'must be an http(s) URL',
+});
+
+/** Requests one credential or one client address may make per minute (abuse limits, not quotas). */
+const perMinute = (fallback: number) => z.coerce.number().int().min(1).max(1_000_000).default(fallback);
+
+/**
+ * Reverse proxies whose X-Forwarded-For is believed: addresses, CIDR ranges, or proxy-addr's names
+ * `loopback`, `linklocal`, `uniquelocal`. proxy-addr (Express's) compiles and applies the list.
+ */
+const trustedProxies = z.string().transform((value, ctx) => {
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  try {
+    proxyAddr.compile(entries);
+  } catch {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'must be a comma-separated list of IP addresses, CIDR ranges, loopback, linklocal or uniquelocal',
+    });
+    return z.NEVER;
+  }
+  return entries;
 });
 
 const adminCredentials = z.string().transform((value, ctx) => {
@@ -111,6 +143,12 @@ const schema = z.object({
   USAGE_COLLECTION_TIME: clockTime.prefault('02:00'),
   STRIPE_SYNC_TIME: clockTime.prefault('03:00'),
 
+  RATE_LIMIT_CUSTOMER_PER_MINUTE: perMinute(DEFAULT_RATE_LIMITS.customer),
+  RATE_LIMIT_ADMIN_PER_MINUTE: perMinute(DEFAULT_RATE_LIMITS.admin),
+  RATE_LIMIT_CRON_PER_MINUTE: perMinute(DEFAULT_RATE_LIMITS.cron),
+  RATE_LIMIT_IP_PER_MINUTE: perMinute(DEFAULT_RATE_LIMITS.ip),
+  TRUSTED_PROXIES: trustedProxies.optional(),
+
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
@@ -170,6 +208,15 @@ export interface Config {
   schedules: {
     usageCollection: { hour: number; minute: number };
     stripeSync: { hour: number; minute: number };
+  };
+  /**
+   * Abuse limits of the customer, admin, cron (and entitlement) routes, per minute: per credential and
+   * per client address. The client address is the socket's, or X-Forwarded-For's when the socket is one
+   * of `trustedProxies`.
+   */
+  rateLimits: {
+    perMinute: { customer: number; admin: number; cron: number; ip: number };
+    trustedProxies: string[];
   };
   http: { host: string; port: number };
   logLevel: (typeof LOG_LEVELS)[number];
@@ -297,6 +344,15 @@ function toConfig(parsed: Parsed): Config {
       webhookSecret: parsed.NOTIFICATION_WEBHOOK_SECRET,
     },
     schedules: { usageCollection: parsed.USAGE_COLLECTION_TIME, stripeSync: parsed.STRIPE_SYNC_TIME },
+    rateLimits: {
+      perMinute: {
+        customer: parsed.RATE_LIMIT_CUSTOMER_PER_MINUTE,
+        admin: parsed.RATE_LIMIT_ADMIN_PER_MINUTE,
+        cron: parsed.RATE_LIMIT_CRON_PER_MINUTE,
+        ip: parsed.RATE_LIMIT_IP_PER_MINUTE,
+      },
+      trustedProxies: parsed.TRUSTED_PROXIES ?? [],
+    },
     http: { host: parsed.HOST, port: parsed.PORT },
     logLevel: parsed.LOG_LEVEL,
     dev: {
