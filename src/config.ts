@@ -109,6 +109,8 @@ const schema = z.object({
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('billing'),
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(1).max(100_000).default(DEFAULT_WORKER_CACHE),
+  WORKER_HEALTH_ADDRESS: hostPort.default('0.0.0.0:9091'),
+  WORKER_METRICS_ADDRESS: hostPort.optional(),
   TEMPORAL_TLS: z.stringbool().default(false),
   TEMPORAL_API_KEY: secret(16).optional(),
 
@@ -173,6 +175,10 @@ export interface Config {
     taskQueue: string;
     /** Workflows the worker keeps in memory; the others are replayed from history when they wake. */
     maxCachedWorkflows: number;
+    /** Where the `worker` role answers its health check (`GET /healthz`). */
+    workerHealthAddress: string;
+    /** Where the Temporal runtime serves its Prometheus metrics, when set (`worker` role). */
+    workerMetricsAddress: string | undefined;
     tls: boolean;
     apiKey: Secret | undefined;
   };
@@ -315,6 +321,8 @@ function toConfig(parsed: Parsed): Config {
       namespace: parsed.TEMPORAL_NAMESPACE,
       taskQueue: parsed.TEMPORAL_TASK_QUEUE,
       maxCachedWorkflows: parsed.WORKER_MAX_CACHED_WORKFLOWS,
+      workerHealthAddress: parsed.WORKER_HEALTH_ADDRESS,
+      workerMetricsAddress: parsed.WORKER_METRICS_ADDRESS,
       tls: parsed.TEMPORAL_TLS,
       apiKey: parsed.TEMPORAL_API_KEY,
     },

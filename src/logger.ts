@@ -30,11 +30,23 @@ const PINO_LEVEL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'
   ERROR: 'error',
 };
 
-/** Routes the Temporal runtime's logs (worker, workflow sandbox, forwarded core logs) through pino. */
+/** Something that watches the Temporal runtime's log lines (the worker's health check). */
+export interface TemporalLogObserver {
+  observe(level: LogLevel, message: string, meta: LogMetadata | undefined): void;
+}
+
+/**
+ * Routes the Temporal runtime's logs (worker, workflow sandbox, forwarded core logs) through pino, and
+ * shows each line to the observers first.
+ */
 export class TemporalPinoLogger implements TemporalLogger {
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly observers: TemporalLogObserver[] = [],
+  ) {}
 
   log(level: LogLevel, message: string, meta?: LogMetadata): void {
+    for (const observer of this.observers) observer.observe(level, message, meta);
     this.logger[PINO_LEVEL[level]]({ ...meta, component: 'temporal' }, message);
   }
   trace(message: string, meta?: LogMetadata): void {

@@ -88,8 +88,17 @@ export interface AdminAction {
 
 export const signupSignal = defineSignal<[SignupDetails]>('signup');
 export const stripeEventSignal = defineSignal<[StripeEventSignal]>('stripeEvent');
-/** Operators: try provisioning again after fixing what stopped it (Temporal UI → Signal). */
+/**
+ * Operators: try provisioning again after fixing what stopped it (Temporal UI → Signal). A customer
+ * with nothing to retry ignores it. The admin API sends `retryProvisioningUpdate` instead, which says so.
+ */
 export const retryProvisioningSignal = defineSignal('retryProvisioning');
+/**
+ * Admins: try provisioning again (the API's retry-provisioning). Its validator refuses a customer whose
+ * provisioning has not failed (`InvalidAdminAction`, the API's 409); an accepted retry answers the state
+ * at once, and the main loop makes the attempt.
+ */
+export const retryProvisioningUpdate = defineUpdate<CustomerState, [AdminAction]>('retryFailedProvisioning');
 /** The usage sync (postpaid) or the daily debit (prepaid) reached a day: a period may close. */
 export const usageReportedSignal = defineSignal<[UsageReport]>('usageReported');
 /** A prepaid balance crossed a threshold (sent only on crossings, not for every debit). */

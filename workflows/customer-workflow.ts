@@ -59,6 +59,7 @@ import {
   grantCreditsUpdate,
   reactivateUpdate,
   retryProvisioningSignal,
+  retryProvisioningUpdate,
   setBillingModeUpdate,
   setGracePeriodExemptUpdate,
   signupSignal,
@@ -248,8 +249,11 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     if (rememberEvent(state, event.id)) inbox.push(event);
     else log.info('duplicate Stripe event ignored', { eventId: event.id, type: event.type });
   });
+  // Only a failed provisioning has something to retry. Anything else ignores the signal: a flag left
+  // set with nothing to clear it would keep the main loop's condition true and spin its workflow task.
   setHandler(retryProvisioningSignal, () => {
-    retryRequested = true;
+    if (state.status === 'provisioning_failed') retryRequested = true;
+    else log.info('retryProvisioning ignored: nothing to retry', { status: state.status });
   });
   setHandler(usageReportedSignal, ({ through }) => {
     if (state.usageReportedThrough === null || through > state.usageReportedThrough) {
@@ -272,9 +276,11 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
   });
 
   // Admin updates and the event loop both change the state across activity calls: one at a time.
+  // Every waiter's condition turns true in the same pass once `busy` clears, so each one checks again
+  // when it resumes: the first to resume takes the turn, the others wait for the next one.
   let busy = false;
   const exclusive = async <T>(work: () => Promise<T>): Promise<T> => {
-    await condition(() => !busy);
+    while (busy) await condition(() => !busy);
     busy = true;
     try {
       return await work();
@@ -315,6 +321,23 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
         requireReason(action);
         if (state.canceledAt) throw invalidAction('the customer is canceled');
         if (!state.suspension) throw invalidAction('the customer is not suspended');
+      },
+    },
+  );
+  // The update only asks: the main loop provisions, one attempt however many retries arrive at once.
+  setHandler(
+    retryProvisioningUpdate,
+    (action) => {
+      log.info('provisioning retry requested by an admin', { actor: action.actor });
+      retryRequested = true;
+      return state;
+    },
+    {
+      validator: (action) => {
+        requireReason(action);
+        if (state.status !== 'provisioning_failed') {
+          throw invalidAction(`nothing to retry: the customer is ${state.status}, not provisioning_failed`);
+        }
       },
     },
   );
@@ -1041,9 +1064,12 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     ((state.period === null && unsettledInvoices(state).length === 0) ||
       Date.now() >= Date.parse(state.canceledAt) + FINAL_INVOICE_DEADLINE_MS);
   const alarm = createAlarm();
+  const progress = createProgressGuard();
   for (;;) {
-    if (!provisioned() || (state.status === 'provisioning_failed' && retryRequested)) {
-      retryRequested = false;
+    progress.turn();
+    const retry = retryRequested;
+    retryRequested = false;
+    if (!provisioned() || (state.status === 'provisioning_failed' && retry)) {
       await exclusive(provision);
     }
     openPeriod();
@@ -1117,6 +1143,37 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
       }
     }
   }
+}
+
+/** Turns of the main loop within one workflow task beyond which it is spinning, not working. */
+const MAX_LOOP_TURNS_PER_TASK = 1_000;
+
+/**
+ * The main loop's guard against spinning: every turn that does real work awaits an activity, a timer
+ * or a message, and so ends the workflow task; a wake-up condition that stays true with nothing to do
+ * would turn the loop forever inside one task, hang the worker's workflow thread and take the worker
+ * down with it. Past MAX_LOOP_TURNS_PER_TASK turns within one task (same history length) it throws a
+ * plain Error: that fails the workflow task, not the workflow, so the customer stays as it was, the
+ * failure shows in the Temporal UI and the worker's logs and metrics, and the task is retried once the
+ * code is fixed.
+ */
+function createProgressGuard() {
+  let historyLength = -1;
+  let turns = 0;
+  return {
+    turn(): void {
+      const { historyLength: now } = workflowInfo();
+      if (now !== historyLength) {
+        historyLength = now;
+        turns = 0;
+      }
+      if (++turns > MAX_LOOP_TURNS_PER_TASK) {
+        throw new Error(
+          `customerWorkflow's main loop turned ${MAX_LOOP_TURNS_PER_TASK} times in one workflow task without waiting: a wake-up condition stays true with nothing to do`,
+        );
+      }
+    },
+  };
 }
 
 /**

@@ -7,6 +7,7 @@ import { createStripeClient } from '../stripe/client.js';
 import { connectClient, connectWorker, ensureSearchAttributes } from '../temporal/connection.js';
 import { ensureSchedules } from '../temporal/schedules.js';
 import { installTemporalRuntime } from '../temporal/runtime.js';
+import { serveWorkerHealth, workerHealthApp, WorkflowTaskWatch } from '../temporal/worker-health.js';
 import { canaryWorkflowId, CANARY_WORKFLOW_TYPE } from '../../workflows/canary-workflow.messages.js';
 import type { CanaryResult } from '../../workflows/canary-workflow.messages.js';
 import type { canaryWorkflow } from '../../workflows/canary-workflow.js';
@@ -39,13 +40,26 @@ export async function workerCommand(env: NodeJS.ProcessEnv): Promise<void> {
   const logger = createLogger(config.logLevel);
   const shutdown = new Shutdown(logger);
   shutdown.handleSignals();
-  installTemporalRuntime(logger);
+  const watch = new WorkflowTaskWatch();
+  installTemporalRuntime(logger, {
+    observers: [watch],
+    metricsAddress: config.temporal.workerMetricsAddress,
+  });
   const db = createPool({ url: config.database.url!, max: config.database.poolMax, logger });
   shutdown.add('Postgres pool', () => db.end());
   const connection = await connectWorker(config.temporal);
   shutdown.add('Temporal connection', () => connection.close());
   const stripe = createStripeClient(config.stripe)!; // the worker role requires a key
-  await startWorkerService({ config, logger, db, stripe, connection, shutdown });
+  const worker = await startWorkerService({ config, logger, db, stripe, connection, shutdown });
+  const health = await serveWorkerHealth(
+    workerHealthApp(worker, watch),
+    config.temporal.workerHealthAddress,
+  );
+  shutdown.add('worker health check', health.close);
+  logger.info(
+    { health: `${health.url}/healthz`, metrics: config.temporal.workerMetricsAddress ?? null },
+    'worker health check listening',
+  );
 }
 
 export async function apiCommand(env: NodeJS.ProcessEnv): Promise<void> {

@@ -1,9 +1,12 @@
 import type { Client } from '@temporalio/client';
+import type { CustomerState } from '../domain/customer.js';
 import type { customerWorkflow } from '../../workflows/customer-workflow.js';
 import {
   customerWorkflowId,
+  retryProvisioningUpdate,
   signupSignal,
   stripeEventSignal,
+  type AdminAction,
   type SignupDetails,
   type StripeEventSignal,
 } from '../../workflows/customer-workflow.messages.js';
@@ -54,5 +57,21 @@ export async function signalSignup(
       signalArgs: [signup],
       memo: { email: signup.email },
     }),
+  );
+}
+
+/**
+ * Asks the customer's workflow to retry its failed provisioning (the `retryProvisioning` update). The
+ * validator refuses a customer with nothing to retry (WorkflowUpdateFailedError); an accepted retry
+ * answers at once, and the attempt itself runs in the workflow's loop and shows in its state.
+ */
+export async function requestProvisioningRetry(
+  client: Client,
+  customerId: string,
+  action: AdminAction,
+): Promise<CustomerState> {
+  const handle = client.workflow.getHandle<typeof customerWorkflow>(customerWorkflowId(customerId));
+  return client.connection.withDeadline(Date.now() + DEADLINE_MS, () =>
+    handle.executeUpdate(retryProvisioningUpdate, { args: [action] }),
   );
 }
