@@ -9,6 +9,7 @@ import {
   makeContinueAsNewFunc,
   proxyActivities,
   proxyLocalActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
   upsertMemo,
@@ -42,6 +43,7 @@ import {
   type CustomerState,
   type SubscriptionSnapshot,
 } from '../src/domain/customer.js';
+import { customerDetails, earliest, type Deadline } from '../src/domain/customer-details.js';
 import { formatUsd } from '../src/domain/money.js';
 import { hasVisibleText } from '../src/domain/text.js';
 import {
@@ -448,8 +450,11 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
    * period close about to continue as new: the next run writes it first, as a local activity right
    * before continue-as-new would only add to this run's last task).
    */
+  // Set once the deadlines are known (below); a publish before that shows nothing yet.
+  let showDetails = (): void => {};
   const publish = async (status?: BillingStatus, options: { deferRecord?: boolean } = {}) => {
     if (status) state.status = status;
+    showDetails();
     const shown = JSON.stringify(attributes());
     if (shown !== publishedAttributes) {
       publishedAttributes = shown;
@@ -1045,16 +1050,39 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
   };
 
   /** The workflow's next durable deadline, if any: capacity recheck, grace period, final invoice, period close. */
-  const nextDeadline = (): number | undefined => {
-    const deadlines: number[] = [];
-    if (state.status === 'awaiting_capacity') deadlines.push(capacityCheckedAt + CAPACITY_RECHECK_MS);
+  const deadlines = (): Deadline[] => {
+    const due: Deadline[] = [];
+    if (state.status === 'awaiting_capacity') {
+      due.push({ at: capacityCheckedAt + CAPACITY_RECHECK_MS, what: 'cluster capacity checked again' });
+    }
     const timers = graceTimers();
-    if (timers) deadlines.push(state.grace!.reminderSent ? timers.endsAt : timers.reminderAt);
-    if (state.canceledAt) deadlines.push(Date.parse(state.canceledAt) + FINAL_INVOICE_DEADLINE_MS);
+    if (timers) {
+      due.push(
+        state.grace!.reminderSent
+          ? { at: timers.endsAt, what: 'grace period ends (suspension)' }
+          : { at: timers.reminderAt, what: 'grace period reminder' },
+      );
+    }
+    if (state.canceledAt) {
+      due.push({
+        at: Date.parse(state.canceledAt) + FINAL_INVOICE_DEADLINE_MS,
+        what: 'final invoice deadline (account closes)',
+      });
+    }
     const close = periodCloseDueAt();
-    if (close !== undefined) deadlines.push(close);
-    if (state.creditExpiresAt) deadlines.push(Date.parse(state.creditExpiresAt));
-    return deadlines.length > 0 ? Math.min(...deadlines) : undefined;
+    if (close !== undefined) due.push({ at: close, what: 'billing period closes' });
+    if (state.creditExpiresAt) due.push({ at: Date.parse(state.creditExpiresAt), what: 'credits expire' });
+    return due;
+  };
+  const nextDeadline = (): number | undefined => earliest(deadlines())?.at;
+  /** Operators see who and what at a glance on the workflow's page in the Temporal UI. */
+  let shownDetails = '';
+  showDetails = () => {
+    const details = customerDetails(state, earliest(deadlines()));
+    if (details !== shownDetails) {
+      shownDetails = details;
+      setCurrentDetails(details);
+    }
   };
 
   await publish();
@@ -1074,6 +1102,7 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     }
     openPeriod();
     alarm.set(nextDeadline());
+    showDetails();
     await condition(
       () =>
         inbox.length > 0 ||

@@ -11,6 +11,14 @@ import {
   type StripeEventSignal,
 } from '../../workflows/customer-workflow.messages.js';
 
+/**
+ * The one line the Temporal UI shows for the customer's workflow (its summary, set at start); the
+ * workflow's current details say where its billing stands.
+ */
+function customerSummary(customerId: string, email?: string): string {
+  return email ? `Billing of customer ${customerId} (${email})` : `Billing of customer ${customerId}`;
+}
+
 /** A Temporal call from an HTTP request must fail fast (and the caller answer 503), not hang. */
 const DEADLINE_MS = 5_000;
 
@@ -35,6 +43,7 @@ export async function signalStripeEvent(
       workflowId: customerWorkflowId(customerId),
       taskQueue: options.taskQueue,
       args: [{ customerId, gracePeriodDays: options.gracePeriodDays }],
+      staticSummary: customerSummary(customerId),
       signal: stripeEventSignal,
       signalArgs: [event],
     }),
@@ -53,6 +62,7 @@ export async function signalSignup(
       workflowId: customerWorkflowId(customerId),
       taskQueue: options.taskQueue,
       args: [{ customerId, signup, gracePeriodDays: options.gracePeriodDays }],
+      staticSummary: customerSummary(customerId, signup.email),
       signal: signupSignal,
       signalArgs: [signup],
       memo: { email: signup.email },

@@ -3,7 +3,7 @@ import { WorkflowUpdateStage, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { BillingStatus, CustomerState } from '../../src/domain/customer.js';
 import { customerWorkflow } from '../../workflows/customer-workflow.js';
 import {
@@ -222,6 +222,12 @@ describe('customerWorkflow: every message in every status', () => {
         for (const event of stripeEvents()) await handle.signal(stripeEventSignal, event);
         await probe(handle);
         expect(await failedWorkflowTasks(handle)).toEqual([]);
+        // The Temporal UI's "current details" say where the customer stands.
+        const state = (await queryState(handle))!;
+        const metadata = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+        expect(metadata.currentDetails).toContain(
+          `Status: **${state.status}** · mode: **${state.billingMode}**`,
+        );
         // The loop and the admin updates take turns: never two of their activities at once.
         expect(overlap.max).toBe(1);
         if (options.record) await recordHistory(env.client, handle.workflowId, options.record);
@@ -242,7 +248,7 @@ describe('customerWorkflow: every message in every status', () => {
     let inFlight = 0;
     for (const stub of Object.values(activities)) {
       const inner = stub.getMockImplementation();
-      stub.mockImplementation(async (...args: never[]) => {
+      (stub as ReturnType<typeof vi.fn>).mockImplementation(async (...args: never[]) => {
         seen.max = Math.max(seen.max, ++inFlight);
         try {
           await new Promise((resolve) => setTimeout(resolve, 5));

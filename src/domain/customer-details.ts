@@ -1,0 +1,57 @@
+import type { CustomerState } from './customer.js';
+import { formatUsd } from './money.js';
+
+/** A durable deadline of the customer's workflow, with what happens then. */
+export interface Deadline {
+  at: number;
+  what: string;
+}
+
+/** The deadline that comes first, or undefined when nothing is scheduled. */
+export function earliest(deadlines: Deadline[]): Deadline | undefined {
+  return deadlines.reduce<Deadline | undefined>(
+    (first, deadline) => (first === undefined || deadline.at < first.at ? deadline : first),
+    undefined,
+  );
+}
+
+const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
+
+/**
+ * What the Temporal UI shows on the customer's workflow page ("current details", Markdown): who the
+ * customer is and where their billing stands, so an operator needs no query to see it. Pure: the
+ * workflow sets it whenever it publishes a change.
+ */
+export function customerDetails(state: CustomerState, next: Deadline | undefined): string {
+  const lines = [
+    `**${state.email ?? state.customerId}** (${state.customerId})`,
+    `Status: **${state.status}** · mode: **${state.billingMode}**` +
+      (state.pendingBillingMode ? ` (→ ${state.pendingBillingMode} at period end)` : '') +
+      (state.clusterId ? ` · cluster: ${state.clusterId}` : ''),
+  ];
+  if (state.period) {
+    lines.push(`Period: ${iso(state.period.start * 1000)} → ${iso(state.period.end * 1000)}`);
+  }
+  if (state.billingMode === 'prepaid' || state.creditBalance) {
+    lines.push(
+      `Balance: ${state.creditBalance ? formatUsd(BigInt(state.creditBalance.micros)) : 'unknown'}` +
+        (state.lowBalance ? ` (low since ${state.lowBalance.at})` : ''),
+    );
+  }
+  const open = state.invoices.filter((invoice) => invoice.status === 'open' || invoice.status === 'draft');
+  for (const invoice of open.slice(-3)) {
+    const due = formatUsd(BigInt(invoice.amountDueCents - invoice.amountPaidCents) * 10_000n);
+    lines.push(`Open invoice: ${invoice.id} (${invoice.status}), ${due} due`);
+  }
+  if (state.grace) {
+    lines.push(`Grace period (${state.grace.reason}) ends ${state.grace.endsAt}`);
+  }
+  if (state.suspension) {
+    lines.push(
+      `Suspended (${state.suspension.reason}) since ${state.suspension.at} by ${state.suspension.by}`,
+    );
+  }
+  if (state.problem) lines.push(`Problem at ${state.problem.step}: ${state.problem.message}`);
+  if (next) lines.push(`Next: ${next.what} at ${iso(next.at)}`);
+  return lines.join('\n\n');
+}
