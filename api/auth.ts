@@ -1,42 +1,84 @@
 import type { MiddlewareHandler } from 'hono';
-import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { AdminCredential } from '../src/config.js';
+import { isStorableText } from '../src/domain/text.js';
 import type { AppEnv } from './app.js';
 import { ApiError } from './errors.js';
 
 export interface CustomerAuthOptions {
   jwksUrl: string | undefined;
+  /** Required with a JWKS (config makes sure): without them any tenant's token for any API would pass. */
   issuer: string | undefined;
   audience: string | undefined;
 }
+
+/** Clock skew forgiven between the identity provider and this API, on `exp`, `nbf` and `iat`. */
+export const CLOCK_TOLERANCE_SECONDS = 60;
+/**
+ * The longest lifetime a customer token may claim (`exp` minus `iat`, and `exp` minus now): Auth0's
+ * default for an API's access tokens is 24 h. A longer-lived token is refused, so a leaked one stops
+ * working within a day whatever its issuer was configured to mint.
+ */
+export const MAX_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
+/** Auth0's user ids are at most 255 characters; a longer subject is nobody's. */
+const MAX_SUBJECT_LENGTH = 255;
 
 function bearer(header: string | undefined): string | undefined {
   return /^Bearer ([^\s]+)$/.exec(header ?? '')?.[1];
 }
 
+/** Why a verified token's claims are still not accepted, or null when they are. */
+function claimsProblem(payload: JWTPayload, nowSeconds: number): string | null {
+  const { exp, iat, sub } = payload;
+  if (typeof exp !== 'number') return 'no exp';
+  const limit = MAX_TOKEN_LIFETIME_SECONDS + CLOCK_TOLERANCE_SECONDS;
+  if (exp - nowSeconds > limit || (typeof iat === 'number' && exp - iat > limit)) return 'lifetime too long';
+  if (typeof iat === 'number' && iat > nowSeconds + CLOCK_TOLERANCE_SECONDS) return 'issued in the future';
+  // The subject is looked up in Postgres: a NUL would fail the query, a lone surrogate would be sent
+  // as U+FFFD and could match another customer's subject. Neither is anyone's, so neither is accepted.
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUBJECT_LENGTH) return 'bad subject';
+  if (!isStorableText(sub)) return 'bad subject';
+  return null;
+}
+
 /**
  * Customers authenticate with the identity provider's JWT (`Authorization: Bearer …`), verified with
- * jose against the configured JWKS (keys cached and refreshed on rotation). The subject is the customer.
+ * jose against the configured JWKS (keys cached and refreshed on rotation): this issuer, this
+ * audience, an `exp` no more than a day away, a subject that is a customer's. The subject is the
+ * customer. Every refusal is the same 401, so a caller learns nothing about which check failed.
  */
 export function customerAuth(options: CustomerAuthOptions): MiddlewareHandler<AppEnv> {
-  const keys: JWTVerifyGetKey | undefined = options.jwksUrl
-    ? createRemoteJWKSet(new URL(options.jwksUrl), { timeoutDuration: 5_000 })
-    : undefined;
+  const { issuer, audience } = options;
+  // Fail closed: a JWKS without an issuer and an audience to check is no configuration at all.
+  const keys: JWTVerifyGetKey | undefined =
+    options.jwksUrl && issuer && audience
+      ? createRemoteJWKSet(new URL(options.jwksUrl), { timeoutDuration: 5_000 })
+      : undefined;
   return async (c, next) => {
-    if (!keys)
-      throw new ApiError(503, 'not_configured', 'Customer authentication is not configured (AUTH0_JWKS_URL)');
+    if (!keys || !issuer || !audience) {
+      throw new ApiError(
+        503,
+        'not_configured',
+        'Customer authentication is not configured (AUTH0_JWKS_URL, AUTH0_ISSUER, AUTH0_AUDIENCE)',
+      );
+    }
     const token = bearer(c.req.header('authorization'));
     if (!token) throw new ApiError(401, 'unauthorized', 'A bearer token is required');
+    let subject: string;
     try {
       const { payload } = await jwtVerify(token, keys, {
-        ...(options.issuer ? { issuer: options.issuer } : {}),
-        ...(options.audience ? { audience: options.audience } : {}),
+        issuer,
+        audience,
+        requiredClaims: ['exp', 'sub'],
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
       });
-      if (!payload.sub) throw new Error('no subject');
-      c.set('customerSubject', payload.sub);
+      const problem = claimsProblem(payload, Math.floor(Date.now() / 1000));
+      if (problem) throw new Error(problem);
+      subject = payload.sub!;
     } catch {
       throw new ApiError(401, 'unauthorized', 'The bearer token is invalid or expired');
     }
+    c.set('customerSubject', subject);
     await next();
   };
 }

@@ -297,6 +297,18 @@ export function loadConfig(env: Record<string, string | undefined>, role: Role):
       message: 'is required to run `worker` (or STRIPE_TEST_SECRET_KEY for a test-mode installation)',
     });
   }
+  // Customer tokens are checked against the JWKS *and* an issuer and an audience: keys alone would
+  // let any token the tenant signs (for another API, or another tenant sharing the key set) in.
+  if (present.AUTH0_JWKS_URL !== undefined) {
+    for (const field of ['AUTH0_ISSUER', 'AUTH0_AUDIENCE'] as const) {
+      if (present[field] === undefined && !failed.has(field)) {
+        problems.push({
+          field,
+          message: 'is required when AUTH0_JWKS_URL is set (customer tokens are checked against it)',
+        });
+      }
+    }
+  }
   // Receivers must be able to tell our notifications from forged ones: no URL without a signing secret.
   if (present.NOTIFICATION_WEBHOOK_URL !== undefined && present.NOTIFICATION_WEBHOOK_SECRET === undefined) {
     problems.push({

@@ -131,6 +131,44 @@ describe('loadConfig', () => {
       ).map((problem) => problem.field),
     ).toEqual(['NOTIFICATION_WEBHOOK_SECRET', 'NOTIFICATION_WEBHOOK_URL']);
   });
+
+  it('given AUTH0_JWKS_URL without an issuer and an audience, should name both, for every role', () => {
+    const jwks = { AUTH0_JWKS_URL: 'https://tenant.example.test/.well-known/jwks.json' };
+    for (const role of ['api', 'dev', 'worker'] as const) {
+      const env = role === 'api' ? { ...validApiEnv, ...jwks } : jwks;
+      const problems = problemsOf(env, role).filter((problem) =>
+        /^AUTH0_(ISSUER|AUDIENCE)$/.test(problem.field),
+      );
+      expect(problems).toEqual([
+        { field: 'AUTH0_AUDIENCE', message: expect.stringContaining('required when AUTH0_JWKS_URL is set') },
+        { field: 'AUTH0_ISSUER', message: expect.stringContaining('required when AUTH0_JWKS_URL is set') },
+      ]);
+    }
+    const onlyIssuer = problemsOf(
+      { ...validApiEnv, ...jwks, AUTH0_ISSUER: 'https://tenant.example.test/' },
+      'api',
+    );
+    expect(onlyIssuer.map((problem) => problem.field)).toEqual(['AUTH0_AUDIENCE']);
+    // A malformed issuer is named once, for what is wrong with it.
+    const badIssuer = problemsOf(
+      { ...validApiEnv, ...jwks, AUTH0_ISSUER: 'tenant', AUTH0_AUDIENCE: 'api' },
+      'api',
+    );
+    expect(badIssuer).toEqual([{ field: 'AUTH0_ISSUER', message: 'must be an http(s) URL' }]);
+
+    const config = loadConfig(
+      {
+        ...validApiEnv,
+        ...jwks,
+        AUTH0_ISSUER: 'https://tenant.example.test/',
+        AUTH0_AUDIENCE: 'billing-api',
+      },
+      'api',
+    );
+    expect(config.auth0).toMatchObject({ issuer: 'https://tenant.example.test/', audience: 'billing-api' });
+    // Without a JWKS, customer routes are not served (503), and nothing else is required.
+    expect(() => loadConfig(validApiEnv, 'api')).not.toThrow();
+  });
 });
 
 describe('Secret', () => {

@@ -9,6 +9,8 @@ export interface LocalIdentityProvider {
   audience: string;
   /** A customer's access token, as the identity provider would issue it. */
   tokenFor(subject: string, options?: { expiresIn?: string; audience?: string }): Promise<string>;
+  /** A token signed with the provider's real key carrying exactly `claims` (for tests of claim checks). */
+  signClaims(claims: Record<string, unknown>): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -66,6 +68,8 @@ export async function startLocalIdentityProvider(): Promise<LocalIdentityProvide
     issuer,
     audience,
     tokenFor: (subject, options = {}) => sign(privateKey, subject, options),
+    signClaims: (claims) =>
+      new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'test-key' }).sign(privateKey),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
