@@ -1,5 +1,13 @@
+import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import type pg from 'pg';
+import type Stripe from 'stripe';
+import {
+  findCreditPurchase,
+  markCreditPurchaseCredited,
+  markCreditPurchaseRefused,
+} from '../src/db/credit-purchases.js';
+import { findCustomer } from '../src/db/customers.js';
 import {
   appendEntry,
   type AppendEntryInput,
@@ -8,10 +16,17 @@ import {
   nextExpiry,
   UnknownCustomerError,
 } from '../src/db/ledger.js';
+import { enqueueNotification } from '../src/db/notifications.js';
+import {
+  CREDIT_PURCHASE_REFUSED,
+  judgeCreditPurchase,
+  type CheckoutSessionFacts,
+} from '../src/domain/credit-purchase.js';
 import { LedgerRuleError } from '../src/domain/credits.js';
 import { creditEntryJson, type CreditEntryJson } from '../src/domain/ledger-json.js';
 import { microsFromJson } from '../src/domain/money.js';
 import { CustomerErrors, type CreditBalanceReport } from '../workflows/customer-workflow.messages.js';
+import { stripeCall } from './stripe.js';
 
 /** The actor of purchases: Stripe reported the payment. */
 export const STRIPE_ACTOR = 'stripe';
@@ -35,7 +50,7 @@ export interface CreditExpiryResult {
 }
 
 /** Ledger writes the customer's workflow makes: admin grants and Checkout purchases. */
-export function createCreditActivities({ db }: { db: pg.Pool }) {
+export function createCreditActivities({ db, stripe }: { db: pg.Pool; stripe: Pick<Stripe, 'checkout'> }) {
   const write = async (input: AppendEntryInput): Promise<CreditWriteResult> => {
     let result;
     try {
@@ -104,22 +119,97 @@ export function createCreditActivities({ db }: { db: pg.Pool }) {
       };
     },
 
-    /** Credits bought through Checkout (`purchase`), keyed `purchase:<session id>`: once per session. */
+    /**
+     * Credits bought through Checkout (`purchase`), keyed `purchase:<session id>`: once per session.
+     * Nothing the event or the session's metadata says is trusted: the session is retrieved from
+     * Stripe and judged against the purchase the API stored when it created it (src/domain/
+     * credit-purchase.ts): paid, by this customer's Stripe customer, in its currency, for its amount.
+     * What that amount buys at the stored price is credited. A session that does not match is refused:
+     * the purchase is marked so when the refusal rests on Stripe's facts, operators are alerted
+     * (`credit_purchase_refused`), and a non-retryable `CreditPurchaseRefused` tells the workflow.
+     */
     async creditPurchase(input: {
       customerId: string;
       checkoutSessionId: string;
-      amountMicros: string;
     }): Promise<CreditWriteResult> {
-      return write({
+      const sessionId = input.checkoutSessionId;
+      const purchase = await findCreditPurchase(db, sessionId);
+      let session: CheckoutSessionFacts;
+      try {
+        session = sessionFacts(await stripe.checkout.sessions.retrieve(sessionId));
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'resource_missing') {
+          return stripeCall<never>(() => Promise.reject(error));
+        }
+        throw await refuse(input, null, `Stripe has no Checkout session ${sessionId}`);
+      }
+      const customer = await findCustomer(db, input.customerId);
+      const verdict = judgeCreditPurchase({
+        customerId: input.customerId,
+        stripeCustomerId: customer?.stripeCustomerId ?? null,
+        purchase,
+        session,
+      });
+      if (!verdict.ok) {
+        if (verdict.final && purchase) await markCreditPurchaseRefused(db, sessionId, verdict.reason);
+        throw await refuse(input, session, verdict.reason);
+      }
+      const result = await write({
         customerId: input.customerId,
         kind: 'purchase',
-        amountMicros: microsFromJson(input.amountMicros),
-        idempotencyKey: purchaseKey(input.checkoutSessionId),
+        amountMicros: verdict.creditsMicros,
+        idempotencyKey: purchaseKey(sessionId),
         actor: STRIPE_ACTOR,
-        reason: `Checkout session ${input.checkoutSessionId}`,
-        stripeReference: input.checkoutSessionId,
+        reason: `Checkout session ${sessionId}`,
+        stripeReference: sessionId,
       });
+      await markCreditPurchaseCredited(db, sessionId, result.entry.id);
+      return result;
     },
+  };
+
+  /** Alerts operators (once per session and customer) and answers the failure that refuses the session. */
+  async function refuse(
+    input: { customerId: string; checkoutSessionId: string },
+    session: CheckoutSessionFacts | null,
+    reason: string,
+  ): Promise<ApplicationFailure> {
+    // The session id came with the event: a key of the outbox's size whatever its length.
+    const key = `credit-purchase-refused:${input.checkoutSessionId}:${input.customerId}`;
+    await enqueueNotification(db, {
+      customerId: input.customerId,
+      kind: 'credit_purchase_refused',
+      idempotencyKey:
+        key.length <= 255
+          ? key
+          : `credit-purchase-refused:sha256:${createHash('sha256').update(key).digest('hex')}`,
+      payload: {
+        checkoutSessionId: input.checkoutSessionId.slice(0, 255),
+        reason,
+        stripeCustomerId: session?.customer ?? null,
+        paymentStatus: session?.paymentStatus ?? null,
+        currency: session?.currency ?? null,
+        amountTotalMinor: session?.amountTotal ?? null,
+      },
+    });
+    return ApplicationFailure.create({
+      type: CREDIT_PURCHASE_REFUSED,
+      message: `credit purchase refused: ${reason}`,
+      nonRetryable: true,
+    });
+  }
+}
+
+/** The fields of Stripe's session the judgement rests on. */
+function sessionFacts(session: Stripe.Checkout.Session): CheckoutSessionFacts {
+  const customer = session.customer;
+  return {
+    id: session.id,
+    mode: session.mode,
+    paymentStatus: session.payment_status,
+    customer: typeof customer === 'string' ? customer : (customer?.id ?? null),
+    currency: session.currency,
+    amountTotal: session.amount_total,
   };
 }
 

@@ -749,7 +749,6 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
   /** Checkout in payment mode bought credits: credited once per session, however often Stripe tells. */
   const creditCheckoutPayment = async (event: StripeEventSignal): Promise<void> => {
     const session = event.object;
-    const micros = session.metadata.credits_micros ?? '';
     if (session.metadata.purpose !== CREDITS_PURPOSE || session.metadata.customer_id !== state.customerId) {
       log.warn('payment-mode Checkout session that buys no credits of this customer ignored', {
         sessionId: session.id,
@@ -763,16 +762,12 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
       log.info('credit purchase awaits its payment', { sessionId: session.id, type: event.type });
       return;
     }
-    if (!/^[1-9]\d{0,18}$/.test(micros)) {
-      throw ApplicationFailure.nonRetryable(
-        `Checkout session ${session.id} carries no valid credits_micros`,
-        CustomerErrors.LEDGER_RULE,
-      );
-    }
+    // What is credited is what Stripe's copy of the session says was paid, checked against the
+    // purchase the API stored (never the event's or the metadata's amount); a session that does not
+    // match fails with CreditPurchaseRefused, which the loop records as the problem.
     const result = await credits.creditPurchase({
       customerId: state.customerId,
       checkoutSessionId: session.id,
-      amountMicros: micros,
     });
     log.info(result.replayed ? 'credit purchase already credited' : 'credit purchase credited', {
       sessionId: session.id,

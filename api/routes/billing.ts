@@ -10,16 +10,13 @@ import {
   type UsageDay,
   type UsageTotals,
 } from '../../src/db/customer-billing.js';
+import { insertCreditPurchase } from '../../src/db/credit-purchases.js';
 import { findCustomerBySubject, type CustomerRow } from '../../src/db/customers.js';
 import { balanceOf } from '../../src/db/ledger.js';
 import type { Queryable } from '../../src/db/pool.js';
-import {
-  MICROS_PER_CENT,
-  MICROS_PER_DOLLAR,
-  microsToCents,
-  microsToDollars,
-  type Micros,
-} from '../../src/domain/money.js';
+import { activeCreditPrice } from '../../src/db/prices.js';
+import { purchaseTerms } from '../../src/domain/credit-purchase.js';
+import { MICROS_PER_CENT, MICROS_PER_DOLLAR, microsToDollars, type Micros } from '../../src/domain/money.js';
 import { METRICS, type Metric } from '../../src/domain/pricing.js';
 import { CREDITS_PURPOSE } from '../../workflows/customer-workflow.messages.js';
 import type { AppEnv } from '../app.js';
@@ -190,12 +187,23 @@ export function billingRoutes(deps: BillingRouteDependencies) {
         throw new ApiError(409, 'not_provisioned', 'The account is still being set up; try again shortly');
       }
       if (!deps.stripe) throw new ApiError(503, 'not_configured', 'Stripe is not configured');
-      // One charge of the amount; the credits are written to the ledger by the customer's workflow when
-      // Stripe reports the payment (checkout.session.completed, paid, or async_payment_succeeded).
+      const price = await activeCreditPrice(deps.db);
+      if (!price || price.unitPriceMicros <= 0n) {
+        throw new ApiError(
+          503,
+          'not_configured',
+          'Credits have no price: set the active price of metric credits',
+        );
+      }
+      // One charge at today's credit price; the credits are written to the ledger by the customer's
+      // workflow when Stripe reports the payment (checkout.session.completed, paid, or
+      // async_payment_succeeded): what Stripe says was paid, checked against the purchase stored below.
+      // The metadata only says what the session is for; nothing trusts its amount.
+      const terms = purchaseTerms(micros, price);
       const metadata = {
         purpose: CREDITS_PURPOSE,
         customer_id: customer.id,
-        credits_micros: micros.toString(),
+        credits_micros: terms.creditsMicros.toString(),
       };
       const session = await deps.stripe.checkout.sessions.create({
         mode: 'payment',
@@ -206,9 +214,9 @@ export function billingRoutes(deps: BillingRouteDependencies) {
           {
             quantity: 1,
             price_data: {
-              currency: 'usd',
-              unit_amount: Number(microsToCents(micros)),
-              product_data: { name: `Hopsworks credits (${microsToDollars(micros)} USD)` },
+              currency: price.currency,
+              unit_amount: Number(terms.amountMinor),
+              product_data: { name: `Hopsworks credits (${microsToDollars(terms.creditsMicros)} USD)` },
             },
           },
         ],
@@ -216,6 +224,24 @@ export function billingRoutes(deps: BillingRouteDependencies) {
         // The card is saved for off-session use: auto-refill charges it when the balance runs low.
         payment_intent_data: { metadata, setup_future_usage: 'off_session' },
       });
+      try {
+        await insertCreditPurchase(deps.db, {
+          checkoutSessionId: session.id,
+          customerId: customer.id,
+          stripeCustomerId: customer.stripeCustomerId,
+          pack: body.pack ?? null,
+          requestedMicros: micros,
+          creditPriceMicros: price.unitPriceMicros,
+          creditPriceQuantity: price.unitQuantity,
+          currency: price.currency,
+          amountMinor: terms.amountMinor,
+          creditsMicros: terms.creditsMicros,
+        });
+      } catch (error) {
+        // Without its purchase the session would be refused once paid: nobody may pay it.
+        await deps.stripe.checkout.sessions.expire(session.id).catch(() => undefined);
+        throw error;
+      }
       return c.json({ id: session.id, url: session.url }, 201);
     })
     .post('/api/billing/checkout-session', async (c) => {

@@ -3,7 +3,11 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import Stripe from 'stripe';
 import type { Queryable } from '../../src/db/pool.js';
-import { markStripeEvent, recordStripeEvent } from '../../src/db/stripe-events.js';
+import {
+  markStripeEvent,
+  recordStripeEvent,
+  refuseMisroutedStripeEvent,
+} from '../../src/db/stripe-events.js';
 import type { Secret } from '../../src/secret.js';
 import { signalStripeEvent, type CustomerStartOptions } from '../../src/temporal/customers.js';
 import type { StripeEventSignal } from '../../workflows/customer-workflow.messages.js';
@@ -143,7 +147,7 @@ export function stripeWebhookRoutes(deps: StripeWebhookDependencies) {
     const logger = c.var.logger.child({ eventId: event.id, eventType: event.type });
     const stripeCustomerId = stripeCustomerOf(event);
     const signal = toSignal(event);
-    const { status, customerId } = await recordStripeEvent(deps.db, {
+    const { status, customerId, conflict } = await recordStripeEvent(deps.db, {
       id: event.id,
       type: event.type,
       livemode: event.livemode,
@@ -159,6 +163,21 @@ export function stripeWebhookRoutes(deps: StripeWebhookDependencies) {
       await markStripeEvent(deps.db, event.id, { status: 'ignored' });
       logger.info('Stripe event type not handled; recorded and acknowledged');
       return c.json({ received: true, status: 'ignored' });
+    }
+    if (conflict) {
+      // Its metadata names one customer, its Stripe customer belongs to another: neither is told.
+      await refuseMisroutedStripeEvent(deps.db, {
+        eventId: event.id,
+        eventType: event.type,
+        objectId: signal.object.id,
+        stripeCustomerId: stripeCustomerId ?? '',
+        ...conflict,
+      });
+      logger.warn(
+        { stripeCustomerId, ...conflict },
+        'Stripe event naming another customer than its own; refused',
+      );
+      return c.json({ received: true, status: 'unroutable' });
     }
     if (!customerId) {
       await markStripeEvent(deps.db, event.id, {

@@ -223,7 +223,12 @@ async function startDev(
       `  Temporal       ${config.temporal.address}   namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue}`,
       `  Postgres       ${maskPassword(databaseUrl)}`,
       `  Stripe         ${sandbox ? `local sandbox (fake Stripe at ${config.stripe.apiUrl}); try: npm run demo` : 'Stripe API'}`,
-      `  Local secrets  ${secretsPath}`,
+      ...(sandbox
+        ? [
+            `  Auth0          local sandbox: POST ${sandbox.identityUrl}/token {"sub":"auth0|…"} → a customer token`,
+          ]
+        : []),
+      `  Local secrets  ${secretsPath}   (admin token: the part after "<actor>:" in ADMIN_CREDENTIALS)`,
       `  Ready in       ${Math.round((Date.now() - started) / 100) / 10} s`,
       '',
     ].join('\n'),

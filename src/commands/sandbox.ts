@@ -16,6 +16,8 @@ export interface SandboxDescription {
 export interface Sandbox {
   /** Settings that point the system at the sandbox (they never override what the environment sets). */
   env: Record<string, string>;
+  /** The fake Auth0: `POST <identityUrl>/token` with `{ "sub": "auth0|…" }` answers a customer token. */
+  identityUrl: string;
   /** Stripe delivers its webhooks to the API once it listens; the description is written for `demo`. */
   connect(urls: { apiUrl: string; temporalUiUrl: string }): Promise<void>;
   stop(): Promise<void>;
@@ -48,6 +50,7 @@ export async function startSandbox(options: {
      WHERE stripe_price_id IS NULL AND active AND metric <> 'credits'`,
   );
   return {
+    identityUrl: identity.url,
     env: {
       STRIPE_TEST_SECRET_KEY: 'sk_test_sandbox0000000000',
       STRIPE_API_URL: stripe.url,

@@ -15,6 +15,10 @@ export const NOTIFICATION_KINDS = [
   'low_balance',
   'auto_refill_succeeded',
   'auto_refill_failed',
+  // Operators' alerts (migration 007): a Checkout purchase refused; a Stripe event whose metadata names
+  // another customer than its Stripe customer's owner.
+  'credit_purchase_refused',
+  'stripe_event_refused',
 ] as const;
 
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { enqueueNotification } from './notifications.js';
 import type { Queryable } from './pool.js';
 
 export type StripeEventStatus = 'received' | 'signalled' | 'ignored' | 'unroutable' | 'failed';
@@ -13,17 +15,29 @@ export interface RecordedEvent {
   payload: string;
 }
 
+/** The metadata names one customer, the Stripe customer belongs to another. */
+export interface RoutingConflict {
+  claimedCustomerId: string;
+  ownerCustomerId: string;
+}
+
 /**
  * Records an event once (its id is the primary key) and, in the same round trip, finds the customer
  * it belongs to: the one its metadata names (when that customer exists), else the owner of its Stripe
- * customer. The status is `received` for a new event or one whose earlier delivery failed half-way,
- * a final status for one already handled.
+ * customer. When both exist and differ it belongs to neither (`conflict`): metadata is a claim anyone
+ * with the API key can write, and a payment by one customer must never reach another. The status is
+ * `received` for a new event or one whose earlier delivery failed half-way, a final status for one
+ * already handled.
  */
 export async function recordStripeEvent(
   db: Queryable,
   event: RecordedEvent & { claimedCustomerId: string | null },
-): Promise<{ status: StripeEventStatus; customerId: string | null }> {
-  const { rows } = await db.query<{ status: StripeEventStatus; customerId: string | null }>(
+): Promise<{ status: StripeEventStatus; customerId: string | null; conflict: RoutingConflict | null }> {
+  const { rows } = await db.query<{
+    status: StripeEventStatus;
+    claimedCustomerId: string | null;
+    ownerCustomerId: string | null;
+  }>(
     `WITH inserted AS (
        INSERT INTO stripe_events (id, type, livemode, api_version, stripe_created_at, stripe_customer_id, payload)
        VALUES ($1, $2, $3, $4, to_timestamp($5), $6, $7)
@@ -31,8 +45,8 @@ export async function recordStripeEvent(
        RETURNING status)
      SELECT
        (SELECT status FROM inserted UNION ALL SELECT status FROM stripe_events WHERE id = $1 LIMIT 1) AS status,
-       COALESCE((SELECT id FROM customers WHERE id = $8),
-                (SELECT id FROM customers WHERE stripe_customer_id = $6)) AS "customerId"`,
+       (SELECT id FROM customers WHERE id = $8) AS "claimedCustomerId",
+       (SELECT id FROM customers WHERE stripe_customer_id = $6) AS "ownerCustomerId"`,
     [
       event.id,
       event.type,
@@ -44,7 +58,50 @@ export async function recordStripeEvent(
       event.claimedCustomerId,
     ],
   );
-  return { status: rows[0]?.status ?? 'received', customerId: rows[0]?.customerId ?? null };
+  const status = rows[0]?.status ?? 'received';
+  const claimed = rows[0]?.claimedCustomerId ?? null;
+  const owner = rows[0]?.ownerCustomerId ?? null;
+  if (claimed && owner && claimed !== owner) {
+    return { status, customerId: null, conflict: { claimedCustomerId: claimed, ownerCustomerId: owner } };
+  }
+  return { status, customerId: claimed ?? owner, conflict: null };
+}
+
+/**
+ * An event whose metadata names another customer than the owner of its Stripe customer reaches
+ * neither (see `recordStripeEvent`). Operators are alerted (a `stripe_event_refused` notification of
+ * the owner's, once per event), then the event is recorded as unroutable with the reason: the alert
+ * first, so that a failure in between leaves the event `received` for Stripe to deliver again.
+ */
+export async function refuseMisroutedStripeEvent(
+  db: Queryable,
+  input: RoutingConflict & { eventId: string; eventType: string; objectId: string; stripeCustomerId: string },
+): Promise<void> {
+  const reason =
+    `metadata names customer ${input.claimedCustomerId} but Stripe customer ${input.stripeCustomerId} ` +
+    `belongs to customer ${input.ownerCustomerId}: delivered to neither`;
+  const key = `stripe-event-refused:${input.eventId}`;
+  await enqueueNotification(db, {
+    customerId: input.ownerCustomerId,
+    kind: 'stripe_event_refused',
+    idempotencyKey:
+      key.length <= 255
+        ? key
+        : `stripe-event-refused:sha256:${createHash('sha256').update(input.eventId).digest('hex')}`,
+    payload: {
+      eventId: input.eventId.slice(0, 255),
+      eventType: input.eventType.slice(0, 255),
+      objectId: input.objectId.slice(0, 255),
+      stripeCustomerId: input.stripeCustomerId,
+      claimedCustomerId: input.claimedCustomerId,
+      reason,
+    },
+  });
+  await markStripeEvent(db, input.eventId, {
+    status: 'unroutable',
+    customerId: input.ownerCustomerId,
+    error: reason,
+  });
 }
 
 export async function markStripeEvent(
