@@ -51,10 +51,7 @@ export async function workerCommand(env: NodeJS.ProcessEnv): Promise<void> {
   shutdown.add('Temporal connection', () => connection.close());
   const stripe = createStripeClient(config.stripe)!; // the worker role requires a key
   const worker = await startWorkerService({ config, logger, db, stripe, connection, shutdown });
-  const health = await serveWorkerHealth(
-    workerHealthApp(worker, watch),
-    config.temporal.workerHealthAddress,
-  );
+  const health = await serveWorkerHealth(workerHealthApp(worker, watch), config.temporal.workerHealthAddress);
   shutdown.add('worker health check', health.close);
   logger.info(
     { health: `${health.url}/healthz`, metrics: config.temporal.workerMetricsAddress ?? null },
