@@ -14,7 +14,7 @@ import { findCustomer } from '../../src/db/customers.js';
 import { balanceOf, entryByKey, ledgerEntries } from '../../src/db/ledger.js';
 import { sameEntryRequest } from '../../src/domain/credits.js';
 import type { Queryable } from '../../src/db/pool.js';
-import { listStripeEvents } from '../../src/db/stripe-events.js';
+import { listStripeEvents, STRIPE_EVENT_STATUSES } from '../../src/db/stripe-events.js';
 import type { CustomerState } from '../../src/domain/customer.js';
 import { creditEntryJson } from '../../src/domain/ledger-json.js';
 import { dollarsToMicros, MICROS_PER_CENT, microsToDollars } from '../../src/domain/money.js';
@@ -47,7 +47,7 @@ export function visibleText(max = 1000) {
 export const reasonBody = z.object({ reason: visibleText() });
 export const exemptionBody = reasonBody.extend({ exempt: z.boolean() });
 export const stripeEventsQuery = z.object({
-  status: z.enum(['received', 'signalled', 'ignored', 'unroutable', 'failed']).optional(),
+  status: z.enum(STRIPE_EVENT_STATUSES).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   before: z.iso.datetime({ offset: true }).optional(),
 });

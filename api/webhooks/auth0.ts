@@ -4,16 +4,26 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { customerIdForSubject } from '../../src/domain/customer.js';
+import { unstorableTextProblem } from '../../src/domain/text.js';
 import type { Secret } from '../../src/secret.js';
 import { signalSignup, type CustomerStartOptions } from '../../src/temporal/customers.js';
 import { customerWorkflowId } from '../../workflows/customer-workflow.messages.js';
 import type { AppEnv } from '../app.js';
 import { ApiError, parseJson } from '../errors.js';
 
+/**
+ * Text a customer row and its workflow can hold: Postgres refuses a NUL, and a lone surrogate would be
+ * stored as U+FFFD, another subject than the one signed up. Refused here, before anything starts.
+ */
+const storableText = z.superRefine<string>((value, ctx) => {
+  const problem = unstorableTextProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value });
+});
+
 const user = z.object({
-  user_id: z.string().min(1).max(255),
-  email: z.email().max(320),
-  name: z.string().max(200).optional(),
+  user_id: z.string().min(1).check(storableText).max(255),
+  email: z.email().check(storableText).max(320),
+  name: z.string().max(200).check(storableText).optional(),
 });
 
 /** Auth0's post-registration payload: the user flat, or under `user` (as an Action forwards it). */

@@ -5,6 +5,7 @@ import Stripe from 'stripe';
 import type { Queryable } from '../../src/db/pool.js';
 import {
   markStripeEvent,
+  recordRejectedStripeEvent,
   recordStripeEvent,
   refuseMisroutedStripeEvent,
 } from '../../src/db/stripe-events.js';
@@ -13,6 +14,7 @@ import { signalStripeEvent, type CustomerStartOptions } from '../../src/temporal
 import type { StripeEventSignal } from '../../workflows/customer-workflow.messages.js';
 import type { AppEnv } from '../app.js';
 import { ApiError } from '../errors.js';
+import { envelopeProblems, inspectBody, MAX_EVENT_DEPTH } from './stripe-event.js';
 
 /** Stripe signs the timestamp too; older deliveries are refused so a captured request cannot be replayed. */
 const TOLERANCE_SECONDS = 300;
@@ -117,9 +119,9 @@ export function stripeWebhookRoutes(deps: StripeWebhookDependencies) {
     if (!signature) throw new ApiError(400, 'missing_signature', 'Stripe-Signature header is required');
     const raw = await c.req.text();
 
-    let event: Stripe.Event;
+    let parsed: unknown;
     try {
-      event = Stripe.webhooks.constructEvent(raw, signature, secret.reveal(), TOLERANCE_SECONDS);
+      parsed = Stripe.webhooks.constructEvent(raw, signature, secret.reveal(), TOLERANCE_SECONDS);
     } catch (error) {
       if (error instanceof SyntaxError)
         throw new ApiError(400, 'malformed_body', 'The body is not valid JSON');
@@ -133,15 +135,49 @@ export function stripeWebhookRoutes(deps: StripeWebhookDependencies) {
       }
       throw new ApiError(400, 'invalid_signature', 'The Stripe signature does not match the body');
     }
-    if (typeof event?.id !== 'string' || typeof event.type !== 'string' || !event.data?.object) {
+    // Signed, but a usable event? See stripe-event.ts for which refusals are 400 and which are recorded.
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new ApiError(400, 'malformed_body', 'The body is not a Stripe event');
     }
+    const finding = inspectBody(parsed);
+    if (finding.kind === 'too_deep') {
+      throw new ApiError(
+        400,
+        'malformed_body',
+        `The body nests deeper than ${MAX_EVENT_DEPTH} levels, which no Stripe event does`,
+      );
+    }
+    const problems = envelopeProblems(parsed as Record<string, unknown>);
+    if (problems.length > 0) {
+      throw new ApiError(400, 'malformed_event', 'The body is not a Stripe event', problems);
+    }
+    const event = parsed as unknown as Stripe.Event;
     if (event.livemode !== (mode === 'live')) {
       throw new ApiError(
         400,
         'wrong_mode',
         `A ${event.livemode ? 'live' : 'test'}-mode event was sent to the ${mode}-mode endpoint`,
       );
+    }
+    if (finding.kind === 'unstorable') {
+      // Well formed and Stripe's to send, so acknowledged (no retries); recorded with the reason, with
+      // the raw body as a JSON string (jsonb cannot hold the event), and nothing else looked up or sent.
+      const reason = `${finding.path} ${finding.message}`;
+      const { status, duplicate } = await recordRejectedStripeEvent(deps.db, {
+        id: event.id,
+        type: event.type,
+        livemode: event.livemode,
+        apiVersion: event.api_version ?? null,
+        created: event.created,
+        payload: raw,
+        error: reason,
+      });
+      if (duplicate) return c.json({ received: true, duplicate: true, status });
+      c.var.logger.warn(
+        { eventId: event.id, eventType: event.type, reason },
+        'Stripe event rejected: a string Postgres cannot hold',
+      );
+      return c.json({ received: true, status: 'rejected', reason });
     }
 
     const logger = c.var.logger.child({ eventId: event.id, eventType: event.type });

@@ -2,7 +2,20 @@ import { createHash } from 'node:crypto';
 import { enqueueNotification } from './notifications.js';
 import type { Queryable } from './pool.js';
 
-export type StripeEventStatus = 'received' | 'signalled' | 'ignored' | 'unroutable' | 'failed';
+/**
+ * `rejected`: signed and well formed, but with a string Postgres cannot hold (a NUL, a lone surrogate);
+ * recorded with the reason in `error` and acknowledged, never routed (migration 008).
+ */
+export type StripeEventStatus = 'received' | 'signalled' | 'ignored' | 'unroutable' | 'failed' | 'rejected';
+
+export const STRIPE_EVENT_STATUSES = [
+  'received',
+  'signalled',
+  'ignored',
+  'unroutable',
+  'failed',
+  'rejected',
+] as const satisfies readonly StripeEventStatus[];
 
 export interface RecordedEvent {
   id: string;
@@ -102,6 +115,30 @@ export async function refuseMisroutedStripeEvent(
     customerId: input.ownerCustomerId,
     error: reason,
   });
+}
+
+/**
+ * Records an event that is refused as sent (status `rejected`, the reason in `error`), once. Its payload
+ * is the raw body as a JSON string: the body itself holds what jsonb cannot (a \u0000 escape, a lone
+ * surrogate). Nothing else is looked up: no value of such an event reaches another query. `duplicate`
+ * when the id was recorded before (with whatever status it has).
+ */
+export async function recordRejectedStripeEvent(
+  db: Queryable,
+  event: Omit<RecordedEvent, 'stripeCustomerId'> & { error: string },
+): Promise<{ status: StripeEventStatus; duplicate: boolean }> {
+  const { rows } = await db.query<{ status: StripeEventStatus; duplicate: boolean }>(
+    `WITH inserted AS (
+       INSERT INTO stripe_events (id, type, livemode, api_version, stripe_created_at, payload, status, error,
+                                  processed_at)
+       VALUES ($1, $2, $3, $4, to_timestamp($5), to_jsonb($6::text), 'rejected', $7, now())
+       ON CONFLICT (id) DO NOTHING
+       RETURNING status)
+     SELECT COALESCE((SELECT status FROM inserted), (SELECT status FROM stripe_events WHERE id = $1)) AS status,
+            NOT EXISTS (SELECT 1 FROM inserted) AS duplicate`,
+    [event.id, event.type, event.livemode, event.apiVersion, event.created, event.payload, event.error],
+  );
+  return { status: rows[0]?.status ?? 'rejected', duplicate: rows[0]?.duplicate ?? false };
 }
 
 export async function markStripeEvent(

@@ -8,6 +8,7 @@ import {
 } from '../../api/routes/admin-billing.js';
 import { invoicesQuery, usageQuery } from '../../api/routes/billing.js';
 import { WEBHOOK_BODY_LIMIT } from '../../api/webhooks/stripe.js';
+import { envelopeProblems, inspectBody } from '../../api/webhooks/stripe-event.js';
 import type { Operation } from '../../api/openapi.js';
 import { signStripePayload } from '../fakes/stripe/signature.js';
 
@@ -356,16 +357,16 @@ function bodyText(body: string | Uint8Array | undefined): string {
   return body === undefined ? '' : typeof body === 'string' ? body : decoder.decode(body);
 }
 
-/** What api/webhooks/stripe.ts accepts once the signature is right. */
+/**
+ * What api/webhooks/stripe.ts acknowledges (2xx) once the signature is right: an object of bounded
+ * depth with a well-formed envelope of the endpoint's mode. Events with a string Postgres cannot hold
+ * are acknowledged too (recorded as `rejected`), so they are no refusals: see rejectedStripeEvents.
+ */
 function stripeAccepts(value: unknown, live: boolean): boolean {
-  if (!value || typeof value !== 'object') return false;
-  const event = value as { id?: unknown; type?: unknown; livemode?: unknown; data?: { object?: unknown } };
-  return (
-    typeof event.id === 'string' &&
-    typeof event.type === 'string' &&
-    Boolean(event.data?.object) &&
-    event.livemode === live
-  );
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return false;
+  if (inspectBody(value).kind === 'too_deep') return false;
+  const event = value as Record<string, unknown>;
+  return envelopeProblems(event).length === 0 && event.livemode === live;
 }
 
 /** Whether a body, with right credentials and ids, could pass the route's parsing. */
@@ -730,6 +731,152 @@ function stripeCases(operation: Operation, ctx: CorpusContext): BadRequest[] {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Signed events whose bytes are hostile: the signature is right, the event is not one (400), so
+// nothing may be recorded and nothing may answer 500 (which Stripe would retry for three days).
+
+function hostileEvent(id: string, live: boolean, fields: Record<string, unknown>): string {
+  return json({ ...stripeEvent(id, live), ...fields });
+}
+
+function hostileEventCases(operation: Operation, ctx: CorpusContext): BadRequest[] {
+  const live = operation.path.endsWith('/stripe');
+  const secret = live ? ctx.stripeSecrets.live : ctx.stripeSecrets.test;
+  const mode = live ? 'live' : 'test';
+  const id = (name: string) => `evt_bad_input_hostile_${name}_${mode}`;
+  const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+  const cases: [string, string][] = [
+    ['an id not starting with evt_', hostileEvent('ch_bad_input', live, {})],
+    ['an id that is a number', hostileEvent('x', live, { id: 123 })],
+    ['an id ending with NUL', hostileEvent(`${id('nul')}\u0000`, live, {})],
+    ['an id with a lone surrogate', hostileEvent(`${id('sur')}\ud800`, live, {})],
+    ['a type ending with NUL', hostileEvent(id('type_nul'), live, { type: 'invoice.paid\u0000' })],
+    ['a type that is a lone surrogate', hostileEvent(id('type_sur'), live, { type: '\ud800' })],
+    ['created as a string', hostileEvent(id('created_string'), live, { created: '1700000000' })],
+    ['created missing', hostileEvent(id('created_missing'), live, { created: undefined })],
+    ['created 1e20', hostileEvent(id('created_huge'), live, { created: 1e20 })],
+    ['created negative', hostileEvent(id('created_negative'), live, { created: -1 })],
+    ['livemode a string', hostileEvent(id('livemode'), live, { livemode: String(live) })],
+    ['data.object an array', hostileEvent(id('array'), live, { data: { object: [] } })],
+    ['an api_version with NUL', hostileEvent(id('api_version'), live, { api_version: '2024\u0000' })],
+    [
+      'metadata nested 100,000 levels deep',
+      hostileEvent(id('deep'), live, {
+        data: { object: { id: 'in_bad_input', object: 'invoice', metadata: '@DEEP@' } },
+      }).replace('"@DEEP@"', deep),
+    ],
+    ['a body nested 100,000 levels deep', deep],
+    ['a body of 50,000 nested objects', `${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)}`],
+  ];
+  return cases.map(([note, body]) => {
+    if (bodyMayBeAccepted(operation, body))
+      throw new Error(`${operationKey(operation)}: "${note}" is acceptable`);
+    return {
+      operation: operationKey(operation),
+      kind: 'hostile-event',
+      note,
+      method: 'POST',
+      path: operation.path,
+      headers: {
+        'content-type': 'application/json',
+        'stripe-signature': signStripePayload(body, secret, ctx.nowSeconds),
+      },
+      body,
+    };
+  });
+}
+
+/**
+ * Signed, well-formed events with a string Postgres cannot hold: acknowledged (200, `rejected`) so
+ * Stripe stops retrying, and recorded once as `rejected`; nothing else changes. Customer a is named
+ * by their metadata or their Stripe customer, so a mistake would reach a real workflow.
+ */
+export function rejectedStripeEvents(
+  operations: Operation[],
+  ctx: CorpusContext & { stripeCustomerA: string },
+): (BadRequest & { eventId: string; reasonPath: string })[] {
+  return operations
+    .filter((operation) => operation.security === 'stripeSignature')
+    .flatMap((operation) => {
+      const live = operation.path.endsWith('/stripe');
+      const secret = live ? ctx.stripeSecrets.live : ctx.stripeSecrets.test;
+      const mode = live ? 'live' : 'test';
+      const a = ctx.customers.a.id;
+      const object = (fields: Record<string, unknown>) => ({
+        data: {
+          object: {
+            id: 'cs_bad_input',
+            object: 'checkout.session',
+            customer: ctx.stripeCustomerA,
+            ...fields,
+          },
+        },
+      });
+      const cases: [string, string, Record<string, unknown>, string][] = [
+        [
+          'metadata customer_id ending with NUL',
+          'meta_nul',
+          { type: 'checkout.session.completed', ...object({ metadata: { customer_id: `${a}\u0000` } }) },
+          'data.object.metadata.customer_id',
+        ],
+        [
+          'metadata value with a lone surrogate',
+          'meta_sur',
+          {
+            type: 'checkout.session.completed',
+            ...object({ metadata: { customer_id: a, purpose: '\ud800' } }),
+          },
+          'data.object.metadata.purpose',
+        ],
+        [
+          'metadata key with NUL',
+          'meta_key',
+          { type: 'invoice.paid', ...object({ metadata: { 'k\u0000': 'v' } }) },
+          'data.object.metadata',
+        ],
+        [
+          'Stripe customer id ending with NUL',
+          'customer_nul',
+          {
+            type: 'payment_method.attached',
+            data: {
+              object: {
+                id: 'pm_bad_input',
+                object: 'payment_method',
+                customer: `${ctx.stripeCustomerA}\u0000`,
+              },
+            },
+          },
+          'data.object.customer',
+        ],
+        [
+          'lone low surrogate in an unrouted type',
+          'unrouted',
+          { type: 'customer.updated', ...object({ description: 'x\udfff' }) },
+          'data.object.description',
+        ],
+      ];
+      return cases.map(([note, name, fields, path]) => {
+        const eventId = `evt_bad_input_rejected_${name}_${mode}`;
+        const body = hostileEvent(eventId, live, fields);
+        return {
+          operation: operationKey(operation),
+          kind: 'rejected-event',
+          note,
+          method: 'POST',
+          path: operation.path,
+          headers: {
+            'content-type': 'application/json',
+            'stripe-signature': signStripePayload(body, secret, ctx.nowSeconds),
+          },
+          body,
+          eventId,
+          reasonPath: path,
+        };
+      });
+    });
+}
+
+// ---------------------------------------------------------------------------------------------------
 // The corpus.
 
 export interface CorpusOptions {
@@ -771,7 +918,7 @@ export function buildCorpus(operations: Operation[], ctx: CorpusContext, options
     const push = (request: Omit<BadRequest, 'operation'>) => requests.push({ operation: key, ...request });
 
     // Every forged credential once, with a valid body and another customer's ids: only auth refuses.
-    if (isStripe) requests.push(...stripeCases(operation, ctx));
+    if (isStripe) requests.push(...stripeCases(operation, ctx), ...hostileEventCases(operation, ctx));
     for (const [note, authorization] of forgedCredentials(operation.security, ctx)) {
       push({
         kind: 'credentials',

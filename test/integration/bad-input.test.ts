@@ -11,6 +11,7 @@ import { TEST_SECRETS } from '../helpers/app-config.js';
 import {
   buildCorpus,
   operationKey,
+  rejectedStripeEvents,
   type BadRequest,
   type CorpusContext,
   type SeededCustomer,
@@ -141,6 +142,10 @@ describe('bad input: malformed and hostile requests against every route, on real
       'of a subject nobody signed up with': await identity.tokenFor('auth0|bad-input-stranger'),
       'whose subject is an SQL injection': await identity.tokenFor("' OR '1'='1"),
       'whose subject is customer a’s id': await identity.tokenFor(a.id),
+      // Postgres text cannot hold a NUL; a lone surrogate would be looked up as U+FFFD.
+      'whose subject is customer a’s ending with NUL': await identity.tokenFor(`${a.subject}\u0000`),
+      'whose subject has a lone surrogate': await identity.tokenFor('auth0|\ud800'),
+      'whose subject is a lone low surrogate': await identity.tokenFor('\udfff'),
     };
     context = {
       customers: { a, b },
@@ -354,6 +359,57 @@ describe('bad input: malformed and hostile requests against every route, on real
         .soft(Object.getOwnPropertyNames(Object.prototype).sort(), 'Object.prototype was polluted')
         .toEqual(prototypeBefore);
       expect.soft(({} as Record<string, unknown>).polluted).toBeUndefined();
+    },
+  );
+  it(
+    'should acknowledge signed events it cannot store as rejected, once, and change nothing else',
+    { timeout: 60_000 },
+    async () => {
+      const { rows } = await db.pool.query<{ stripe_customer_id: string }>(
+        'SELECT stripe_customer_id FROM customers WHERE id = $1',
+        [context.customers.a.id],
+      );
+      const requests = rejectedStripeEvents(OPERATIONS, {
+        ...context,
+        stripeCustomerA: rows[0]!.stripe_customer_id,
+      });
+      expect(requests.length).toBeGreaterThanOrEqual(10);
+      const before = await settledSnapshot();
+      const first = await Promise.all(requests.map((request, index) => send(request, index)));
+      const again = await Promise.all(requests.map((request, index) => send(request, index)));
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const after = await snapshot();
+
+      const answers = requests.map((request, index) => ({
+        note: `${request.operation} ${request.note}`,
+        first: [first[index]!.status, JSON.parse(first[index]!.text) as unknown],
+        again: [again[index]!.status, JSON.parse(again[index]!.text) as unknown],
+      }));
+      expect(answers).toEqual(
+        requests.map((request) => ({
+          note: `${request.operation} ${request.note}`,
+          first: [
+            200,
+            { received: true, status: 'rejected', reason: expect.stringContaining(request.reasonPath) },
+          ],
+          again: [200, { received: true, duplicate: true, status: 'rejected' }],
+        })),
+      );
+      const { rows: recorded } = await db.pool.query(
+        `SELECT id, status, customer_id FROM stripe_events WHERE id = ANY($1) ORDER BY id`,
+        [requests.map((request) => request.eventId)],
+      );
+      expect(recorded).toEqual(
+        requests
+          .map((request) => ({ id: request.eventId, status: 'rejected', customer_id: null }))
+          .sort((x, y) => x.id.localeCompare(y.id)),
+      );
+      // One row per event in stripe_events, and nothing else anywhere.
+      const { stripe_events: eventsBefore, ...otherBefore } = before.database;
+      const { stripe_events: eventsAfter, ...otherAfter } = after.database;
+      expect(eventsAfter!.rows).toBe(eventsBefore!.rows + requests.length);
+      expect(otherAfter).toEqual(otherBefore);
+      expect(after.temporal).toEqual(before.temporal);
     },
   );
 });

@@ -232,4 +232,178 @@ describe('Stripe webhooks', () => {
     expect(await after.json()).toEqual({ received: true, status: 'signalled' });
     expect(await signalsReceived(id)).toBe(1);
   });
+
+  describe('hostile signed events: a 4xx or a rejected row, never a 500', () => {
+    const eventCount = async () =>
+      Number(
+        (await db.pool.query<{ n: string }>('SELECT count(*)::text AS n FROM stripe_events')).rows[0]!.n,
+      );
+    const rawEvent = (fields: Record<string, unknown>) =>
+      JSON.stringify({
+        id: `evt_${randomUUID().replace(/-/g, '')}`,
+        object: 'event',
+        api_version: '2026-10-28.endive',
+        created: Math.floor(Date.now() / 1000),
+        livemode: false,
+        type: 'invoice.paid',
+        data: { object: { id: 'in_hostile', object: 'invoice', customer: 'cus_hostile' } },
+        ...fields,
+      });
+
+    // What a retry cannot fix and cannot be recorded safely: the envelope's own fields.
+    it.each<[string, Record<string, unknown>, string[]]>([
+      ['an id not starting with evt_', { id: 'ch_3MmlLrLkdIwHu7ix0snN0B15' }, ['id']],
+      ['an id that is a number', { id: 12345 }, ['id']],
+      ['an id ending with NUL', { id: 'evt_1\u0000' }, ['id']],
+      ['an id with a lone surrogate', { id: 'evt_\ud800' }, ['id']],
+      ['a type ending with NUL', { type: 'invoice.paid\u0000' }, ['type']],
+      ['a type that is a lone surrogate', { type: '\ud800' }, ['type']],
+      ['created as a string', { created: '1700000000' }, ['created']],
+      ['created missing', { created: undefined }, ['created']],
+      ['created 1e20', { created: 1e20 }, ['created']],
+      ['created with a fraction', { created: 1_700_000_000.5 }, ['created']],
+      ['created negative', { created: -1 }, ['created']],
+      ['livemode as a string', { livemode: 'false' }, ['livemode']],
+      ['no data.object', { data: { previous_attributes: {} } }, ['data.object']],
+      ['data.object an array', { data: { object: [] } }, ['data.object']],
+      ['an api_version with NUL', { api_version: '2024-06-20\u0000' }, ['api_version']],
+      [
+        'several fields wrong at once',
+        { id: 'nope', type: 'x\u0000', created: 'yesterday', livemode: null },
+        ['id', 'type', 'created', 'livemode'],
+      ],
+    ])(
+      'given a signed event with %s, should answer 400 naming the fields and record nothing',
+      async (_, fields, named) => {
+        const before = await eventCount();
+        const body = rawEvent(fields);
+        const response = await post('/api/webhooks/stripe-test', body, signed(body));
+        expect(response.status).toBe(400);
+        const { error } = (await response.json()) as ErrorBody;
+        expect(error.code).toBe('malformed_event');
+        expect((error.details as { field: string }[]).map((detail) => detail.field)).toEqual(named);
+        expect(await eventCount()).toBe(before);
+      },
+    );
+
+    it('given a signed body nested 100,000 levels deep, should answer 400 and record nothing', async () => {
+      const before = await eventCount();
+      const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+      const inMetadata = rawEvent({
+        data: { object: { id: 'in_deep', object: 'invoice', metadata: '@DEEP@' } },
+      }).replace('"@DEEP@"', deep);
+      const wholeBody = `${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)}`;
+      for (const body of [inMetadata, wholeBody, deep]) {
+        const response = await post('/api/webhooks/stripe-test', body, signed(body));
+        expect(response.status).toBe(400);
+        expect(await errorCode(response)).toBe('malformed_body');
+      }
+      // Just inside the limit is an event like any other (here of a type nothing acts on).
+      const nested = (levels: number) =>
+        rawEvent({
+          type: 'radar.early_fraud_warning.created',
+          data: { object: { id: 'issfr_deep', object: 'radar.early_fraud_warning', metadata: '@DEEP@' } },
+        }).replace('"@DEEP@"', `${'['.repeat(levels)}${']'.repeat(levels)}`);
+      // The event, data, object and metadata take 3 levels before the arrays start.
+      const tooDeep = nested(62);
+      const response = await post('/api/webhooks/stripe-test', tooDeep, signed(tooDeep));
+      expect(response.status).toBe(400);
+      expect(await eventCount()).toBe(before);
+      const fine = nested(61);
+      const accepted = await post('/api/webhooks/stripe-test', fine, signed(fine));
+      expect(await accepted.json()).toEqual({ received: true, status: 'ignored' });
+    });
+
+    // Well formed, Stripe's to send, ours to refuse: recorded as rejected and acknowledged (200), so
+    // Stripe stops retrying; nothing reaches the customer's workflow.
+    it.each<[string, (customer: { id: string; stripeId: string }) => Record<string, unknown>, string]>([
+      [
+        'a metadata customer_id ending with NUL',
+        ({ id, stripeId }) => ({
+          type: 'checkout.session.completed',
+          data: {
+            object: {
+              id: 'cs_test_nul',
+              object: 'checkout.session',
+              customer: stripeId,
+              mode: 'setup',
+              metadata: { customer_id: `${id}\u0000` },
+            },
+          },
+        }),
+        'data.object.metadata.customer_id',
+      ],
+      [
+        'a metadata value with a lone surrogate',
+        ({ stripeId }) => ({
+          data: {
+            object: { id: 'in_sur', object: 'invoice', customer: stripeId, metadata: { purpose: 'x\ud800' } },
+          },
+        }),
+        'data.object.metadata.purpose',
+      ],
+      [
+        'a metadata key with NUL',
+        ({ stripeId }) => ({
+          data: {
+            object: { id: 'in_key', object: 'invoice', customer: stripeId, metadata: { 'a\u0000': 'b' } },
+          },
+        }),
+        'data.object.metadata["a\\u0000"]',
+      ],
+      [
+        'a Stripe customer id with NUL',
+        ({ stripeId }) => ({
+          type: 'payment_method.attached',
+          data: { object: { id: 'pm_nul', object: 'payment_method', customer: `${stripeId}\u0000` } },
+        }),
+        'data.object.customer',
+      ],
+      [
+        'a lone low surrogate deep in an event type nothing acts on',
+        () => ({
+          type: 'radar.early_fraud_warning.created',
+          data: {
+            object: { id: 'issfr_1', object: 'radar.early_fraud_warning', lines: [{ note: '\udfff' }] },
+          },
+        }),
+        'data.object.lines[0].note',
+      ],
+    ])(
+      'given a signed event with %s, should record it as rejected, answer 200 and signal nobody',
+      async (_, fields, path) => {
+        const known = await customer();
+        const body = rawEvent(fields(known));
+        const { id } = JSON.parse(body) as { id: string };
+        const first = await post('/api/webhooks/stripe-test', body, signed(body));
+        expect(first.status).toBe(200);
+        const answer = (await first.json()) as { status: string; reason: string };
+        expect(answer).toEqual({ received: true, status: 'rejected', reason: expect.stringContaining(path) });
+
+        const { rows } = await db.pool.query(
+          `SELECT status, customer_id, stripe_customer_id, error, payload #>> '{}' AS raw,
+                jsonb_typeof(payload) AS kind, processed_at IS NOT NULL AS processed
+         FROM stripe_events WHERE id = $1`,
+          [id],
+        );
+        expect(rows).toEqual([
+          {
+            status: 'rejected',
+            customer_id: null,
+            stripe_customer_id: null,
+            error: answer.reason,
+            raw: body,
+            kind: 'string',
+            processed: true,
+          },
+        ]);
+        // Acknowledged once: a redelivery is a duplicate, and no workflow heard of either.
+        const again = await post('/api/webhooks/stripe-test', body, signed(body));
+        expect(await again.json()).toEqual({ received: true, duplicate: true, status: 'rejected' });
+        await expect(env.client.workflow.getHandle(customerWorkflowId(known.id)).describe()).rejects.toThrow(
+          /not found/i,
+        );
+      },
+    );
+  });
 });
