@@ -32,8 +32,8 @@ import {
 } from '../../workflows/customer-workflow.messages.js';
 import type { AppEnv } from '../app.js';
 import { adminAuth } from '../auth.js';
-import { ApiError, parseJson, validationDetails } from '../errors.js';
-import { customerIdParam, reasonBody, usdAmount, usdToMicros, visibleText } from './admin.js';
+import { ApiError, parseJson, readJson, RequestProblems, validFields } from '../errors.js';
+import { customerIdParam, reasonBody, usdAmount, usdMicros, visibleText } from './admin.js';
 
 /*
  * Admin billing controls: the prepaid flag, per-customer pricing overrides, the customer and invoice
@@ -152,35 +152,57 @@ export interface AdminBillingRouteDependencies {
   hopsworksTimeoutMs?: number;
 }
 
-function invalid(field: string, message: string): ApiError {
-  return new ApiError(400, 'validation_failed', 'The request is invalid', [{ field, message }]);
-}
-
-function param<T>(schema: z.ZodType<T>, value: string | undefined, field: string): T {
+/** A path parameter, its problem collected under `field` (with the body's, to be named together). */
+function param<T>(
+  problems: RequestProblems,
+  schema: z.ZodType<T>,
+  value: string | undefined,
+  field: string,
+): T | undefined {
   const parsed = schema.safeParse(value ?? '');
-  if (!parsed.success) throw invalid(field, parsed.error.issues[0]?.message ?? 'invalid');
-  return parsed.data;
+  if (parsed.success) return parsed.data;
+  problems.add(field, parsed.error.issues[0]?.message ?? 'invalid');
+  return undefined;
 }
 
-function parseQuery<T extends z.ZodType>(c: Context<AppEnv>, schema: T): z.output<T> {
-  const parsed = schema.safeParse(c.req.query());
-  if (!parsed.success) {
-    throw new ApiError(400, 'validation_failed', 'Invalid query', validationDetails(parsed.error));
-  }
-  return parsed.data;
+/** A path parameter alone: a 400 naming it. */
+function onlyParam<T>(schema: z.ZodType<T>, value: string | undefined, field: string): T {
+  const problems = new RequestProblems();
+  const data = param(problems, schema, value, field);
+  problems.throwIfAny();
+  return data!;
 }
 
-/** Basis points of a percentage from a request; a 400 naming `field` when it is not 0..100 with ≤ 2 decimals. */
-export function percentToBasisPoints(value: string | number, field: string): number {
+function parseQuery<T extends z.ZodType>(c: Context<AppEnv>, schema: T, problems = new RequestProblems()) {
+  const data = problems.parse(schema, c.req.query());
+  problems.throwIfAny('Invalid query');
+  return data as z.output<T>;
+}
+
+/** Basis points of a percentage from a request, or undefined with the problem collected under `field`. */
+export function percentBasisPoints(
+  value: string | number,
+  field: string,
+  problems: RequestProblems,
+): number | undefined {
   const match =
     typeof value === 'number' && !Number.isFinite(value)
       ? null
       : /^(\d{1,3})(?:\.(\d{1,2}))?$/.exec(String(value));
   const basisPoints = match ? Number(match[1]) * 100 + Number((match[2] ?? '').padEnd(2, '0')) : NaN;
   if (!(basisPoints >= 0 && basisPoints <= 10_000)) {
-    throw invalid(field, 'must be a percentage from 0 to 100 with at most 2 decimals');
+    problems.add(field, 'must be a percentage from 0 to 100 with at most 2 decimals');
+    return undefined;
   }
   return basisPoints;
+}
+
+/** Basis points of a percentage from a request; a 400 naming `field` when it is not 0..100 with ≤ 2 decimals. */
+export function percentToBasisPoints(value: string | number, field: string): number {
+  const problems = new RequestProblems();
+  const basisPoints = percentBasisPoints(value, field, problems);
+  problems.throwIfAny();
+  return basisPoints!;
 }
 
 function basisPointsToPercent(basisPoints: number): string {
@@ -268,26 +290,41 @@ function userJson(user: HopsworksUser) {
   };
 }
 
-/** The price and discount of an override request, checked and converted; field names as the caller's body has them. */
+/**
+ * The price and discount of an override request, as far as each is valid in shape on its own (a key
+ * per field that passed its schema); field names as the caller's body has them.
+ */
 interface OverrideTerms {
-  price: string | number | null | undefined;
-  discount: string | number | null | undefined;
+  price?: string | number | null | undefined;
+  discount?: string | number | null | undefined;
   validFrom?: string | undefined;
   validUntil?: string | undefined;
 }
 
-function overrideTerms(terms: OverrideTerms, fields: { price: string; discount: string }) {
-  const priceMicros = terms.price == null ? null : usdToMicros(terms.price, fields.price);
-  if (priceMicros !== null && priceMicros < 0n) throw invalid(fields.price, 'must be ≥ 0');
-  const basisPoints = terms.discount == null ? null : percentToBasisPoints(terms.discount, fields.discount);
-  if (priceMicros === null && basisPoints === null) {
-    throw invalid(fields.price, `give ${fields.price}, ${fields.discount} or both`);
+/**
+ * Checks and converts an override's terms, collecting every problem (a term whose shape is wrong is
+ * already named by the schema, and judged no further here).
+ */
+function overrideTerms(
+  terms: OverrideTerms,
+  fields: { price: string; discount: string },
+  problems: RequestProblems,
+) {
+  const priceMicros = terms.price == null ? null : usdMicros(terms.price, fields.price, problems);
+  if (priceMicros != null && priceMicros < 0n) problems.add(fields.price, 'must be ≥ 0');
+  const basisPoints =
+    terms.discount == null ? null : percentBasisPoints(terms.discount, fields.discount, problems);
+  const given = (field: 'price' | 'discount') => field in terms && terms[field] != null;
+  const judged = 'price' in terms && 'discount' in terms;
+  if (judged && !given('price') && !given('discount')) {
+    problems.add(fields.price, `give ${fields.price}, ${fields.discount} or both`);
   }
-  const from = terms.validFrom === undefined ? Date.now() : Date.parse(terms.validFrom);
-  if (terms.validUntil !== undefined && Date.parse(terms.validUntil) <= from) {
-    throw invalid('validUntil', 'must be after validFrom (default now)');
+  if ('validFrom' in terms && terms.validUntil !== undefined) {
+    const from = terms.validFrom === undefined ? Date.now() : Date.parse(terms.validFrom);
+    if (Date.parse(terms.validUntil) <= from)
+      problems.add('validUntil', 'must be after validFrom (default now)');
   }
-  return { priceMicros, basisPoints };
+  return { priceMicros: priceMicros ?? null, basisPoints: basisPoints ?? null };
 }
 
 /** Admin billing routes (admin credential; every change is audited with actor, reason and details). */
@@ -436,22 +473,30 @@ export function adminBillingRoutes(deps: AdminBillingRouteDependencies) {
     new Hono<AppEnv>()
       .use('/api/admin/*', adminAuth(deps.credentials))
       .post('/api/admin/customers/:id/prepaid', async (c) => {
-        const id = param(customerIdParam, c.req.param('id'), 'id');
-        const body = await parseJson(c, prepaidBody);
-        return c.json(await setPrepaid(c, id, body.enabled, body.reason, 'enabled'));
+        const problems = new RequestProblems();
+        const id = param(problems, customerIdParam, c.req.param('id'), 'id');
+        const body = problems.parse(prepaidBody, await readJson(c));
+        problems.throwIfAny();
+        return c.json(await setPrepaid(c, id!, body!.enabled, body!.reason, 'enabled'));
       })
       .post('/api/admin/customers/:id/pricing-overrides', async (c) => {
-        const id = param(customerIdParam, c.req.param('id'), 'id');
-        const body = await parseJson(c, pricingOverrideBody);
+        // The id, the body's shape and its terms (conversions, price or discount, the validity), all
+        // named in one 400.
+        const problems = new RequestProblems();
+        const maybeId = param(problems, customerIdParam, c.req.param('id'), 'id');
+        const { data, valid } = problems.parseObject(pricingOverrideBody, await readJson(c));
         const { priceMicros, basisPoints } = overrideTerms(
           {
-            price: body.overrideUnitPrice,
-            discount: body.discountPercent,
-            validFrom: body.validFrom,
-            validUntil: body.validUntil,
+            ...('overrideUnitPrice' in valid ? { price: valid.overrideUnitPrice } : {}),
+            ...('discountPercent' in valid ? { discount: valid.discountPercent } : {}),
+            ...('validFrom' in valid ? { validFrom: valid.validFrom } : {}),
+            ...('validUntil' in valid ? { validUntil: valid.validUntil } : {}),
           },
           { price: 'overrideUnitPrice', discount: 'discountPercent' },
+          problems,
         );
+        problems.throwIfAny();
+        const [id, body] = [maybeId!, data!];
         const answer = await createOverride(c, id, {
           metric: body.metric,
           priceMicros,
@@ -463,8 +508,9 @@ export function adminBillingRoutes(deps: AdminBillingRouteDependencies) {
         return c.json(answer, 201);
       })
       .get('/api/admin/customers/:id/pricing-overrides', async (c) => {
-        const id = param(customerIdParam, c.req.param('id'), 'id');
-        const { active } = parseQuery(c, pricingOverridesQuery);
+        const problems = new RequestProblems();
+        const id = param(problems, customerIdParam, c.req.param('id'), 'id')!;
+        const { active } = parseQuery(c, pricingOverridesQuery, problems);
         await requireCustomer(id);
         const rows = await listPricingOverrides(deps.db, id, {
           ...(active === undefined ? {} : { active: active === 'true' }),
@@ -472,8 +518,11 @@ export function adminBillingRoutes(deps: AdminBillingRouteDependencies) {
         return c.json({ customerId: id, overrides: rows.map(pricingOverrideJson) });
       })
       .post('/api/admin/pricing-overrides/:overrideId/end', async (c) => {
-        const overrideId = BigInt(param(overrideIdParam, c.req.param('overrideId'), 'overrideId'));
-        const body = await parseJson(c, endPricingOverrideBody);
+        const problems = new RequestProblems();
+        const idText = param(problems, overrideIdParam, c.req.param('overrideId'), 'overrideId');
+        const maybeBody = problems.parse(endPricingOverrideBody, await readJson(c));
+        problems.throwIfAny();
+        const [overrideId, body] = [BigInt(idText!), maybeBody!];
         const result = await endPricingOverride(deps.db, overrideId, body.at ?? null);
         if (!result.ended) {
           if (result.reason === 'not_found')
@@ -509,11 +558,21 @@ export function adminBillingRoutes(deps: AdminBillingRouteDependencies) {
         const { action } = await parseJson(c, seedActionBody);
         const via = `seed:${action}`;
         if (action === 'set_pricing_override') {
-          const { userId, data } = await parseJson(c, seedOverrideBody);
+          // The body's shape and the terms of `data`, all named in one 400.
+          const problems = new RequestProblems();
+          const raw = await readJson(c);
+          const parsed = problems.parse(seedOverrideBody, raw);
+          const valid = validFields(seedOverrideBody.shape.data, (raw as { data?: unknown } | null)?.data);
           const { priceMicros, basisPoints } = overrideTerms(
-            { price: data.overridePrice, discount: data.discountPercentage },
+            {
+              ...('overridePrice' in valid ? { price: valid.overridePrice } : {}),
+              ...('discountPercentage' in valid ? { discount: valid.discountPercentage } : {}),
+            },
             { price: 'data.overridePrice', discount: 'data.discountPercentage' },
+            problems,
           );
+          problems.throwIfAny('The request body is invalid');
+          const { userId, data } = parsed!;
           const id = await customerByReference(userId);
           const metric = SEED_RESOURCE_TYPES[data.resourceType]!;
           const answer = await createOverride(
@@ -568,7 +627,7 @@ export function adminBillingRoutes(deps: AdminBillingRouteDependencies) {
       })
       // The seed's "Test API" button: the customer's cluster, their Hopsworks user and projects.
       .post('/api/admin/customers/:id/test-connection', async (c) => {
-        const id = param(customerIdParam, c.req.param('id'), 'id');
+        const id = onlyParam(customerIdParam, c.req.param('id'), 'id');
         const customer = await requireCustomer(id);
         if (!customer.clusterId)
           throw new ApiError(409, 'no_cluster', `Customer ${id} is not assigned to a cluster`);
@@ -587,7 +646,7 @@ export function adminBillingRoutes(deps: AdminBillingRouteDependencies) {
         return c.json(answer);
       })
       .post('/api/admin/clusters/:id/test-connection', async (c) => {
-        const id = param(clusterIdParam, c.req.param('id'), 'id');
+        const id = onlyParam(clusterIdParam, c.req.param('id'), 'id');
         const cluster = await findClusterConnection(deps.db, id);
         if (!cluster) throw new ApiError(404, 'cluster_not_found', `No cluster ${id}`);
         const hopsworks = await timed(() =>

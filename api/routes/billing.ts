@@ -21,8 +21,8 @@ import { METRICS, type Metric } from '../../src/domain/pricing.js';
 import { CREDITS_PURPOSE } from '../../workflows/customer-workflow.messages.js';
 import type { AppEnv } from '../app.js';
 import { customerAuth, type CustomerAuthOptions } from '../auth.js';
-import { ApiError, parseJson, validationDetails } from '../errors.js';
-import { usdAmount, usdToMicros } from './admin.js';
+import { ApiError, parseJson, readJson, RequestProblems, whenValid } from '../errors.js';
+import { usdAmount, usdMicros } from './admin.js';
 
 export const checkoutSessionBody = z.object({
   successUrl: z.url({ protocol: /^https?$/ }).max(2000),
@@ -40,11 +40,14 @@ export const purchaseCreditsBody = checkoutSessionBody
       .describe('A pack of 25, 50, 100 or 500 USD of credits'),
     amount: usdAmount.optional().describe('Or any whole-cent USD amount within the installation limits'),
   })
-  .superRefine((body, ctx) => {
-    if ((body.pack === undefined) === (body.amount === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['pack'], message: 'give either pack or amount' });
-    }
-  });
+  .superRefine(
+    (body, ctx) => {
+      if ((body.pack === undefined) === (body.amount === undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['pack'], message: 'give either pack or amount' });
+      }
+    },
+    whenValid('pack', 'amount'),
+  );
 
 export const portalBody = z.object({ returnUrl: z.url({ protocol: /^https?$/ }).max(2000) });
 
@@ -169,19 +172,25 @@ export function billingRoutes(deps: BillingRouteDependencies) {
       });
     })
     .post('/api/billing/purchase-credits', async (c) => {
-      const body = await parseJson(c, purchaseCreditsBody);
-      const micros =
-        body.pack !== undefined ? BigInt(body.pack) * MICROS_PER_DOLLAR : usdToMicros(body.amount!, 'amount');
+      // The body's shape and the amount's conversion and range, all named in one 400.
+      const problems = new RequestProblems();
+      const { data, valid } = problems.parseObject(purchaseCreditsBody, await readJson(c));
+      const amountMicros =
+        valid.amount === undefined ? undefined : usdMicros(valid.amount, 'amount', problems);
       const minMicros = BigInt(deps.purchaseLimits.minMicros);
       const maxMicros = BigInt(deps.purchaseLimits.maxMicros);
-      if (micros % MICROS_PER_CENT !== 0n || micros < minMicros || micros > maxMicros) {
-        throw new ApiError(400, 'validation_failed', 'The request body is invalid', [
-          {
-            field: 'amount',
-            message: `must be whole cents from ${microsToDollars(minMicros)} to ${microsToDollars(maxMicros)} USD`,
-          },
-        ]);
+      if (
+        amountMicros !== undefined &&
+        (amountMicros % MICROS_PER_CENT !== 0n || amountMicros < minMicros || amountMicros > maxMicros)
+      ) {
+        problems.add(
+          'amount',
+          `must be whole cents from ${microsToDollars(minMicros)} to ${microsToDollars(maxMicros)} USD`,
+        );
       }
+      problems.throwIfAny('The request body is invalid');
+      const body = data!;
+      const micros = body.pack !== undefined ? BigInt(body.pack) * MICROS_PER_DOLLAR : amountMicros!;
       const customer = await customerOf(c.var.customerSubject);
       if (!customer.stripeCustomerId) {
         throw new ApiError(409, 'not_provisioned', 'The account is still being set up; try again shortly');
@@ -284,11 +293,10 @@ async function currentPeriod(
 }
 
 function parseQuery<T extends z.ZodType>(c: Context, schema: T): z.output<T> {
-  const parsed = schema.safeParse(c.req.query());
-  if (!parsed.success) {
-    throw new ApiError(400, 'validation_failed', 'Invalid query', validationDetails(parsed.error));
-  }
-  return parsed.data;
+  const problems = new RequestProblems();
+  const data = problems.parse(schema, c.req.query());
+  problems.throwIfAny('Invalid query');
+  return data as z.output<T>;
 }
 
 const DAY_MS = 86_400_000;

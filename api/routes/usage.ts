@@ -12,7 +12,7 @@ import {
 } from '../../workflows/usage-workflows.messages.js';
 import type { AppEnv } from '../app.js';
 import { adminAuth } from '../auth.js';
-import { ApiError, parseJson } from '../errors.js';
+import { ApiError, parseJson, readJson, RequestProblems, whenValid } from '../errors.js';
 import { visibleText } from './admin.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -25,10 +25,15 @@ const utcDay = (instantMs: number) => new Date(instantMs).toISOString().slice(0,
 export const collectBody = z.object({ date: isoDay.optional() }).strict();
 export const backfillBody = z
   .object({ from: isoDay, to: isoDay, reason: visibleText().optional() })
-  .refine((body) => body.from <= body.to, { path: ['to'], message: 'must not be before from' })
+  .refine((body) => body.from <= body.to, {
+    path: ['to'],
+    message: 'must not be before from',
+    ...whenValid('from', 'to'),
+  })
   .refine((body) => (Date.parse(body.to) - Date.parse(body.from)) / DAY_MS < MAX_BACKFILL_DAYS, {
     path: ['to'],
     message: `at most ${MAX_BACKFILL_DAYS} days at once`,
+    ...whenValid('from', 'to'),
   });
 export const workflowStarted = z.object({ workflowId: z.string(), runId: z.string() });
 
@@ -73,19 +78,18 @@ export function usageRoutes(deps: UsageRouteDependencies) {
     });
     return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
   };
-  const dayIsOver = (date: string, field: string) => {
-    if (date >= utcDay(Date.now())) {
-      throw new ApiError(400, 'validation_failed', 'The request body is invalid', [
-        { field, message: 'must be a day that is over (before today, UTC)' },
-      ]);
-    }
+  /** Collects a problem under `field` unless `date` is a day that is over. */
+  const dayIsOver = (date: string, field: string, problems: RequestProblems) => {
+    if (date >= utcDay(Date.now())) problems.add(field, 'must be a day that is over (before today, UTC)');
   };
   const cron = cronAuth(deps.cronSecret);
 
   return new Hono<AppEnv>()
     .post('/api/usage/collect', cron, async (c) => {
       const { date = utcDay(Date.now() - DAY_MS) } = await optionalBody(c, collectBody);
-      dayIsOver(date, 'date');
+      const problems = new RequestProblems();
+      dayIsOver(date, 'date', problems);
+      problems.throwIfAny('The request body is invalid');
       return c.json(await start('usageCollectionWorkflow', usageCollectionWorkflowId(date), [{ date }]), 202);
     })
     .post('/api/usage/collect-k8s', cron, async (c) => {
@@ -99,8 +103,12 @@ export function usageRoutes(deps: UsageRouteDependencies) {
       return c.json(await start('stripeSyncWorkflow', stripeSyncWorkflowId(date), [{ date }]), 202);
     })
     .post('/api/admin/usage/backfill', adminAuth(deps.credentials), async (c) => {
-      const { from, to, reason } = await parseJson(c, backfillBody);
-      dayIsOver(to, 'to');
+      // The body's shape, the range and a day that is not over yet, all named in one 400.
+      const problems = new RequestProblems();
+      const { data, valid } = problems.parseObject(backfillBody, await readJson(c));
+      if (valid.to !== undefined) dayIsOver(valid.to, 'to', problems);
+      problems.throwIfAny('The request body is invalid');
+      const { from, to, reason } = data!;
       const workflows: { date: string; workflowId: string; runId: string }[] = [];
       for (let day = Date.parse(from); day <= Date.parse(to); day += DAY_MS) {
         const date = utcDay(day);
