@@ -17,6 +17,12 @@ import { stripeCall } from './stripe.js';
 export const AUTO_REFILL_ACTOR = 'auto-refill';
 /** `metadata.purpose` of the PaymentIntents auto-refill creates. */
 export const AUTO_REFILL_PURPOSE = 'auto_refill';
+/**
+ * Where a customer whose card asked for authentication completes the refill: the billing page (issue 10),
+ * which confirms the refill's PaymentIntent on session with Stripe.js. A path on the installation's
+ * customer site, which the notification receiver turns into a link.
+ */
+export const AUTO_REFILL_ACTION_PATH = '/billing';
 
 export interface LowBalanceCrossing {
   customerId: string;
@@ -49,7 +55,10 @@ type RefillStripeApi = Pick<Stripe, 'customers' | 'paymentIntents'>;
  * session for the configured amount, once per crossing (the `credit_refills` row is unique per
  * crossing and the PaymentIntent's idempotency key is the row's). The credits land as a `refill`
  * entry keyed by the PaymentIntent. A declined card is final for that crossing: the row says why, the
- * customer is told, and operators see it in the low-balance report.
+ * customer is told, and operators see it in the low-balance report. A card that asks for the cardholder's
+ * authentication (3-D Secure) is not a decline: the row waits in `requires_action` with its
+ * PaymentIntent and the customer is sent to the billing page to confirm it; no second PaymentIntent is
+ * made for the crossing.
  */
 export function createRefillActivities({ db, stripe }: { db: pg.Pool; stripe: RefillStripeApi }) {
   const outcomeOf = (refill: CreditRefill, current: CreditBalanceReport | null): LowBalanceOutcome => ({
@@ -81,6 +90,39 @@ export function createRefillActivities({ db, stripe }: { db: pg.Pool; stripe: Re
       {
         ...refill,
         status: 'failed',
+        failureCode: code,
+        failureMessage: message,
+        stripePaymentIntentId: paymentIntentId,
+      },
+      null,
+    );
+  };
+
+  const needsAction = async (refill: CreditRefill, paymentIntentId: string): Promise<LowBalanceOutcome> => {
+    const code = 'authentication_required';
+    const message = 'the card asks for the customer to authenticate the payment';
+    await settleRefill(db, refill.id, { status: 'requires_action', paymentIntentId, code, message });
+    await enqueueNotification(db, {
+      customerId: refill.customerId,
+      kind: 'auto_refill_action_required',
+      idempotencyKey: `auto-refill:${refill.id}:action-required`,
+      payload: {
+        refillId: refill.id,
+        amount: microsToDollars(refill.amountMicros),
+        currency: 'usd',
+        paymentIntentId,
+        actionPath: AUTO_REFILL_ACTION_PATH,
+      },
+    });
+    log.warn('auto-refill needs the customer to authenticate', {
+      customerId: refill.customerId,
+      refillId: refill.id,
+      paymentIntentId,
+    });
+    return outcomeOf(
+      {
+        ...refill,
+        status: 'requires_action',
         failureCode: code,
         failureMessage: message,
         stripePaymentIntentId: paymentIntentId,
@@ -133,8 +175,13 @@ export function createRefillActivities({ db, stripe }: { db: pg.Pool; stripe: Re
             currency: 'usd',
             customer: input.stripeCustomerId,
             payment_method: paymentMethod,
+            // A merchant-initiated charge of a saved payment method, confirmed at creation: the
+            // customer is not there to authenticate or to be redirected. Payment methods are dynamic
+            // in this API version (no payment_method_types), so redirect-based ones are ruled out
+            // rather than naming a return_url nobody would come back to.
             off_session: true,
             confirm: true,
+            automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
             description: `Hopsworks credits auto-refill (${microsToDollars(refill.amountMicros)} USD)`,
             metadata: {
               purpose: AUTO_REFILL_PURPOSE,
@@ -150,6 +197,12 @@ export function createRefillActivities({ db, stripe }: { db: pg.Pool; stripe: Re
         const status = stripeError.statusCode ?? 0;
         // Rate limits, Stripe's 5xx and the network: retried under the same key. A refusal is final.
         if (status === 0 || status === 429 || status >= 500) throw error;
+        // The soft decline of an off-session payment the issuer wants authenticated: the PaymentIntent
+        // stays (requires_payment_method) for the customer to confirm on session.
+        const declinedIntent = stripeError.payment_intent?.id ?? null;
+        if (stripeError.code === 'authentication_required' && declinedIntent) {
+          return needsAction(refill, declinedIntent);
+        }
         return fail(
           refill,
           stripeError.decline_code ?? stripeError.code ?? 'refused',
@@ -159,13 +212,9 @@ export function createRefillActivities({ db, stripe }: { db: pg.Pool; stripe: Re
       }
       if (intent.status === 'processing')
         return outcomeOf({ ...refill, stripePaymentIntentId: intent.id }, null);
+      if (intent.status === 'requires_action') return needsAction(refill, intent.id);
       if (intent.status !== 'succeeded') {
-        return fail(
-          refill,
-          intent.status === 'requires_action' ? 'authentication_required' : intent.status,
-          `the payment is ${intent.status}`,
-          intent.id,
-        );
+        return fail(refill, intent.status, `the payment is ${intent.status}`, intent.id);
       }
       const { entry } = await appendEntry(db, {
         customerId: input.customerId,

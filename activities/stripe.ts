@@ -13,6 +13,7 @@ export type StripeApi = Pick<
   | 'subscriptions'
   | 'paymentMethods'
   | 'paymentIntents'
+  | 'setupIntents'
   | 'checkout'
   | 'invoices'
   | 'invoiceItems'
@@ -111,6 +112,31 @@ export function subscriptionSnapshot(subscription: Stripe.Subscription): Subscri
   };
 }
 
+const idOf = (value: string | { id: string } | null | undefined): string | null =>
+  typeof value === 'string' ? value : (value?.id ?? null);
+
+/**
+ * The payment method a setup-mode Checkout Session saved: its SetupIntent's, read from Stripe's copy of
+ * the session (never from the webhook's). Null when the session saved none (not completed, or the
+ * SetupIntent did not succeed).
+ */
+async function setupIntentPaymentMethod(
+  stripe: StripeApi,
+  checkoutSessionId: string,
+): Promise<string | null> {
+  const session = await stripeCall(() =>
+    stripe.checkout.sessions.retrieve(checkoutSessionId, { expand: ['setup_intent'] }),
+  );
+  const setupIntent = session.setup_intent;
+  if (setupIntent === null) return null;
+  if (typeof setupIntent === 'string') {
+    // An expansion Stripe did not make: read the SetupIntent itself.
+    const retrieved = await stripeCall(() => stripe.setupIntents.retrieve(setupIntent));
+    return retrieved.status === 'succeeded' ? idOf(retrieved.payment_method) : null;
+  }
+  return setupIntent.status === 'succeeded' ? idOf(setupIntent.payment_method) : null;
+}
+
 /**
  * Stripe calls of the customer lifecycle. Every write carries an idempotency key made of business ids
  * (customer, checkout session), never run ids, so a retry after a crash lands on the same object.
@@ -133,7 +159,13 @@ export function createStripeActivities({ stripe, db }: { stripe: StripeApi; db: 
       return { stripeCustomerId: customer.id };
     },
 
-    /** Creates the metered subscription after payment setup; the session id makes it happen once. */
+    /**
+     * Creates the metered subscription after payment setup; the session id makes it happen once. The
+     * card is the one the customer saved in that session: its SetupIntent's payment method (Checkout's
+     * setup mode offers dynamic payment methods, so it may be Link or a bank debit, and the customer may
+     * hold other cards), never a guess from the customer's list. It becomes the customer's
+     * `invoice_settings.default_payment_method` and the subscription's `default_payment_method`.
+     */
     async createSubscription(input: {
       customerId: string;
       stripeCustomerId: string;
@@ -147,10 +179,7 @@ export function createStripeActivities({ stripe, db }: { stripe: StripeApi; db: 
           nonRetryable: true,
         });
       }
-      const methods = await stripeCall(() =>
-        stripe.paymentMethods.list({ customer: input.stripeCustomerId, type: 'card', limit: 1 }),
-      );
-      const paymentMethodId = methods.data[0]?.id ?? null;
+      const paymentMethodId = await setupIntentPaymentMethod(stripe, input.checkoutSessionId);
       if (paymentMethodId) {
         await stripeCall(() =>
           stripe.customers.update(
@@ -183,27 +212,59 @@ export function createStripeActivities({ stripe, db }: { stripe: StripeApi; db: 
     },
 
     /**
-     * Tries to collect an open invoice now (after the customer changed their card, say). The key is the
-     * caller's: Stripe replays the first answer under the same key (a decline too), so a new attempt
-     * needs a new key, e.g. one per payment method. A card error (402) answers `{ paid: false }`;
-     * "already paid" counts as paid; other 4xx fail for good; 429, 5xx and network errors are retried.
+     * Tries to collect an open invoice now with the card the customer just added. Stripe charges an
+     * invoice's own default, then its subscription's `default_payment_method`, then the customer's
+     * `invoice_settings.default_payment_method`, so a bare `invoices.pay` would charge the card that
+     * failed. First the new card becomes the subscription's default and the customer's (so Stripe's own
+     * retries and the next invoices use it too), then the invoice is paid with it explicitly
+     * (`InvoicePayParams.payment_method`). Every write carries a key derived from the caller's: Stripe
+     * replays the first answer under the same key (a decline too), so a new attempt needs a new key,
+     * e.g. one per payment method. A card error (402) answers `{ paid: false }`; "already paid" counts as
+     * paid; other 4xx fail for good; 429, 5xx and network errors are retried.
      */
     async retryInvoicePayment(input: {
       invoiceId: string;
+      /** The card to charge: attached to the invoice's customer. */
+      paymentMethodId: string;
       idempotencyKey: string;
     }): Promise<InvoicePaymentOutcome> {
+      const current = await stripeCall(() => stripe.invoices.retrieve(input.invoiceId));
+      const { subscriptionId } = invoiceFacts(current);
+      if (subscriptionId) {
+        await stripeCall(() =>
+          stripe.subscriptions.update(
+            subscriptionId,
+            { default_payment_method: input.paymentMethodId },
+            { idempotencyKey: `${input.idempotencyKey}:subscription-default` },
+          ),
+        );
+      }
+      const stripeCustomerId = idOf(current.customer);
+      if (stripeCustomerId) {
+        await stripeCall(() =>
+          stripe.customers.update(
+            stripeCustomerId,
+            { invoice_settings: { default_payment_method: input.paymentMethodId } },
+            { idempotencyKey: `${input.idempotencyKey}:customer-default` },
+          ),
+        );
+      }
       let invoice: Stripe.Invoice;
       try {
-        invoice = await stripe.invoices.pay(input.invoiceId, {}, { idempotencyKey: input.idempotencyKey });
+        invoice = await stripe.invoices.pay(
+          input.invoiceId,
+          { payment_method: input.paymentMethodId },
+          { idempotencyKey: input.idempotencyKey },
+        );
       } catch (error) {
         const facts = stripeErrorFacts(error);
         if (facts.statusCode === 402 || facts.type === 'StripeCardError') {
           // The invoice stays open after a decline; read it back rather than assume so.
-          const current = await stripeCall(() => stripe.invoices.retrieve(input.invoiceId));
-          if (current.status === 'paid') return { paid: true, status: 'paid' };
+          const after = await stripeCall(() => stripe.invoices.retrieve(input.invoiceId));
+          if (after.status === 'paid') return { paid: true, status: 'paid' };
           return {
             paid: false,
-            status: current.status ?? 'open',
+            status: after.status ?? 'open',
             declineCode: facts.declineCode ?? facts.code,
           };
         }

@@ -479,7 +479,7 @@ export const OPERATIONS: Operation[] = [
               thresholdKind: z.enum(['amount', 'days', 'default']),
               autoRefillEnabled: z.boolean(),
               failedRefills: z.number().int(),
-              lastRefillStatus: z.enum(['pending', 'succeeded', 'failed']).nullable(),
+              lastRefillStatus: z.enum(['pending', 'succeeded', 'failed', 'requires_action']).nullable(),
             }),
           ),
         }),

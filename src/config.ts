@@ -17,6 +17,16 @@ export const DEFAULT_WORKER_CACHE = 1_000;
  * second, the seed's crons a few a day); their job is to stop floods and token guessing.
  */
 export const DEFAULT_RATE_LIMITS = { customer: 300, admin: 1_200, cron: 60, ip: 3_000 } as const;
+/**
+ * Meter events the Stripe sync sends per second, by default Stripe's documented limit for the account's
+ * mode (docs.stripe.com/rate-limits): in live mode, calls to the v1 Meter events endpoint have a limit of
+ * their own, 1,000 a second per account, outside the basic limits; in test mode (sandboxes) the basic
+ * limit of 25 operations a second applies (also every endpoint's default). Requests are spaced to stay
+ * under it; a 429 pauses the sync (src/usage/stripe-sync.ts). In test mode the sync shares those 25 with
+ * every other call of the installation, so set `STRIPE_METER_EVENTS_PER_SECOND` lower when the sync runs
+ * beside heavy traffic.
+ */
+export const DEFAULT_METER_EVENTS_PER_SECOND = { live: 1_000, test: 25 } as const;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const secret = (minLength: number, pattern?: { regex: RegExp; hint: string }) =>
@@ -125,6 +135,7 @@ const schema = z.object({
   }).optional(),
   STRIPE_TEST_WEBHOOK_SECRET: secret(16, { regex: /^whsec_/, hint: 'start with whsec_' }).optional(),
   STRIPE_API_URL: httpUrl.optional(),
+  STRIPE_METER_EVENTS_PER_SECOND: z.coerce.number().int().min(1).max(10_000).optional(),
 
   AUTH0_WEBHOOK_SECRET: secret(32).optional(),
   AUTH0_JWKS_URL: httpUrl.optional(),
@@ -186,6 +197,8 @@ export interface Config {
     live: { secretKey: Secret | undefined; webhookSecret: Secret | undefined };
     test: { secretKey: Secret | undefined; webhookSecret: Secret | undefined };
     apiUrl: string | undefined;
+    /** The Stripe sync's meter events per second (DEFAULT_METER_EVENTS_PER_SECOND of the key's mode). */
+    meterEventsPerSecond: number;
   };
   auth0: {
     webhookSecret: Secret | undefined;
@@ -342,6 +355,10 @@ function toConfig(parsed: Parsed): Config {
       live: { secretKey: parsed.STRIPE_SECRET_KEY, webhookSecret: parsed.STRIPE_WEBHOOK_SECRET },
       test: { secretKey: parsed.STRIPE_TEST_SECRET_KEY, webhookSecret: parsed.STRIPE_TEST_WEBHOOK_SECRET },
       apiUrl: parsed.STRIPE_API_URL,
+      // The live key wins when both are set (src/stripe/client.ts), and with it the live limit.
+      meterEventsPerSecond:
+        parsed.STRIPE_METER_EVENTS_PER_SECOND ??
+        DEFAULT_METER_EVENTS_PER_SECOND[parsed.STRIPE_SECRET_KEY ? 'live' : 'test'],
     },
     auth0: {
       webhookSecret: parsed.AUTH0_WEBHOOK_SECRET,

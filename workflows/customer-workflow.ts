@@ -808,6 +808,7 @@ export async function customerWorkflow(input: CustomerWorkflowInput): Promise<Cu
     if (!invoiceId) return;
     const result = await platform.retryInvoicePayment({
       invoiceId,
+      paymentMethodId,
       idempotencyKey: `invoice-retry:${invoiceId}:${paymentMethodId}`,
     });
     if (!result.paid) return;

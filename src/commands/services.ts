@@ -5,7 +5,7 @@ import type { Client } from '@temporalio/client';
 import type pg from 'pg';
 import type Stripe from 'stripe';
 import { Worker, type NativeConnection } from '@temporalio/worker';
-import { createActivities } from '../../activities/index.js';
+import { createActivities, type ActivityDependencies } from '../../activities/index.js';
 import { createApp } from '../../api/app.js';
 import type { Config } from '../config.js';
 import type { Queryable } from '../db/pool.js';
@@ -24,25 +24,35 @@ export interface WorkerServiceOptions {
   shutdown: Shutdown;
 }
 
-/** Starts the Temporal worker; on shutdown it stops polling and lets running activities finish. */
-export async function startWorkerService(options: WorkerServiceOptions): Promise<Worker> {
-  const { config, logger, db, stripe, connection, shutdown } = options;
+/** What the worker's activities are built from: the clients the entry point made and the settings. */
+export function workerActivityDependencies(
+  options: Pick<WorkerServiceOptions, 'config' | 'db' | 'stripe' | 'hopsworksFetch'>,
+): ActivityDependencies {
+  const { config, db, stripe } = options;
   // loadConfig refuses a webhook URL without its secret, so both or neither are set here.
   const { webhookUrl, webhookSecret } = config.notifications;
+  return {
+    db,
+    stripe,
+    hopsworks: { oauthClientId: config.auth0.clientId!, fetch: options.hopsworksFetch },
+    notifications: webhookUrl && webhookSecret ? { webhook: { url: webhookUrl, secret: webhookSecret } } : {},
+    usage: {
+      lowBalanceThresholdMicros: BigInt(config.credits.lowBalanceThresholdMicros),
+      stripeRateLimit: config.stripe.meterEventsPerSecond,
+    },
+  };
+}
+
+/** Starts the Temporal worker; on shutdown it stops polling and lets running activities finish. */
+export async function startWorkerService(options: WorkerServiceOptions): Promise<Worker> {
+  const { config, logger, connection, shutdown } = options;
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowsPath: WORKFLOWS_PATH,
     maxCachedWorkflows: config.temporal.maxCachedWorkflows,
-    activities: createActivities({
-      db,
-      stripe,
-      hopsworks: { oauthClientId: config.auth0.clientId!, fetch: options.hopsworksFetch },
-      notifications:
-        webhookUrl && webhookSecret ? { webhook: { url: webhookUrl, secret: webhookSecret } } : {},
-      usage: { lowBalanceThresholdMicros: BigInt(config.credits.lowBalanceThresholdMicros) },
-    }),
+    activities: createActivities(workerActivityDependencies(options)),
     shutdownGraceTime: '10 seconds',
   });
   const running = worker.run();

@@ -101,7 +101,8 @@ export async function lowBalanceThreshold(
   return (burn * BigInt(settings.lowBalanceDays)) / BigInt(BURN_WINDOW_DAYS);
 }
 
-export type RefillStatus = 'pending' | 'succeeded' | 'failed';
+/** `requires_action`: the card asked for the customer's authentication (migration 009); nothing credited yet. */
+export type RefillStatus = 'pending' | 'succeeded' | 'failed' | 'requires_action';
 
 export interface CreditRefill {
   id: string;
@@ -147,7 +148,8 @@ export async function settleRefill(
   id: string,
   outcome:
     | { status: 'succeeded'; paymentIntentId: string; ledgerEntryId: string }
-    | { status: 'failed'; paymentIntentId: string | null; code: string; message: string },
+    | { status: 'failed'; paymentIntentId: string | null; code: string; message: string }
+    | { status: 'requires_action'; paymentIntentId: string; code: string; message: string },
 ): Promise<void> {
   await db.query(
     `UPDATE credit_refills SET status = $2, stripe_payment_intent_id = $3, ledger_entry_id = $4,
@@ -155,7 +157,7 @@ export async function settleRefill(
      WHERE id = $1`,
     outcome.status === 'succeeded'
       ? [id, 'succeeded', outcome.paymentIntentId, outcome.ledgerEntryId, null, null]
-      : [id, 'failed', outcome.paymentIntentId, null, outcome.code, outcome.message.slice(0, 1000)],
+      : [id, outcome.status, outcome.paymentIntentId, null, outcome.code, outcome.message.slice(0, 1000)],
   );
 }
 

@@ -19,6 +19,8 @@ export const NOTIFICATION_KINDS = [
   // another customer than its Stripe customer's owner.
   'credit_purchase_refused',
   'stripe_event_refused',
+  // An auto-refill whose card asks for the customer's authentication (migration 009).
+  'auto_refill_action_required',
 ] as const;
 
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];

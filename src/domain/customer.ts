@@ -85,7 +85,7 @@ export interface LowBalanceState {
   /** The ledger id of the debit that crossed (ids grow: an older or repeated crossing is ignored). */
   crossingEntryId: string;
   at: string;
-  /** succeeded, failed or pending; null when auto-refill is off. */
+  /** succeeded, failed, pending or requires_action (the card asked for authentication); null when auto-refill is off. */
   refill: string | null;
   /** Refills that failed so far (for monitoring: also the `credit_refills` rows). */
   failedRefills: number;

@@ -39,7 +39,8 @@
  *
  * Rate limit and 429s: requests start evenly spaced, one every ⌈1000 / rateLimit⌉ ms (p-throttle), so no
  * second ever holds more than `rateLimit` of them; Stripe's limits are per account (25 requests/s in test
- * mode, 100 in live mode, meter events 1,000 in live mode), so one sync should run at a time. The Stripe
+ * mode, 100 in live mode, meter events 1,000 in live mode), so one sync should run at a time. The worker
+ * passes `STRIPE_METER_EVENTS_PER_SECOND` (default: the limit of the key's mode, src/config.ts). The Stripe
  * SDK (v23) retries connection errors, 409 and 5xx, but not 429 (unless Stripe sends
  * `Stripe-Should-Retry: true`) and it ignores `Retry-After`; its retries would also bypass the limit. So
  * every request here is made with `maxNetworkRetries: 0` (the SDK still retries a connection closed
@@ -87,7 +88,7 @@ export interface SyncOptions {
   limit?: number;
   /** The clock: which days are over, and which are outside Stripe's 35-day window. */
   now: Date;
-  /** Requests per second to Stripe (default 20, under test mode's 25). */
+  /** Requests per second to Stripe (default 20, under test mode's 25; the worker passes its setting). */
   rateLimit?: number;
   /** Called after each row, whatever became of it (heartbeats). */
   onProgress?: (progress: SyncProgress) => void;

@@ -154,19 +154,13 @@ describe('Stripe activities against stripe-mock (request shapes checked with the
       });
 
       expectSnapshotShape(result.subscription);
-      // stripe-mock's payment method list always holds one card, so every call of the activity is made.
-      expect(result.paymentMethodId).toMatch(/^pm_/);
       expect(recorder.rejected()).toEqual([]);
-      expect(recorder.exchanges.map(({ method, path }) => `${method} ${path.split('?')[0]}`)).toEqual([
-        'GET /v1/payment_methods',
-        `POST /v1/customers/${stripeCustomerId}`,
-        'POST /v1/subscriptions',
-      ]);
-      expect(recorder.exchanges.map((exchange) => exchange.idempotencyKey)).toEqual([
-        undefined,
-        `customer:${customer.id}:default-payment-method:cs_test_contract`,
-        `subscription:${customer.id}:cs_test_contract`,
-      ]);
+      // The card comes from the session's SetupIntent (expanded); no list of the customer's cards.
+      const calls = recorder.exchanges.map(({ method, path }) => `${method} ${path}`);
+      expect(calls[0]).toBe('GET /v1/checkout/sessions/cs_test_contract?expand[0]=setup_intent');
+      expect(calls.at(-1)).toBe('POST /v1/subscriptions');
+      expect(calls.some((call) => call.includes('/v1/payment_methods'))).toBe(false);
+      expect(recorder.exchanges.at(-1)?.idempotencyKey).toBe(`subscription:${customer.id}:cs_test_contract`);
     } finally {
       recorder.stop();
     }
@@ -223,19 +217,27 @@ describe('Stripe activities against stripe-mock (request shapes checked with the
     try {
       const result = await activities.retryInvoicePayment({
         invoiceId: 'in_contract',
+        paymentMethodId: 'pm_contract',
         idempotencyKey: 'invoice-retry:in_contract:pm_contract',
       });
 
       // stripe-mock answers a fixture invoice; whatever its status, the outcome has the activity's shape.
       expect(result).toMatchObject({ paid: expect.any(Boolean), status: expect.any(String) });
-      expect(recorder.exchanges).toEqual([
-        {
-          method: 'POST',
-          path: '/v1/invoices/in_contract/pay',
-          status: 200,
-          idempotencyKey: 'invoice-retry:in_contract:pm_contract',
-        },
-      ]);
+      expect(recorder.rejected()).toEqual([]);
+      expect(recorder.exchanges[0]).toMatchObject({ method: 'GET', path: '/v1/invoices/in_contract' });
+      // The new card becomes the defaults first (when the fixture names a subscription and a customer).
+      for (const write of recorder.exchanges.slice(1, -1)) {
+        expect(write.path).toMatch(/^\/v1\/(subscriptions|customers)\//);
+        expect(write.idempotencyKey).toMatch(
+          /^invoice-retry:in_contract:pm_contract:(subscription|customer)-default$/,
+        );
+      }
+      expect(recorder.exchanges.at(-1)).toEqual({
+        method: 'POST',
+        path: '/v1/invoices/in_contract/pay',
+        status: 200,
+        idempotencyKey: 'invoice-retry:in_contract:pm_contract',
+      });
     } finally {
       recorder.stop();
     }
@@ -460,19 +462,52 @@ describe('Stripe activities against the fake Stripe (behaviour stripe-mock canno
     });
   });
 
-  it('given no payment method attached, when createSubscription runs, should create the subscription without a default payment method and leave the customer unchanged', async () => {
+  it("given a customer with two cards of which Stripe lists the other first, when createSubscription runs, should use the setup session's SetupIntent card", async () => {
     const customer = await provisionedCustomer();
+    const { checkoutSessionId, paymentMethodId: saved } = await savedCard(customer, 'pm_card_visa');
+    const other = await stripe.paymentMethods.attach('pm_card_mastercard', {
+      customer: customer.stripeCustomerId,
+    });
+    const listed = await stripe.paymentMethods.list({ customer: customer.stripeCustomerId, type: 'card' });
+    expect(listed.data.map((method) => method.id)).toEqual([other.id, saved]);
 
     const result = await activities.createSubscription({
       customerId: customer.id,
       stripeCustomerId: customer.stripeCustomerId,
-      checkoutSessionId: 'cs_test_without_card',
+      checkoutSessionId,
+    });
+
+    expect(result.paymentMethodId).toBe(saved);
+    expect(fake.subscriptions.get(result.subscription.id)?.default_payment_method).toBe(saved);
+    expect(fake.customers.get(customer.stripeCustomerId)?.invoice_settings.default_payment_method).toBe(
+      saved,
+    );
+    const reads = fake.requests.filter(
+      (request) => request.path === `/v1/checkout/sessions/${checkoutSessionId}`,
+    );
+    expect(reads.map((request) => request.params.expand)).toEqual([['setup_intent']]);
+  });
+
+  it('given a setup Checkout Session that saved no card, when createSubscription runs, should create the subscription without a default payment method and leave the customer unchanged', async () => {
+    const customer = await provisionedCustomer();
+    // A card of the customer's, but not from this session: it must not be guessed.
+    await stripe.paymentMethods.attach('pm_card_visa', { customer: customer.stripeCustomerId });
+    const open = await stripe.checkout.sessions.create({
+      mode: 'setup',
+      customer: customer.stripeCustomerId,
+      currency: 'usd',
+      success_url: 'https://app.example.test/billing/ok',
+    });
+
+    const result = await activities.createSubscription({
+      customerId: customer.id,
+      stripeCustomerId: customer.stripeCustomerId,
+      checkoutSessionId: open.id,
     });
 
     expect(result.paymentMethodId).toBeNull();
     expect(fake.customers.get(customer.stripeCustomerId)?.invoice_settings.default_payment_method).toBeNull();
     expect(fake.subscriptions.get(result.subscription.id)?.default_payment_method).toBeNull();
-    expect(result.subscription.status).toBe('incomplete');
     expect(
       fake.requests.filter(
         (request) =>
@@ -549,7 +584,8 @@ describe('Stripe activities against the fake Stripe (behaviour stripe-mock canno
     });
     const draft = fake.createInvoice(customer.stripeCustomerId, { subscription: subscription.id, amountDue });
     fake.finalizeInvoice(draft.id);
-    return { customer, subscriptionId: subscription.id, invoiceId: draft.id };
+    const paymentMethodId = fake.subscriptions.get(subscription.id)!.default_payment_method!;
+    return { customer, subscriptionId: subscription.id, invoiceId: draft.id, paymentMethodId };
   }
 
   const invoiceEventTypes = (invoiceId: string) =>
@@ -560,10 +596,11 @@ describe('Stripe activities against the fake Stripe (behaviour stripe-mock canno
     fake.invoicePaymentAttempts.filter((attempt) => attempt.invoice === invoiceId);
 
   it('given an open invoice and a good card, when retryInvoicePayment runs, should answer paid, with invoice.paid and invoice.payment_succeeded raised', async () => {
-    const { invoiceId, subscriptionId } = await openInvoice();
+    const { invoiceId, subscriptionId, paymentMethodId } = await openInvoice();
 
     const result = await activities.retryInvoicePayment({
       invoiceId,
+      paymentMethodId,
       idempotencyKey: `invoice-retry:${invoiceId}:first`,
     });
 
@@ -595,10 +632,11 @@ describe('Stripe activities against the fake Stripe (behaviour stripe-mock canno
   });
 
   it('given an open invoice and a card that declines charges, when retryInvoicePayment runs, should answer { paid: false } with the decline code (not fail) and raise invoice.payment_failed', async () => {
-    const { invoiceId, subscriptionId } = await openInvoice('pm_card_chargeCustomerFail');
+    const { invoiceId, subscriptionId, paymentMethodId } = await openInvoice('pm_card_chargeCustomerFail');
 
     const result = await activities.retryInvoicePayment({
       invoiceId,
+      paymentMethodId,
       idempotencyKey: `invoice-retry:${invoiceId}:declining`,
     });
 
@@ -613,11 +651,49 @@ describe('Stripe activities against the fake Stripe (behaviour stripe-mock canno
     expect(attemptsOn(invoiceId).map((attempt) => attempt.outcome)).toEqual(['declined']);
   });
 
+  it('given an invoice whose card declined and a new card the customer added, when retryInvoicePayment runs with the new card, should charge it (not the default that failed) and make it the default of the subscription and the customer', async () => {
+    const {
+      customer,
+      invoiceId,
+      subscriptionId,
+      paymentMethodId: failing,
+    } = await openInvoice('pm_card_chargeCustomerFail');
+    fake.attemptInvoicePayment(invoiceId);
+    const added = await stripe.paymentMethods.attach('pm_card_visa', { customer: customer.stripeCustomerId });
+
+    const result = await activities.retryInvoicePayment({
+      invoiceId,
+      paymentMethodId: added.id,
+      idempotencyKey: `invoice-retry:${invoiceId}:${added.id}`,
+    });
+
+    expect(result).toEqual({ paid: true, status: 'paid' });
+    expect(
+      attemptsOn(invoiceId).map((attempt) => [attempt.via, attempt.paymentMethod, attempt.outcome]),
+    ).toEqual([
+      ['automatic', failing, 'declined'],
+      ['api', added.id, 'succeeded'],
+    ]);
+    expect(fake.subscriptions.get(subscriptionId)).toMatchObject({
+      status: 'active',
+      default_payment_method: added.id,
+    });
+    expect(fake.customers.get(customer.stripeCustomerId)?.invoice_settings.default_payment_method).toBe(
+      added.id,
+    );
+    const pay = fake.requests.find((request) => request.path === `/v1/invoices/${invoiceId}/pay`);
+    expect(pay).toMatchObject({
+      params: { payment_method: added.id },
+      idempotencyKey: `invoice-retry:${invoiceId}:${added.id}`,
+    });
+  });
+
   it('given a customer whose card declines until it is fixed, when retryInvoicePayment runs again with a new key, should pay and bring the subscription back to active', async () => {
-    const { customer, invoiceId, subscriptionId } = await openInvoice();
+    const { customer, invoiceId, subscriptionId, paymentMethodId } = await openInvoice();
     fake.setCardDeclines(customer.stripeCustomerId, true);
     const declined = await activities.retryInvoicePayment({
       invoiceId,
+      paymentMethodId,
       idempotencyKey: `invoice-retry:${invoiceId}:old-card`,
     });
     expect(declined).toMatchObject({ paid: false, declineCode: 'generic_decline' });
@@ -626,6 +702,7 @@ describe('Stripe activities against the fake Stripe (behaviour stripe-mock canno
     expect(
       await activities.retryInvoicePayment({
         invoiceId,
+        paymentMethodId,
         idempotencyKey: `invoice-retry:${invoiceId}:old-card`,
       }),
     ).toEqual(declined);
@@ -634,6 +711,7 @@ describe('Stripe activities against the fake Stripe (behaviour stripe-mock canno
     fake.setCardDeclines(customer.stripeCustomerId, false);
     const paid = await activities.retryInvoicePayment({
       invoiceId,
+      paymentMethodId,
       idempotencyKey: `invoice-retry:${invoiceId}:new-card`,
     });
 
@@ -643,11 +721,16 @@ describe('Stripe activities against the fake Stripe (behaviour stripe-mock canno
   });
 
   it('given an invoice already paid, when retryInvoicePayment runs again with another key, should still answer paid without charging again', async () => {
-    const { invoiceId } = await openInvoice();
-    await activities.retryInvoicePayment({ invoiceId, idempotencyKey: `invoice-retry:${invoiceId}:one` });
+    const { invoiceId, paymentMethodId } = await openInvoice();
+    await activities.retryInvoicePayment({
+      invoiceId,
+      paymentMethodId,
+      idempotencyKey: `invoice-retry:${invoiceId}:one`,
+    });
 
     const second = await activities.retryInvoicePayment({
       invoiceId,
+      paymentMethodId,
       idempotencyKey: `invoice-retry:${invoiceId}:two`,
     });
 
@@ -660,8 +743,8 @@ describe('Stripe activities against the fake Stripe (behaviour stripe-mock canno
   });
 
   it('given the same idempotency key twice, when retryInvoicePayment runs twice, should charge once and replay the first answer', async () => {
-    const { invoiceId } = await openInvoice();
-    const input = { invoiceId, idempotencyKey: `invoice-retry:${invoiceId}:same` };
+    const { invoiceId, paymentMethodId } = await openInvoice();
+    const input = { invoiceId, paymentMethodId, idempotencyKey: `invoice-retry:${invoiceId}:same` };
 
     const first = await activities.retryInvoicePayment(input);
     const second = await activities.retryInvoicePayment(input);
@@ -675,11 +758,11 @@ describe('Stripe activities against the fake Stripe (behaviour stripe-mock canno
   });
 
   it('given a voided invoice, when retryInvoicePayment runs, should fail for good with the Stripe invalid request error', async () => {
-    const { invoiceId } = await openInvoice();
+    const { invoiceId, paymentMethodId } = await openInvoice();
     fake.voidInvoice(invoiceId);
 
     const failure = await activities
-      .retryInvoicePayment({ invoiceId, idempotencyKey: `invoice-retry:${invoiceId}:void` })
+      .retryInvoicePayment({ invoiceId, paymentMethodId, idempotencyKey: `invoice-retry:${invoiceId}:void` })
       .then(
         () => undefined,
         (error: unknown) => error,

@@ -114,6 +114,7 @@ describe('customerWorkflow dunning, suspension and cancellation (time skipping)'
       expect(recovered.grace).toBeNull();
       expect(activities.retryInvoicePayment).toHaveBeenCalledWith({
         invoiceId: 'in_3',
+        paymentMethodId: 'pm_new',
         idempotencyKey: 'invoice-retry:in_3:pm_new',
       });
       expect(recovered.invoices.find((invoice) => invoice.id === 'in_3')?.status).toBe('paid');

@@ -116,6 +116,27 @@ export function cardDeclined(paymentIntent?: unknown): StripeApiError {
   });
 }
 
+// An off-session confirmation of a card whose issuer wants the cardholder to authenticate: Stripe's
+// soft decline, whose PaymentIntent (left in requires_payment_method) can be confirmed again on session.
+export function authenticationRequired(paymentIntent: unknown): StripeApiError {
+  return new StripeApiError(402, {
+    type: 'card_error',
+    code: 'authentication_required',
+    decline_code: 'authentication_required',
+    doc_url: docUrl('authentication_required'),
+    message: 'Your card was declined. This transaction requires authentication.',
+    payment_intent: paymentIntent,
+  });
+}
+
+// Confirming a PaymentIntent whose dynamic payment methods may redirect needs somewhere to come back to.
+export function returnUrlRequired(): StripeApiError {
+  return invalidRequest(
+    'A `return_url` must be specified because this Payment Intent is configured to automatically accept the payment methods enabled in the Dashboard, some of which may require a full page redirect to succeed. If you do not want to accept redirect-based payment methods, set `automatic_payment_methods[enabled]` to `true` and `automatic_payment_methods[allow_redirects]` to `never` when creating Setup Intents and Payment Intents.',
+    'return_url',
+  );
+}
+
 export function idempotencyMismatch(key: string): StripeApiError {
   return new StripeApiError(400, {
     type: 'idempotency_error',

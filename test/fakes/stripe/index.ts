@@ -279,11 +279,20 @@ export class FakeStripe {
     return clone(this.store.voidInvoice(invoiceId, automaticRequest));
   }
 
-  // Every charge of this customer's invoices declines (card_declined) until switched off again.
+  // Every card this customer holds now declines its charges (card_declined) until switched off again; a
+  // card attached later pays, as a new card does on Stripe. Declines are per card: see setPaymentMethodDeclines.
   setCardDeclines(customerId: string, declines: boolean): void {
     this.store.customer(customerId);
-    if (declines) this.store.decliningCustomers.add(customerId);
-    else this.store.decliningCustomers.delete(customerId);
+    for (const paymentMethod of this.store.customerPaymentMethods(customerId)) {
+      this.setPaymentMethodDeclines(paymentMethod.id, declines);
+    }
+  }
+
+  // Every charge of this payment method (invoices, PaymentIntents) declines until switched off again.
+  setPaymentMethodDeclines(paymentMethodId: string, declines: boolean): void {
+    this.store.paymentMethod(paymentMethodId);
+    if (declines) this.store.decliningPaymentMethods.add(paymentMethodId);
+    else this.store.decliningPaymentMethods.delete(paymentMethodId);
   }
 
   // Raises an event the fake does not raise itself (an invoice.upcoming, say) with any object as its data.

@@ -206,10 +206,24 @@ export interface PaymentIntentObject {
   metadata: Metadata;
   payment_method: string | null;
   payment_method_types: string[];
-  status: 'requires_payment_method' | 'requires_confirmation' | 'processing' | 'succeeded' | 'canceled';
+  status:
+    | 'requires_payment_method'
+    | 'requires_confirmation'
+    | 'requires_action'
+    | 'processing'
+    | 'succeeded'
+    | 'canceled';
   /** `off_session` when it was confirmed with `off_session=true`. */
   setup_future_usage?: string | null;
   last_payment_error?: { type: string; code: string; decline_code?: string; message: string } | null;
+  /** Dynamic payment methods (this API version's default); `allow_redirects` as sent, else `always`. */
+  automatic_payment_methods?: { enabled: boolean; allow_redirects?: 'always' | 'never' } | null;
+  /** What the customer must do in `requires_action`: authenticate through Stripe.js, or at `redirect_to_url`. */
+  next_action?:
+    | { type: 'use_stripe_sdk'; use_stripe_sdk: Record<string, unknown> }
+    | { type: 'redirect_to_url'; redirect_to_url: { return_url: string; url: string } }
+    | null;
+  description?: string | null;
 }
 
 export type CheckoutMode = 'payment' | 'setup' | 'subscription';

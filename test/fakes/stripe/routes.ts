@@ -514,6 +514,23 @@ on('POST', '/v1/payment_intents', ({ store, params, request }) => {
   if (amount < 50) throw invalidRequest('Amount must be at least $0.50 usd', 'amount', 'amount_too_small');
   const currency = reqString(params, 'currency');
   const paymentMethod = optString(params, 'payment_method');
+  const automatic = optObject(params, 'automatic_payment_methods');
+  const enabled = automatic ? optBool(automatic, 'enabled', 'automatic_payment_methods[enabled]') : undefined;
+  if (automatic && enabled === undefined) throw missingParam('automatic_payment_methods[enabled]');
+  const allowRedirects = automatic
+    ? optEnum(
+        automatic,
+        'allow_redirects',
+        ['always', 'never'] as const,
+        'automatic_payment_methods[allow_redirects]',
+      )
+    : undefined;
+  // `true`, or the kind of merchant-initiated payment (`one_off`, `recurring`): off session either way.
+  const offSessionParam = optString(params, 'off_session');
+  const offSession =
+    offSessionParam === 'one_off' || offSessionParam === 'recurring' ? true : optBool(params, 'off_session');
+  const returnUrl = optString(params, 'return_url');
+  const description = optString(params, 'description');
   return store.createPaymentIntent(
     {
       amount,
@@ -522,6 +539,12 @@ on('POST', '/v1/payment_intents', ({ store, params, request }) => {
       paymentMethod,
       confirm: optBool(params, 'confirm') ?? false,
       metadata: metadataOf(params),
+      ...(offSession !== undefined ? { offSession } : {}),
+      ...(returnUrl !== undefined ? { returnUrl } : {}),
+      ...(enabled !== undefined
+        ? { automaticPaymentMethods: { enabled, ...(allowRedirects ? { allowRedirects } : {}) } }
+        : {}),
+      ...(description !== undefined ? { description } : {}),
     },
     request,
   );

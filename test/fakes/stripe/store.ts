@@ -1,4 +1,4 @@
-import { cardDeclined, invalidRequest, noSuch } from './errors.js';
+import { authenticationRequired, cardDeclined, invalidRequest, noSuch, returnUrlRequired } from './errors.js';
 import type { Metadata } from './form.js';
 import { newId } from './ids.js';
 import type {
@@ -126,6 +126,9 @@ interface TestCard {
   declinesOnAttach?: boolean;
   // Attaches fine, every charge is declined (Stripe's pm_card_chargeCustomerFail).
   declinesOnCharge?: boolean;
+  // Every payment needs the cardholder's authentication (3-D Secure), off session too: an off-session
+  // confirmation fails with authentication_required (Stripe's pm_card_authenticationRequired, 4000 0027 6000 3184).
+  requiresAuthentication?: boolean;
 }
 
 // Stripe's documented test PaymentMethod tokens: attaching one creates a fresh `pm_…` for the customer.
@@ -136,6 +139,12 @@ const testCards: Record<string, TestCard> = {
   pm_card_amex: { brand: 'amex', last4: '8431', funding: 'credit' },
   pm_card_chargeCustomerFail: { brand: 'visa', last4: '0341', funding: 'credit', declinesOnCharge: true },
   pm_card_chargeDeclined: { brand: 'visa', last4: '0002', funding: 'credit', declinesOnAttach: true },
+  pm_card_authenticationRequired: {
+    brand: 'visa',
+    last4: '3184',
+    funding: 'credit',
+    requiresAuthentication: true,
+  },
 };
 
 export function clone<T>(value: T): T {
@@ -196,9 +205,11 @@ export class StripeStore {
   readonly invoices = new Map<string, InvoiceObject>();
   readonly invoiceItems = new Map<string, InvoiceItemObject>();
   readonly invoicePaymentAttempts: InvoicePaymentAttempt[] = [];
-  // Cards (pm_card_chargeCustomerFail) and customers (FakeStripe.setCardDeclines) whose charges fail.
+  // Cards whose charges fail (pm_card_chargeCustomerFail, FakeStripe.setCardDeclines): declines belong
+  // to a card, as with Stripe's test cards, so another card of the same customer still pays.
   readonly decliningPaymentMethods = new Set<string>();
-  readonly decliningCustomers = new Set<string>();
+  // Cards whose issuer asks for authentication on every payment (pm_card_authenticationRequired).
+  readonly authenticatingPaymentMethods = new Set<string>();
   readonly meterEvents: MeterEventObject[] = [];
   private readonly checkoutIntentMetadata = new Map<string, { intent: Metadata; subscription: Metadata }>();
   readonly meterIdentifiers = new Set<string>();
@@ -398,6 +409,7 @@ export class StripeStore {
       if (testCard.declinesOnAttach) throw cardDeclined();
       const card = this.createCard(testCard);
       if (testCard.declinesOnCharge) this.decliningPaymentMethods.add(card.id);
+      if (testCard.requiresAuthentication) this.authenticatingPaymentMethods.add(card.id);
       return card;
     }
     return this.paymentMethod(idOrToken, param);
@@ -1202,10 +1214,15 @@ export class StripeStore {
   }
 
   /**
-   * POST /v1/payment_intents: a payment on a customer's saved card. With `confirm` it is charged at
-   * once (the card given, else the customer's `invoice_settings.default_payment_method`): succeeded, or
-   * a decline for cards and customers that decline (402 card_error naming the intent, left in
-   * requires_payment_method, and `payment_intent.payment_failed`).
+   * POST /v1/payment_intents: a payment on a customer's saved card. Payment methods are dynamic (this API
+   * version has no `payment_method_types`): unless `automatic_payment_methods[enabled]` is false, a
+   * confirmation needs a `return_url` or `automatic_payment_methods[allow_redirects]=never`, and is
+   * refused with Stripe's 400 otherwise (before anything is created). With `confirm` it is charged at
+   * once (the card given, else the customer's `invoice_settings.default_payment_method`): succeeded; a
+   * decline for cards that decline (402 card_error naming the intent, left in requires_payment_method,
+   * and `payment_intent.payment_failed`); for a card that needs authentication, off session the 402
+   * `authentication_required` soft decline (the intent left in requires_payment_method), on session
+   * `requires_action` with a `next_action` (`redirect_to_url` when a `return_url` was sent).
    */
   createPaymentIntent(
     input: {
@@ -1215,6 +1232,10 @@ export class StripeStore {
       paymentMethod: string | undefined;
       confirm: boolean;
       metadata: Metadata;
+      offSession?: boolean;
+      returnUrl?: string;
+      automaticPaymentMethods?: { enabled: boolean; allowRedirects?: 'always' | 'never' };
+      description?: string;
     },
     request: RequestRef,
   ): PaymentIntentObject {
@@ -1239,17 +1260,27 @@ export class StripeStore {
         'payment_intent_unexpected_state',
       );
     }
+    const automatic = {
+      enabled: input.automaticPaymentMethods?.enabled ?? true,
+      allow_redirects: input.automaticPaymentMethods?.allowRedirects ?? ('always' as const),
+    };
+    if (input.confirm && automatic.enabled && automatic.allow_redirects !== 'never' && !input.returnUrl) {
+      throw returnUrlRequired();
+    }
     const paymentIntent: PaymentIntentObject = {
       id: this.id('pi'),
       object: 'payment_intent',
       amount: input.amount,
       amount_received: 0,
+      automatic_payment_methods: automatic.enabled ? automatic : null,
       client_secret: '',
       created: this.now(),
       currency: input.currency,
       customer: customer?.id ?? null,
+      description: input.description ?? null,
       livemode: this.options.livemode,
       metadata: input.metadata,
+      next_action: null,
       payment_method: paymentMethod?.id ?? null,
       payment_method_types: ['card'],
       status: paymentMethod ? 'requires_confirmation' : 'requires_payment_method',
@@ -1259,10 +1290,7 @@ export class StripeStore {
     this.paymentIntents.set(paymentIntent.id, paymentIntent);
     this.emit('payment_intent.created', paymentIntent, request);
     if (!input.confirm || !paymentMethod) return paymentIntent;
-    const declined =
-      this.decliningPaymentMethods.has(paymentMethod.id) ||
-      (customer !== null && this.decliningCustomers.has(customer.id));
-    if (declined) {
+    if (this.decliningPaymentMethods.has(paymentMethod.id)) {
       paymentIntent.status = 'requires_payment_method';
       paymentIntent.last_payment_error = {
         type: 'card_error',
@@ -1272,6 +1300,31 @@ export class StripeStore {
       };
       this.emit('payment_intent.payment_failed', paymentIntent, request);
       throw cardDeclined(paymentIntent);
+    }
+    if (this.authenticatingPaymentMethods.has(paymentMethod.id)) {
+      if (input.offSession) {
+        paymentIntent.status = 'requires_payment_method';
+        paymentIntent.last_payment_error = {
+          type: 'card_error',
+          code: 'authentication_required',
+          decline_code: 'authentication_required',
+          message: 'Your card was declined. This transaction requires authentication.',
+        };
+        this.emit('payment_intent.payment_failed', paymentIntent, request);
+        throw authenticationRequired(paymentIntent);
+      }
+      paymentIntent.status = 'requires_action';
+      paymentIntent.next_action = input.returnUrl
+        ? {
+            type: 'redirect_to_url',
+            redirect_to_url: {
+              return_url: input.returnUrl,
+              url: `${this.options.baseUrl()}/authenticate/${paymentIntent.id}`,
+            },
+          }
+        : { type: 'use_stripe_sdk', use_stripe_sdk: {} };
+      this.emit('payment_intent.requires_action', paymentIntent, request);
+      return paymentIntent;
     }
     paymentIntent.status = 'succeeded';
     paymentIntent.amount_received = paymentIntent.amount;
@@ -1301,9 +1354,7 @@ export class StripeStore {
     // Paying a draft finalizes it first (which settles a zero-amount invoice on its own).
     if (invoice.status === 'draft' && this.finalizeInvoice(id, request).status === 'paid') return invoice;
     const now = this.now();
-    const declined =
-      paymentMethod !== null &&
-      (this.decliningPaymentMethods.has(paymentMethod.id) || this.decliningCustomers.has(invoice.customer));
+    const declined = paymentMethod !== null && this.decliningPaymentMethods.has(paymentMethod.id);
     const outcome = !paymentMethod ? 'no_payment_method' : declined ? 'declined' : 'succeeded';
     this.invoicePaymentAttempts.push({
       invoice: invoice.id,
