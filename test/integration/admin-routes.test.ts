@@ -2,7 +2,16 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app.js';
 import type { ErrorBody } from '../../api/errors.js';
+import { ApplicationFailure } from '@temporalio/common';
 import { signalSignup } from '../../src/temporal/customers.js';
+import {
+  CustomerErrors,
+  customerWorkflowId,
+  getStateQuery,
+} from '../../workflows/customer-workflow.messages.js';
+import { healthyActivities } from '../helpers/customer-workflow.js';
+import { eventually } from '../helpers/full-stack.js';
+import { withWorker } from '../helpers/worker.js';
 import { TEST_SECRETS, testConfig } from '../helpers/app-config.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { silentLogger } from '../helpers/logger.js';
@@ -75,7 +84,7 @@ describe('admin routes', () => {
     expect((await call('GET', '/api/admin/stripe-events?limit=100000', admin)).status).toBe(400);
   });
 
-  it('should signal a provisioning retry with a reason and audit it with the actor', async () => {
+  it('should retry a failed provisioning through the workflow update, audit it, and refuse a customer with nothing to retry (409)', async () => {
     const missingReason = await call('POST', '/api/admin/customers/c_admin/retry-provisioning', admin, {});
     expect(missingReason.status).toBe(400);
     expect(((await missingReason.json()) as ErrorBody).error.details).toEqual([
@@ -86,14 +95,44 @@ describe('admin routes', () => {
     });
     expect(noWorkflow.status).toBe(404);
 
-    await signalSignup(env.client, { taskQueue, gracePeriodDays: 7 }, 'c_admin', {
-      authSubject: 'auth0|admin-test',
-      email: 'a@example.test',
+    // Hopsworks refuses the first attempt for good: the customer's provisioning fails.
+    const activities = healthyActivities();
+    activities.ensureHopsworksAccount.mockRejectedValueOnce(
+      ApplicationFailure.create({
+        type: CustomerErrors.HOPSWORKS_REJECTED,
+        message: 'key revoked',
+        nonRetryable: true,
+      }),
+    );
+    await withWorker(env, { taskQueue, activities }, async () => {
+      await signalSignup(env.client, { taskQueue, gracePeriodDays: 7 }, 'c_admin', {
+        authSubject: 'auth0|admin-test',
+        email: 'a@example.test',
+      });
+      const handle = env.client.workflow.getHandle(customerWorkflowId('c_admin'));
+      expect(await (await handle.describe()).staticSummary()).toBe(
+        'Billing of customer c_admin (a@example.test)',
+      );
+      const status = () => handle.query(getStateQuery).then((state) => state.status);
+      await eventually(status, (now) => now === 'provisioning_failed', 'provisioning to fail');
+
+      const accepted = await call('POST', '/api/admin/customers/c_admin/retry-provisioning', admin, {
+        reason: 'Hopsworks API key rotated',
+      });
+      expect(accepted.status).toBe(202);
+      expect(await accepted.json()).toMatchObject({ customerId: 'c_admin', accepted: true });
+      await eventually(status, (now) => now === 'awaiting_payment_method', 'the retry to provision');
+
+      // Nothing to retry now: refused by the update's validator, not audited, and the workflow still serves.
+      const refused = await call('POST', '/api/admin/customers/c_admin/retry-provisioning', admin, {
+        reason: 'again',
+      });
+      expect(refused.status).toBe(409);
+      expect(await code(refused)).toBe('nothing_to_retry');
+      expect((await handle.query(getStateQuery)).status).toBe('awaiting_payment_method');
+      await handle.terminate('test finished');
     });
-    const accepted = await call('POST', '/api/admin/customers/c_admin/retry-provisioning', admin, {
-      reason: 'Hopsworks API key rotated',
-    });
-    expect(accepted.status).toBe(202);
+    expect(activities.ensureHopsworksAccount).toHaveBeenCalledTimes(2);
     const { rows } = await db.pool.query('SELECT actor, action, customer_id, reason FROM audit_log');
     expect(rows).toEqual([
       {
