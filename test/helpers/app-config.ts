@@ -1,6 +1,8 @@
+import { Client, Connection } from '@temporalio/client';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.js';
 import '../setup/context.js';
+import { freePort } from './ports.js';
 
 export const TEST_SECRETS = {
   stripeWebhook: 'whsec_test_integration_0123456789',
@@ -27,4 +29,22 @@ export function testConfig(overrides: Record<string, string>): Config {
     },
     'api',
   );
+}
+
+/** The settings that point customer authentication at an identity provider (the fake Auth0). */
+export function identityEnv(identity: {
+  jwksUrl: string;
+  issuer: string;
+  audience: string;
+}): Record<string, string> {
+  return {
+    AUTH0_JWKS_URL: identity.jwksUrl,
+    AUTH0_ISSUER: identity.issuer,
+    AUTH0_AUDIENCE: identity.audience,
+  };
+}
+
+/** A Temporal client that cannot connect: a route that answers with it never reached Temporal. */
+export async function unreachableTemporal(): Promise<Client> {
+  return new Client({ connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}` }) });
 }

@@ -684,16 +684,17 @@ function hostileQuery(schema: z.ZodObject): fc.Arbitrary<string> {
 // ---------------------------------------------------------------------------------------------------
 // Stripe signatures.
 
-function stripeCases(operation: Operation, ctx: CorpusContext): BadRequest[] {
-  const live = operation.path.endsWith('/stripe');
-  const secret = live ? ctx.stripeSecrets.live : ctx.stripeSecrets.test;
-  const other = live ? ctx.stripeSecrets.test : ctx.stripeSecrets.live;
-  const event = json(stripeEvent(`evt_bad_input_sig_${live ? 'live' : 'test'}`, live));
-  const otherEvent = json(stripeEvent(`evt_bad_input_other_${live ? 'live' : 'test'}`, live));
-  const now = ctx.nowSeconds;
-  const request = (note: string, signature: string | undefined, body = event): BadRequest => ({
+/** A POST of a JSON body to a Stripe webhook operation, with this Stripe-Signature (none if undefined). */
+function stripePost(
+  operation: Operation,
+  kind: string,
+  note: string,
+  body: string,
+  signature: string | undefined,
+): BadRequest {
+  return {
     operation: operationKey(operation),
-    kind: 'signature',
+    kind,
     note,
     method: 'POST',
     path: operation.path,
@@ -702,7 +703,18 @@ function stripeCases(operation: Operation, ctx: CorpusContext): BadRequest[] {
       ...(signature === undefined ? {} : { 'stripe-signature': signature }),
     },
     body,
-  });
+  };
+}
+
+function stripeCases(operation: Operation, ctx: CorpusContext): BadRequest[] {
+  const live = operation.path.endsWith('/stripe');
+  const secret = live ? ctx.stripeSecrets.live : ctx.stripeSecrets.test;
+  const other = live ? ctx.stripeSecrets.test : ctx.stripeSecrets.live;
+  const event = json(stripeEvent(`evt_bad_input_sig_${live ? 'live' : 'test'}`, live));
+  const otherEvent = json(stripeEvent(`evt_bad_input_other_${live ? 'live' : 'test'}`, live));
+  const now = ctx.nowSeconds;
+  const request = (note: string, signature: string | undefined, body = event): BadRequest =>
+    stripePost(operation, 'signature', note, body, signature);
   const v1 = signStripePayload(event, secret, now).split('v1=')[1]!;
   return [
     request('no Stripe-Signature', undefined),
@@ -770,18 +782,13 @@ function hostileEventCases(operation: Operation, ctx: CorpusContext): BadRequest
   return cases.map(([note, body]) => {
     if (bodyMayBeAccepted(operation, body))
       throw new Error(`${operationKey(operation)}: "${note}" is acceptable`);
-    return {
-      operation: operationKey(operation),
-      kind: 'hostile-event',
+    return stripePost(
+      operation,
+      'hostile-event',
       note,
-      method: 'POST',
-      path: operation.path,
-      headers: {
-        'content-type': 'application/json',
-        'stripe-signature': signStripePayload(body, secret, ctx.nowSeconds),
-      },
       body,
-    };
+      signStripePayload(body, secret, ctx.nowSeconds),
+    );
   });
 }
 
@@ -859,16 +866,13 @@ export function rejectedStripeEvents(
         const eventId = `evt_bad_input_rejected_${name}_${mode}`;
         const body = hostileEvent(eventId, live, fields);
         return {
-          operation: operationKey(operation),
-          kind: 'rejected-event',
-          note,
-          method: 'POST',
-          path: operation.path,
-          headers: {
-            'content-type': 'application/json',
-            'stripe-signature': signStripePayload(body, secret, ctx.nowSeconds),
-          },
-          body,
+          ...stripePost(
+            operation,
+            'rejected-event',
+            note,
+            body,
+            signStripePayload(body, secret, ctx.nowSeconds),
+          ),
           eventId,
           reasonPath: path,
         };

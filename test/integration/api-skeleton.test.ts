@@ -1,13 +1,12 @@
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app.js';
 import type { ErrorBody } from '../../api/errors.js';
 import { OPERATIONS } from '../../api/openapi.js';
-import { TEST_SECRETS, testConfig } from '../helpers/app-config.js';
+import { identityEnv, TEST_SECRETS, testConfig, unreachableTemporal } from '../helpers/app-config.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startLocalIdentityProvider, type LocalIdentityProvider } from '../fakes/auth0/index.js';
 import { silentLogger } from '../helpers/logger.js';
-import { freePort } from '../helpers/ports.js';
 
 describe('the API skeleton: auth, validation, errors, OpenAPI', () => {
   let db: TestDatabase;
@@ -19,12 +18,8 @@ describe('the API skeleton: auth, validation, errors, OpenAPI', () => {
     db = await createTestDatabase();
     identity = await startLocalIdentityProvider();
     // Nothing here may reach Temporal: a client that cannot connect proves it.
-    temporal = new Client({ connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}` }) });
-    const config = testConfig({
-      AUTH0_JWKS_URL: identity.jwksUrl,
-      AUTH0_ISSUER: identity.issuer,
-      AUTH0_AUDIENCE: identity.audience,
-    });
+    temporal = await unreachableTemporal();
+    const config = testConfig(identityEnv(identity));
     app = createApp({ db: db.pool, temporal, logger: silentLogger, config });
   });
   afterAll(async () => {

@@ -1,13 +1,11 @@
-import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app.js';
 import { CLOCK_TOLERANCE_SECONDS, MAX_TOKEN_LIFETIME_SECONDS } from '../../api/auth.js';
 import type { ErrorBody } from '../../api/errors.js';
 import { startLocalIdentityProvider, type LocalIdentityProvider } from '../fakes/auth0/index.js';
-import { testConfig } from '../helpers/app-config.js';
+import { identityEnv, testConfig, unreachableTemporal } from '../helpers/app-config.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { silentLogger } from '../helpers/logger.js';
-import { freePort } from '../helpers/ports.js';
 
 // Customer JWTs: signed by the configured key set is not enough. The token must be of the configured
 // issuer, for the configured audience, expire (and within a day), and name a subject Postgres can
@@ -27,14 +25,8 @@ describe('customer tokens', () => {
       [subject, 'ada@example.test'],
     );
     // Nothing here may reach Temporal: a client that cannot connect proves it.
-    const temporal = new Client({
-      connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}` }),
-    });
-    const config = testConfig({
-      AUTH0_JWKS_URL: identity.jwksUrl,
-      AUTH0_ISSUER: identity.issuer,
-      AUTH0_AUDIENCE: identity.audience,
-    });
+    const temporal = await unreachableTemporal();
+    const config = testConfig(identityEnv(identity));
     app = createApp({ db: db.pool, temporal, logger: silentLogger, config });
   });
   afterAll(async () => {
@@ -99,14 +91,8 @@ describe('customer tokens', () => {
   });
 
   it('should answer 503 rather than accept anything when the issuer or audience is not configured', async () => {
-    const temporal = new Client({
-      connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}` }),
-    });
-    const config = testConfig({
-      AUTH0_JWKS_URL: identity.jwksUrl,
-      AUTH0_ISSUER: identity.issuer,
-      AUTH0_AUDIENCE: identity.audience,
-    });
+    const temporal = await unreachableTemporal();
+    const config = testConfig(identityEnv(identity));
     const unchecked = createApp({
       db: db.pool,
       temporal,

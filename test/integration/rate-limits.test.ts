@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { createApp } from '../../api/app.js';
 import type { ErrorBody } from '../../api/errors.js';
 import { startLocalIdentityProvider, type LocalIdentityProvider } from '../fakes/auth0/index.js';
-import { TEST_SECRETS, testConfig } from '../helpers/app-config.js';
+import { identityEnv, TEST_SECRETS, testConfig } from '../helpers/app-config.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { silentLogger } from '../helpers/logger.js';
 import { connectToDevServer } from '../helpers/temporal.js';
@@ -45,9 +45,7 @@ describe('rate limits: per credential and per client address, 429 with Retry-Aft
       logger: silentLogger,
       config: testConfig({
         ADMIN_CREDENTIALS: `ops:${TEST_SECRETS.adminToken},other:${OTHER_ADMIN_TOKEN}`,
-        AUTH0_JWKS_URL: identity.jwksUrl,
-        AUTH0_ISSUER: identity.issuer,
-        AUTH0_AUDIENCE: identity.audience,
+        ...identityEnv(identity),
         RATE_LIMIT_CUSTOMER_PER_MINUTE: HIGH,
         RATE_LIMIT_ADMIN_PER_MINUTE: HIGH,
         RATE_LIMIT_CRON_PER_MINUTE: HIGH,

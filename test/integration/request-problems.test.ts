@@ -1,12 +1,10 @@
-import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app.js';
 import type { ErrorBody } from '../../api/errors.js';
 import { startLocalIdentityProvider, type LocalIdentityProvider } from '../fakes/auth0/index.js';
-import { TEST_SECRETS, testConfig } from '../helpers/app-config.js';
+import { identityEnv, TEST_SECRETS, testConfig, unreachableTemporal } from '../helpers/app-config.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { silentLogger } from '../helpers/logger.js';
-import { freePort } from '../helpers/ports.js';
 
 // A request with several things wrong hears of all of them in one answer: the path's id, the body's
 // fields, the checks that span fields (a range, "price or discount"), the conversions (an amount) and
@@ -28,14 +26,8 @@ describe('every failing field is named at once', () => {
       `INSERT INTO customers (id, auth_subject, email, stripe_customer_id) VALUES ($1, $2, $3, 'cus_problems')`,
       [customerId, subject, 'problems@example.test'],
     );
-    const temporal = new Client({
-      connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}` }),
-    });
-    const config = testConfig({
-      AUTH0_JWKS_URL: identity.jwksUrl,
-      AUTH0_ISSUER: identity.issuer,
-      AUTH0_AUDIENCE: identity.audience,
-    });
+    const temporal = await unreachableTemporal();
+    const config = testConfig(identityEnv(identity));
     app = createApp({ db: db.pool, temporal, logger: silentLogger, config });
     customerToken = await identity.tokenFor(subject);
   });
