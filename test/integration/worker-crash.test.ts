@@ -161,7 +161,21 @@ describe('a worker killed with SIGKILL mid-work, and a new worker', () => {
       kubernetes.setLatency(40);
       const suspendOf = async (id: string) => {
         const handle = await startCustomer(id, { clusterId: 'crash-1' });
-        return () => handle.executeUpdate(suspendUpdate, { args: [{ actor: 'ops', reason: 'crash test' }] });
+        // On a loaded machine a workflow task can time out; Temporal then refuses updates until its
+        // retry runs (FAILED_PRECONDITION, "Workflow Task in failed state"): ask again, as a client would.
+        return async (): Promise<CustomerState> => {
+          for (let attempt = 1; ; attempt++) {
+            try {
+              return await handle.executeUpdate(suspendUpdate, {
+                args: [{ actor: 'ops', reason: 'crash test' }],
+              });
+            } catch (error) {
+              const code = ((error as Error).cause as { code?: unknown } | undefined)?.code;
+              if (code !== 9 || attempt >= 20) throw error;
+              await sleep(1_000);
+            }
+          }
+        };
       };
 
       const cleanId = `crash-sus-clean-${randomUUID().slice(0, 8)}`;
