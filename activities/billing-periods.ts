@@ -171,12 +171,11 @@ export function createBillingPeriodActivities({ db, stripe }: { db: Queryable; s
         periodStart: facts.periodStart,
         periodEnd: facts.periodEnd,
       });
-      const adjustmentCents = reconciliation.adjustments.reduce((sum, item) => sum + item.cents, 0n);
       await recordClosedPeriod(db, {
         ...closed,
         stripeInvoiceId: invoice.id,
         invoicedCents: reconciliation.comparisons.reduce((sum, line) => sum + line.invoicedCents, 0n),
-        adjustmentCents,
+        adjustmentCents: reconciliation.adjustedCents,
         reconciliation: reconciliation.status,
         note: reconciliation.note,
         creditsUsedMicros: null,

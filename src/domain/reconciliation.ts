@@ -44,6 +44,11 @@ export interface Reconciliation {
   status: 'matched' | 'adjusted' | 'mismatch';
   /** Invoice items to add to the draft, in cents (always positive). */
   adjustments: { metric: Metric; cents: bigint }[];
+  /**
+   * All the late usage the invoice carries once the adjustments are added: these and the items an
+   * earlier run of the same close added (a close retried after a crash must not record 0).
+   */
+  adjustedCents: bigint;
   comparisons: MetricComparison[];
   /** What could not be fixed, for people; null when nothing is wrong. */
   note: string | null;
@@ -72,9 +77,13 @@ export function reconcileInvoice({ ledgerMicros, lines, draft }: ReconciliationI
   }
   if (problems.length > 0) {
     if (!draft) problems.push('the invoice is no longer a draft');
-    return { status: 'mismatch', adjustments: [], comparisons, note: problems.join('; ') };
+    return { status: 'mismatch', adjustments: [], adjustedCents: 0n, comparisons, note: problems.join('; ') };
   }
   // Adjusted now, or by an earlier run of the same reconciliation (a retried close).
-  const adjusted = adjustments.length > 0 || lines.some((line) => line.lateUsage);
-  return { status: adjusted ? 'adjusted' : 'matched', adjustments, comparisons, note: null };
+  const earlier = lines.filter((line) => line.lateUsage);
+  const adjustedCents =
+    adjustments.reduce((sum, item) => sum + item.cents, 0n) +
+    earlier.reduce((sum, line) => sum + BigInt(line.amountCents), 0n);
+  const adjusted = adjustments.length > 0 || earlier.length > 0;
+  return { status: adjusted ? 'adjusted' : 'matched', adjustments, adjustedCents, comparisons, note: null };
 }
