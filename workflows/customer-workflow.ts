@@ -7,8 +7,6 @@ import {
   isCancellation,
   log,
   makeContinueAsNewFunc,
-  proxyActivities,
-  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -16,7 +14,6 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
 import type { NotificationKind } from '../activities/notifications.js';
 import {
   CLOSED_PERIODS_WINDOW,
@@ -76,130 +73,16 @@ import {
   type StripeEventSignal,
 } from './customer-workflow.messages.js';
 
-// Database and Stripe calls: quick, retried with backoff for about ten minutes, then the failure
-// surfaces in the workflow (and the Temporal UI) instead of retrying silently forever.
-const platform = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: {
-    initialInterval: '1 second',
-    backoffCoefficient: 2,
-    maximumInterval: '1 minute',
-    maximumAttempts: 15,
-    nonRetryableErrorTypes: [CustomerErrors.NO_STRIPE_PRICES, CustomerErrors.CUSTOMER_NOT_FOUND],
-  },
-});
-
-// The monthly bookkeeping (the customer's row, invoices, the subscription's period) runs as local
-// activities: each costs one history event instead of six, which keeps a steady-state customer-month
-// within forty events. They are short and idempotent like the rest.
-const bookkeeping = proxyLocalActivities<
-  Pick<Activities, 'syncCustomerRecord' | 'recordInvoice' | 'fetchSubscription' | 'holdDraftInvoice'>
->({
-  startToCloseTimeout: '1 minute',
-  localRetryThreshold: '1 minute',
-  retry: {
-    initialInterval: '1 second',
-    backoffCoefficient: 2,
-    maximumInterval: '1 minute',
-    maximumAttempts: 15,
-  },
-});
-
-// Closing a period reads the ledger and pages through Stripe's invoice: a regular activity, with time
-// for a long invoice. (It is also the last step of a run, and a local activity right before
-// continue-as-new stalls Temporal's time-skipping test server.)
-const closing = proxyActivities<Pick<Activities, 'closeBillingPeriod'>>({
-  startToCloseTimeout: '2 minutes',
-  // It heartbeats at each step: a worker that dies mid-close is noticed in seconds, not minutes.
-  heartbeatTimeout: '30 seconds',
-  retry: {
-    initialInterval: '1 second',
-    backoffCoefficient: 2,
-    maximumInterval: '1 minute',
-    maximumAttempts: 15,
-  },
-});
-
-// Hopsworks provisioning: a cluster may be down for a while; after the attempts run out the customer
-// is marked provisioning_failed with the reason, and an operator retries with a signal.
-const hopsworks = proxyActivities<Pick<Activities, 'ensureHopsworksAccount'>>({
-  startToCloseTimeout: '1 minute',
-  retry: {
-    initialInterval: '5 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '2 minutes',
-    maximumAttempts: 8,
-    nonRetryableErrorTypes: [CustomerErrors.HOPSWORKS_REJECTED],
-  },
-});
-
-// Suspension and reactivation touch the customer's cluster: Kubernetes and Hopsworks may be slow or
-// down for a while; the activities are idempotent and resume where a crash left them.
-const infrastructure = proxyActivities<
-  Pick<
-    Activities,
-    | 'suspendKubernetesWorkloads'
-    | 'restoreKubernetesWorkloads'
-    | 'blockHopsworksUser'
-    | 'unblockHopsworksUser'
-  >
->({
-  startToCloseTimeout: '5 minutes',
-  // They heartbeat after every namespace and workload: a dead worker's suspension resumes within seconds.
-  heartbeatTimeout: '20 seconds',
-  retry: {
-    initialInterval: '5 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '2 minutes',
-    maximumAttempts: 10,
-  },
-});
-
-// Credits bought through Checkout: written to the ledger however long Postgres takes to come back
-// (the payment happened); the ledger's refusals are final.
-const credits = proxyActivities<Pick<Activities, 'creditPurchase'>>({
-  startToCloseTimeout: '30 seconds',
-  retry: {
-    initialInterval: '1 second',
-    backoffCoefficient: 2,
-    maximumInterval: '1 minute',
-    maximumAttempts: 15,
-    nonRetryableErrorTypes: [
-      CustomerErrors.IDEMPOTENCY_KEY_CONFLICT,
-      CustomerErrors.LEDGER_RULE,
-      CustomerErrors.CUSTOMER_NOT_FOUND,
-    ],
-  },
-});
-
-// An admin's grant answers an HTTP request that waits for it: a few quick attempts, then the admin
-// sees the failure and retries with the same idempotency key.
-// A low balance's notification and auto-refill: Stripe may be rate limiting or down for a while; the
-// PaymentIntent's idempotency key makes every retry the same charge.
-const refills = proxyActivities<Pick<Activities, 'lowBalanceCrossed'>>({
-  startToCloseTimeout: '1 minute',
-  retry: {
-    initialInterval: '5 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '5 minutes',
-    maximumAttempts: 20,
-  },
-});
-
-const grants = proxyActivities<Pick<Activities, 'grantCredits' | 'expireCredits'>>({
-  startToCloseTimeout: '10 seconds',
-  retry: {
-    initialInterval: '500 milliseconds',
-    backoffCoefficient: 2,
-    maximumInterval: '5 seconds',
-    maximumAttempts: 4,
-    nonRetryableErrorTypes: [
-      CustomerErrors.IDEMPOTENCY_KEY_CONFLICT,
-      CustomerErrors.LEDGER_RULE,
-      CustomerErrors.CUSTOMER_NOT_FOUND,
-    ],
-  },
-});
+import {
+  bookkeeping,
+  closing,
+  credits,
+  grants,
+  hopsworks,
+  infrastructure,
+  platform,
+  refills,
+} from './customer/activity-options.js';
 
 /** The most one admin grant adds when the API does not say (CREDIT_GRANT_MAX_USD's default). */
 const DEFAULT_MAX_GRANT_MICROS = 10_000_000_000n;
