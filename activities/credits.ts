@@ -14,6 +14,7 @@ import {
   expireDueGrants,
   IdempotencyKeyConflictError,
   nextExpiry,
+  stampedBalance,
   UnknownCustomerError,
 } from '../src/db/ledger.js';
 import { enqueueNotification } from '../src/db/notifications.js';
@@ -60,18 +61,14 @@ export function createCreditActivities({ db, stripe }: { db: pg.Pool; stripe: Pi
     }
     // Read after the write (others may have written since): the balance the workflow acts on, stamped
     // in the same statement so that an older report never replaces it.
-    const { rows } = await db.query<{ balance: bigint | string; at: Date }>(
-      `SELECT balance_micros AS balance, clock_timestamp() AS at FROM credit_balances WHERE customer_id = $1`,
-      [input.customerId],
-    );
-    const now = rows[0];
+    const now = await stampedBalance(db, input.customerId);
     const next = await nextExpiry(db, input.customerId);
     return {
       balanceMicros: result.balanceMicros.toString(),
       entry: creditEntryJson(result.entry),
       replayed: result.replayed,
       current: {
-        balanceMicros: now ? BigInt(now.balance).toString() : result.balanceMicros.toString(),
+        balanceMicros: (now?.balanceMicros ?? result.balanceMicros).toString(),
         at: (now?.at ?? new Date()).toISOString(),
       },
       nextExpiryAt: next?.toISOString() ?? null,

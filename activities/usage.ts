@@ -21,7 +21,7 @@ import {
   previousWeekTotals,
   upsertUsageDay,
   type BillableCustomer,
-} from '../src/usage/daily-collection.js';
+} from '../src/db/usage-collection.js';
 import {
   hopsworksUsageForDay,
   withSharedProjectList,

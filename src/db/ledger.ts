@@ -149,6 +149,22 @@ export async function balanceOf(db: Queryable, customerId: string): Promise<Micr
 }
 
 /**
+ * The stored balance stamped with the database's clock in the same statement (read after a write, so an
+ * older report never replaces it); null when the customer has no balance row yet.
+ */
+export async function stampedBalance(
+  db: Queryable,
+  customerId: string,
+): Promise<{ balanceMicros: Micros; at: Date } | null> {
+  const { rows } = await db.query<{ balance: bigint | string; at: Date }>(
+    `SELECT balance_micros AS balance, clock_timestamp() AS at FROM credit_balances WHERE customer_id = $1`,
+    [customerId],
+  );
+  const row = rows[0];
+  return row ? { balanceMicros: BigInt(row.balance), at: row.at } : null;
+}
+
+/**
  * One page of a customer's entries, newest first; `before` is the `nextBefore` of the previous page
  * (an entry id), null when there is nothing older. An unknown customer has no entries.
  */

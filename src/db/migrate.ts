@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { runner } from 'node-pg-migrate';
 import type { Logger } from '../logger.js';
 import { PROJECT_ROOT } from '../paths.js';
+import type { Queryable } from './pool.js';
 
 export const MIGRATIONS_DIR = join(PROJECT_ROOT, 'migrations');
 export const MIGRATIONS_TABLE = 'schema_migrations';
@@ -34,4 +35,12 @@ export async function migrate(databaseUrl: string, logger: Logger, dir = MIGRATI
     names.length ? 'migrations applied' : 'schema up to date',
   );
   return names;
+}
+
+/** The newest applied migration and the database's clock (the worker's wiring check). */
+export async function newestMigration(db: Queryable): Promise<{ name: string; now: Date } | null> {
+  const { rows } = await db.query<{ name: string; now: Date }>(
+    `SELECT name, now() AS now FROM ${MIGRATIONS_TABLE} ORDER BY run_on DESC, id DESC LIMIT 1`,
+  );
+  return rows[0] ?? null;
 }

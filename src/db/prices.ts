@@ -1,3 +1,4 @@
+import { METRICS, type Metric } from '../domain/pricing.js';
 import type { Queryable } from './pool.js';
 
 /** Stripe price ids of the active metered prices: the items of every new subscription. */
@@ -25,4 +26,40 @@ export async function activeCreditPrice(
         currency: row.currency,
       }
     : null;
+}
+
+/** An active metered price and what it is linked to in Stripe (the catalog's input). */
+export interface CatalogPriceRow {
+  metric: Metric;
+  /** The meter's event name: the stored one, else the metric. */
+  eventName: string;
+  currency: string;
+  meterId: string | null;
+  productId: string | null;
+}
+
+/** The active prices of the billed metrics, by metric. */
+export async function activeMeteredPrices(db: Queryable): Promise<CatalogPriceRow[]> {
+  const { rows } = await db.query<CatalogPriceRow>(
+    `SELECT metric, COALESCE(stripe_meter_event_name, metric) AS "eventName", currency,
+            stripe_meter_id AS "meterId", stripe_product_id AS "productId"
+     FROM prices WHERE active AND metric = ANY($1::text[]) ORDER BY metric`,
+    [METRICS],
+  );
+  return rows;
+}
+
+/** Links a metric's active price to its Stripe meter, price and product (no write when already so). */
+export async function linkPriceToStripe(
+  db: Queryable,
+  link: { metric: Metric; eventName: string; meterId: string; priceId: string; productId: string | null },
+): Promise<void> {
+  await db.query(
+    `UPDATE prices SET stripe_meter_event_name = $2, stripe_meter_id = $3, stripe_price_id = $4,
+       stripe_product_id = $5
+     WHERE active AND metric = $1
+       AND (stripe_meter_event_name, stripe_meter_id, stripe_price_id, stripe_product_id)
+           IS DISTINCT FROM ($2, $3, $4, $5)`,
+    [link.metric, link.eventName, link.meterId, link.priceId, link.productId],
+  );
 }

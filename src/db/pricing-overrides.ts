@@ -3,7 +3,7 @@ import type { Micros } from '../domain/money.js';
 import type { Queryable } from './pool.js';
 
 // Queries of the pricing_overrides aggregate: a customer's own unit price and/or discount for a metric,
-// for a window of time. The usage collection reads them (src/usage/daily-collection.ts) and prices with
+// for a window of time. The usage collection reads them (src/db/usage-collection.ts) and prices with
 // src/domain/pricing.ts; rows are never deleted, an override ends by getting a valid_until.
 
 export interface PricingOverrideRow {

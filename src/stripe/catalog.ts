@@ -33,6 +33,7 @@
  */
 import type Stripe from 'stripe';
 import type { Queryable } from '../db/pool.js';
+import { activeMeteredPrices, linkPriceToStripe, type CatalogPriceRow } from '../db/prices.js';
 import { METRICS, type Metric } from '../domain/pricing.js';
 
 /** The part of the Stripe SDK the catalog uses. */
@@ -71,16 +72,8 @@ export interface CatalogEntry {
   replacedPriceId: string | null;
 }
 
-interface PriceRow {
-  metric: Metric;
-  eventName: string;
-  currency: string;
-  meterId: string | null;
-  productId: string | null;
-}
-
 export async function ensureStripeCatalog(db: Queryable, stripe: StripeCatalogApi): Promise<CatalogEntry[]> {
-  const rows = await activePriceRows(db);
+  const rows = await activeCatalogPriceRows(db);
   const meters = await listMeters(stripe);
   const prices = await stripe.prices.list({ lookup_keys: METRICS.map(priceLookupKey), limit: 100 });
 
@@ -122,26 +115,12 @@ export async function ensureStripeCatalog(db: Queryable, stripe: StripeCatalogAp
     });
   }
 
-  for (const entry of entries) {
-    await db.query(
-      `UPDATE prices SET stripe_meter_event_name = $2, stripe_meter_id = $3, stripe_price_id = $4,
-         stripe_product_id = $5
-       WHERE active AND metric = $1
-         AND (stripe_meter_event_name, stripe_meter_id, stripe_price_id, stripe_product_id)
-             IS DISTINCT FROM ($2, $3, $4, $5)`,
-      [entry.metric, entry.eventName, entry.meterId, entry.priceId, entry.productId],
-    );
-  }
+  for (const entry of entries) await linkPriceToStripe(db, entry);
   return entries;
 }
 
-async function activePriceRows(db: Queryable): Promise<PriceRow[]> {
-  const { rows } = await db.query<PriceRow>(
-    `SELECT metric, COALESCE(stripe_meter_event_name, metric) AS "eventName", currency,
-            stripe_meter_id AS "meterId", stripe_product_id AS "productId"
-     FROM prices WHERE active AND metric = ANY($1::text[]) ORDER BY metric`,
-    [METRICS],
-  );
+async function activeCatalogPriceRows(db: Queryable): Promise<CatalogPriceRow[]> {
+  const rows = await activeMeteredPrices(db);
   // A metric without a price would never reach Stripe: its usage would silently go unbilled.
   const missing = METRICS.filter((metric) => !rows.some((row) => row.metric === metric));
   if (missing.length > 0) throw new Error(`no active price for ${missing.join(', ')}`);
@@ -163,7 +142,7 @@ async function listMeters(stripe: StripeCatalogApi): Promise<Stripe.Billing.Mete
 
 async function ensureMeter(
   stripe: StripeCatalogApi,
-  row: PriceRow,
+  row: CatalogPriceRow,
   meters: Stripe.Billing.Meter[],
 ): Promise<{ meter: Stripe.Billing.Meter; created: boolean }> {
   const active = meters.find((meter) => meter.status === 'active' && meter.event_name === row.eventName);

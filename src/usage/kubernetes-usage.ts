@@ -67,7 +67,7 @@ import {
   type ClaimObservationRow,
   type PodInterval,
   type PodObservationRow,
-} from './kubernetes-observations.js';
+} from '../db/kubernetes-observations.js';
 import {
   addExact,
   BYTES_PER_GB,

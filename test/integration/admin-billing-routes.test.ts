@@ -7,7 +7,7 @@ import type { ErrorBody } from '../../api/errors.js';
 import { priceDay, type Metric, type Price } from '../../src/domain/pricing.js';
 import { WORKFLOWS_PATH } from '../../src/paths.js';
 import { createStripeClient } from '../../src/stripe/client.js';
-import { overridesOf } from '../../src/usage/daily-collection.js';
+import { overridesOf } from '../../src/db/usage-collection.js';
 import { customerWorkflowId, getStateQuery } from '../../workflows/customer-workflow.messages.js';
 import { startFakeHopsworks, type FakeHopsworks } from '../fakes/hopsworks/index.js';
 import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ContainerRequests, PodInfo } from '../../src/kubernetes/client.js';
-import type { ClaimInterval, PodInterval } from '../../src/usage/kubernetes-observations.js';
+import type { ClaimInterval, PodInterval } from '../../src/db/kubernetes-observations.js';
 import { effectivePodRequests, podFinishedAt, usageOfDay } from '../../src/usage/kubernetes-usage.js';
 
 type PodSpecPart = Pick<PodInfo, 'containers' | 'initContainers' | 'podRequests' | 'overhead'>;

@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/pool.js';
+import type { Queryable } from './pool.js';
 
 /*
  * The queries of the observation tables (migrations/003_usage_observations.sql). Rows travel to

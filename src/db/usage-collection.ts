@@ -14,10 +14,10 @@
  *    figures is left alone and answered as `locked_differs`: the caller reports it for an explicit
  *    correction (a ledger adjustment or an invoice item), never a silent change.
  */
-import type { Queryable } from '../db/pool.js';
+import type { Queryable } from './pool.js';
 import type { Micros } from '../domain/money.js';
 import { METRICS, type Metric, type PricedDay, type Price, type PricingOverride } from '../domain/pricing.js';
-import { COST_COLUMNS } from '../db/usage-daily.js';
+import { COST_COLUMNS } from './usage-daily.js';
 
 export const BILLABLE_STATUSES = ['awaiting_payment_method', 'active', 'past_due', 'suspended'] as const;
 
