@@ -1,4 +1,7 @@
 import type { CustomerState } from './customer.js';
+import { periodCloseDueAt } from './customer-periods.js';
+import { finalInvoiceDeadline } from './customer-status.js';
+import { graceTimers } from './dunning.js';
 import { formatUsd } from './money.js';
 
 /** A durable deadline of the customer's workflow, with what happens then. */
@@ -13,6 +16,38 @@ export function earliest(deadlines: Deadline[]): Deadline | undefined {
     (first, deadline) => (first === undefined || deadline.at < first.at ? deadline : first),
     undefined,
   );
+}
+
+/** A customer waiting for cluster capacity is checked again this much later. */
+export const CAPACITY_RECHECK_MS = 60 * 60 * 1000;
+
+/**
+ * The customer workflow's durable deadlines: capacity recheck, grace period, final invoice, period
+ * close, credit expiry. `capacityCheckedAt` and `periodCloseRetryAt` are the run's own (Unix ms).
+ */
+export function customerDeadlines(
+  state: CustomerState,
+  run: { capacityCheckedAt: number; periodCloseRetryAt: number },
+): Deadline[] {
+  const due: Deadline[] = [];
+  if (state.status === 'awaiting_capacity') {
+    due.push({ at: run.capacityCheckedAt + CAPACITY_RECHECK_MS, what: 'cluster capacity checked again' });
+  }
+  if (state.grace) {
+    const timers = graceTimers(state.grace);
+    due.push(
+      state.grace.reminderSent
+        ? { at: timers.endsAt, what: 'grace period ends (suspension)' }
+        : { at: timers.reminderAt, what: 'grace period reminder' },
+    );
+  }
+  if (state.canceledAt) {
+    due.push({ at: finalInvoiceDeadline(state.canceledAt), what: 'final invoice deadline (account closes)' });
+  }
+  const close = periodCloseDueAt(state, run.periodCloseRetryAt);
+  if (close !== undefined) due.push({ at: close, what: 'billing period closes' });
+  if (state.creditExpiresAt) due.push({ at: Date.parse(state.creditExpiresAt), what: 'credits expire' });
+  return due;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { customerDetails, earliest } from '../../src/domain/customer-details.js';
+import {
+  CAPACITY_RECHECK_MS,
+  customerDeadlines,
+  customerDetails,
+  earliest,
+} from '../../src/domain/customer-details.js';
+import { FINAL_INVOICE_DEADLINE_MS } from '../../src/domain/customer-status.js';
 import { initialCustomerState, type CustomerState } from '../../src/domain/customer.js';
 
 describe('customerDetails (the Temporal UI current details)', () => {
@@ -81,5 +87,43 @@ describe('customerDetails (the Temporal UI current details)', () => {
     expect(details).toContain('Suspended (admin) since 2026-12-02T00:00:00.000Z by ops');
     expect(details).toContain('Problem at hopsworks: timeout');
     expect(details).not.toContain('Next:');
+  });
+
+  it('should list every durable deadline with what it does', () => {
+    const run = { capacityCheckedAt: 1_000, periodCloseRetryAt: 0 };
+    expect(customerDeadlines(base(), run)).toEqual([]);
+    const state: CustomerState = {
+      ...base(),
+      status: 'awaiting_capacity',
+      grace: {
+        reason: 'payment_failed',
+        invoiceId: 'in_1',
+        openedAt: '2026-12-01T00:00:00.000Z',
+        reminderAt: '2026-12-07T00:00:00.000Z',
+        endsAt: '2026-12-08T00:00:00.000Z',
+        reminderSent: false,
+      },
+      canceledAt: '2026-12-01T00:00:00.000Z',
+      period: { start: 1_796_083_200, end: 1_798_761_600 },
+      usageReportedThrough: '2026-12-31',
+      creditExpiresAt: '2026-12-20T00:00:00.000Z',
+    };
+    expect(customerDeadlines(state, run)).toEqual([
+      { at: 1_000 + CAPACITY_RECHECK_MS, what: 'cluster capacity checked again' },
+      { at: Date.parse('2026-12-07T00:00:00.000Z'), what: 'grace period reminder' },
+      {
+        at: Date.parse('2026-12-01T00:00:00.000Z') + FINAL_INVOICE_DEADLINE_MS,
+        what: 'final invoice deadline (account closes)',
+      },
+      { at: 1_798_761_600_000, what: 'billing period closes' },
+      { at: Date.parse('2026-12-20T00:00:00.000Z'), what: 'credits expire' },
+    ]);
+    const reminded = { ...state, grace: { ...state.grace!, reminderSent: true } };
+    expect(
+      customerDeadlines(reminded, { capacityCheckedAt: 0, periodCloseRetryAt: 1_900_000_000_000 }),
+    ).toContainEqual({ at: Date.parse('2026-12-08T00:00:00.000Z'), what: 'grace period ends (suspension)' });
+    expect(
+      customerDeadlines(reminded, { capacityCheckedAt: 0, periodCloseRetryAt: 1_900_000_000_000 }),
+    ).toContainEqual({ at: 1_900_000_000_000, what: 'billing period closes' });
   });
 });
