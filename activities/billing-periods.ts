@@ -5,6 +5,7 @@ import {
   metricsByStripePrice,
   periodUsage,
   recordClosedPeriod,
+  type ClosedPeriodRecord,
   type PeriodUsage,
 } from '../src/db/billing-periods.js';
 import { upsertInvoice } from '../src/db/invoices.js';
@@ -18,7 +19,12 @@ import {
 } from '../src/domain/billing-period.js';
 import type { BillingMode } from '../src/domain/customer.js';
 import { METRICS, type Metric } from '../src/domain/pricing.js';
-import { reconcileInvoice, type InvoiceLineFact } from '../src/domain/reconciliation.js';
+import {
+  lateUsageItems,
+  reconcileInvoice,
+  type InvoiceLineFact,
+  type MetricComparison,
+} from '../src/domain/reconciliation.js';
 import { invoiceFacts, stripeCall, subscriptionSnapshot, type StripeApi } from './stripe.js';
 
 export interface CloseBillingPeriodInput {
@@ -121,38 +127,59 @@ export function createBillingPeriodActivities({ db, stripe }: { db: Queryable; s
         return result(null, 'mismatch', usage, note, nextPeriod);
       }
 
+      // The late-usage rule (src/domain/reconciliation.ts): Stripe refreshes metered lines as it finalizes,
+      // so a held draft gets invoice items only for usage its meters never received, and the finalized
+      // invoice is what is reconciled with the ledger.
       const metrics = await metricsByStripePrice(db);
-      const lines = await stripeCall(() =>
-        stripe.invoices.listLineItems(invoice.id, { limit: 100 }).autoPagingToArray({ limit: 10_000 }),
-      );
+      const readLines = async (invoiceId: string) =>
+        (
+          await stripeCall(() =>
+            stripe.invoices.listLineItems(invoiceId, { limit: 100 }).autoPagingToArray({ limit: 10_000 }),
+          )
+        ).map((line) => lineFact(line, metrics));
+      const lines = await readLines(invoice.id);
       beat('lines read');
-      const draft = invoice.status === 'draft';
-      const reconciliation = reconcileInvoice({
-        ledgerMicros: usage.perMetricMicros,
-        lines: lines.map((line) => lineFact(line, metrics)),
-        draft,
-      });
-      for (const { metric, cents } of reconciliation.adjustments) {
-        await stripeCall(() =>
-          stripe.invoiceItems.create(
-            {
-              customer: input.stripeCustomerId ?? (invoice.customer as string),
-              invoice: invoice.id,
-              amount: Number(cents),
-              currency: invoice.currency,
-              description: `Usage reported late: ${metric.replaceAll('_', ' ')}`,
-              period: { start: period.start, end: period.end },
-              metadata: { purpose: LATE_USAGE, metric, customer_id: input.customerId },
-            },
-            { idempotencyKey: `late-usage:${invoice.id}:${metric}:${cents}` },
-          ),
-        );
-      }
-      beat('adjusted');
       let current = invoice;
-      if (draft && reconciliation.status !== 'mismatch') {
-        // Usage that was still unreported is on the invoice now: the meter sync must skip it.
+      let finalLines = lines;
+      if (invoice.status === 'draft') {
+        const plan = lateUsageItems({
+          ledgerMicros: usage.perMetricMicros,
+          meteredMicros: usage.meteredMicros,
+          lines,
+        });
+        if (plan.status === 'mismatch') {
+          // The draft stays held (auto_advance false) for an operator.
+          await recordInvoiceAndPeriod(current, {
+            ...closed,
+            stripeInvoiceId: invoice.id,
+            invoicedCents: sumInvoiced(plan.comparisons),
+            adjustmentCents: sumLateUsage(lines),
+            reconciliation: 'mismatch',
+            note: plan.note,
+            creditsUsedMicros: null,
+            closingBalanceMicros: null,
+          });
+          return result(invoice.id, 'mismatch', usage, plan.note, nextPeriod);
+        }
+        // Rows never sent are billed by the items below: the meter sync must skip them from now on.
         await markReportedByInvoice(db, usage.unreportedRowIds);
+        for (const { metric, cents } of plan.adjustments) {
+          await stripeCall(() =>
+            stripe.invoiceItems.create(
+              {
+                customer: input.stripeCustomerId ?? (invoice.customer as string),
+                invoice: invoice.id,
+                amount: Number(cents),
+                currency: invoice.currency,
+                description: `Usage reported late: ${metric.replaceAll('_', ' ')}`,
+                period: { start: period.start, end: period.end },
+                metadata: { purpose: LATE_USAGE, metric, customer_id: input.customerId },
+              },
+              { idempotencyKey: `late-usage:${invoice.id}:${metric}:${cents}` },
+            ),
+          );
+        }
+        beat('adjusted');
         current = await stripeCall(() =>
           stripe.invoices.finalizeInvoice(
             invoice.id,
@@ -160,31 +187,48 @@ export function createBillingPeriodActivities({ db, stripe }: { db: Queryable; s
             { idempotencyKey: `invoice-finalize:${invoice.id}` },
           ),
         );
+        finalLines = await readLines(invoice.id);
+        beat('finalized');
       }
-      const facts = invoiceFacts(current);
-      await upsertInvoice(db, {
-        customerId: input.customerId,
-        stripeInvoiceId: facts.id,
-        status: facts.status as 'draft' | 'open' | 'paid' | 'uncollectible' | 'void',
-        amountDueCents: facts.amountDueCents,
-        amountPaidCents: facts.amountPaidCents,
-        periodStart: facts.periodStart,
-        periodEnd: facts.periodEnd,
-      });
-      await recordClosedPeriod(db, {
+      const reconciliation = reconcileInvoice({ ledgerMicros: usage.perMetricMicros, lines: finalLines });
+      const note =
+        reconciliation.note && invoice.status !== 'draft'
+          ? `${reconciliation.note}; the invoice was ${invoice.status} before the close`
+          : reconciliation.note;
+      await recordInvoiceAndPeriod(current, {
         ...closed,
         stripeInvoiceId: invoice.id,
-        invoicedCents: reconciliation.comparisons.reduce((sum, line) => sum + line.invoicedCents, 0n),
+        invoicedCents: sumInvoiced(reconciliation.comparisons),
         adjustmentCents: reconciliation.adjustedCents,
         reconciliation: reconciliation.status,
-        note: reconciliation.note,
+        note,
         creditsUsedMicros: null,
         closingBalanceMicros: null,
       });
-      return result(invoice.id, reconciliation.status, usage, reconciliation.note, nextPeriod);
+      return result(invoice.id, reconciliation.status, usage, note, nextPeriod);
     },
   };
+
+  /** The invoice as Stripe has it now, and the period's row with its reconciliation. */
+  async function recordInvoiceAndPeriod(invoice: Stripe.Invoice, period: ClosedPeriodRecord): Promise<void> {
+    const facts = invoiceFacts(invoice);
+    await upsertInvoice(db, {
+      customerId: period.customerId,
+      stripeInvoiceId: facts.id,
+      status: facts.status as 'draft' | 'open' | 'paid' | 'uncollectible' | 'void',
+      amountDueCents: facts.amountDueCents,
+      amountPaidCents: facts.amountPaidCents,
+      periodStart: facts.periodStart,
+      periodEnd: facts.periodEnd,
+    });
+    await recordClosedPeriod(db, period);
+  }
 }
+
+const sumInvoiced = (comparisons: MetricComparison[]) =>
+  comparisons.reduce((sum, line) => sum + line.invoicedCents, 0n);
+const sumLateUsage = (lines: InvoiceLineFact[]) =>
+  lines.filter((line) => line.lateUsage).reduce((sum, line) => sum + BigInt(line.amountCents), 0n);
 
 /** Heartbeats a step of the close (a crashed worker's close is retried elsewhere within seconds). */
 function beat(step: string): void {

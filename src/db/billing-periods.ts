@@ -10,6 +10,12 @@ export interface PeriodUsage {
   rows: number;
   /** Postpaid rows Stripe has not been told about (no meter events sent for them yet). */
   unreportedRowIds: string[];
+  /**
+   * Of the postpaid cost, what Stripe's meters took: the values of the rows' meter reports that were
+   * sent (`meter_reports.status = 'sent'`). Stripe bills exactly this at finalization; the rest of the
+   * ledger reaches the invoice only as late-usage items (src/domain/reconciliation.ts).
+   */
+  meteredMicros: Record<Metric, Micros>;
 }
 
 /** The ledger's cost of a customer's usage days `firstDay` … `lastDay` (inclusive) in one billing mode. */
@@ -29,17 +35,31 @@ export async function periodUsage(
   const perMetricMicros = Object.fromEntries(
     METRICS.map((metric) => [metric, BigInt(row[metric])]),
   ) as Record<Metric, Micros>;
+  const meteredMicros = Object.fromEntries(METRICS.map((metric) => [metric, 0n])) as Record<Metric, Micros>;
+  if (input.mode === 'postpaid') {
+    const { rows: sent } = await db.query<{ metric: Metric; micros: bigint }>(
+      `SELECT r.metric, sum(r.value)::bigint AS micros
+       FROM meter_reports r JOIN usage_daily u ON u.id = r.usage_daily_id
+       WHERE u.customer_id = $1 AND u.billing_mode = 'postpaid' AND u.usage_date BETWEEN $2 AND $3
+         AND r.status = 'sent'
+       GROUP BY r.metric`,
+      [input.customerId, input.firstDay, input.lastDay],
+    );
+    for (const { metric, micros } of sent) meteredMicros[metric] = BigInt(micros);
+  }
   return {
     perMetricMicros,
     totalMicros: METRICS.reduce((sum, metric) => sum + perMetricMicros[metric], 0n),
     rows: Number(row.rows),
     unreportedRowIds: input.mode === 'postpaid' ? row.unreported : [],
+    meteredMicros,
   };
 }
 
 /**
- * Marks postpaid rows as reported because their cost reached Stripe another way (an invoice item on
- * the period's invoice): the meter sync must not send them into a period that is already invoiced.
+ * Marks postpaid rows as reported because their cost reaches Stripe another way (a late-usage invoice
+ * item on the period's invoice): the meter sync must not send them into a period that is invoiced. Their
+ * meter reports stay unsent, which is how a retried close still knows Stripe's meters never had them.
  */
 export async function markReportedByInvoice(db: Queryable, rowIds: string[]): Promise<number> {
   if (rowIds.length === 0) return 0;
@@ -69,7 +89,9 @@ export interface ClosedPeriodRecord {
   ledgerTotalMicros: Micros;
   usageComplete: boolean;
   stripeInvoiceId: string | null;
+  /** What the invoice bills for the metrics once the close is done (finalized; a held draft as it is). */
   invoicedCents: bigint | null;
+  /** Of that, the late-usage invoice items (usage Stripe's meters never received). */
   adjustmentCents: bigint;
   reconciliation: 'matched' | 'adjusted' | 'mismatch' | 'statement';
   note: string | null;

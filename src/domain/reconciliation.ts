@@ -1,19 +1,38 @@
 /**
  * Reconciling Stripe's invoice of a postpaid period with the ledger, line by line. Pure.
  *
- * The ledger (`usage_daily`) is the truth. Stripe's lines come from our meter events, whose values are
- * the metric's cost in micro-dollars at a price of one micro-dollar per unit, so a metric's line should
- * be its period cost rounded once to the cent (half up, `microsToCents`). Per metric:
+ * The ledger (`usage_daily`) is the truth. Stripe's metered lines come from our meter events, whose
+ * values are the metric's cost in micro-dollars at a price of one micro-dollar per unit, so a metric's
+ * line is the cost of the events Stripe received for the period, rounded once to the cent (half up,
+ * `microsToCents`).
  *
- * - Stripe's amount equals the ledger's: matched.
- * - Stripe has less and the invoice is still a draft: the difference is usage that reached Stripe too
- *   late (a day synced after the invoice was drafted, a report that failed). It becomes an invoice item
- *   on the draft, tagged with the metric, so a second reconciliation counts it and adds nothing.
- * - Stripe has more, or the invoice is no longer a draft: a mismatch. It is never credited or ignored
- *   automatically; the workflow flags it and the draft stays held for an operator.
+ * THE LATE-USAGE RULE: invoice items only for usage Stripe's meters never received.
  *
- * Lines of no metric (a manual invoice item, say) with a non-zero amount are mismatches too: the
- * invoice would then not be what the ledger says.
+ * Stripe recomputes a metered line when it finalizes the invoice, not when the draft is made: "During
+ * the finalization grace period, you can continue to report usage for the previous billing period.
+ * During finalization, Stripe updates the invoice to reflect the latest quantity for its billing
+ * period" (Stripe, "Configure an invoice finalization grace period"; the grace period is 1 hour by
+ * default, up to 72 hours, for drafts Stripe finalizes by itself). A period's draft held with
+ * `auto_advance: false` is finalized only by the close ("If false, the invoice's state doesn't
+ * automatically advance without an explicit action", the Invoice object), and the finalization then
+ * counts every meter event whose timestamp lies in the period, whenever it arrived before; meter event
+ * timestamps may be up to 35 days old. After finalization the amounts are fixed ("Once an invoice is
+ * finalized, monetary values … become uneditable", Update an invoice): an event that arrives later is
+ * billed nowhere.
+ *
+ * So the draft's lines say nothing about the last day: its events may have reached Stripe after the
+ * draft was made, and they land on the invoice at finalization. Comparing the draft with the ledger and
+ * adding the difference bills that day twice. Instead, per metric:
+ *
+ * 1. Before finalizing (`lateUsageItems`), from our own records (`meter_reports` sent):
+ *    item = round(ledger) − round(sent to the meters) − late-usage items already on the draft (a close
+ *    retried after a crash). Positive: one invoice item tagged with the metric; the rows it bills are
+ *    marked so the meter sync never sends them. Negative, or a draft whose metered line already bills
+ *    more than was sent, or a line of no metric: a mismatch, and the draft stays held for an operator.
+ * 2. After finalizing (`reconcileInvoice`), Stripe's final lines against the ledger: equal is matched
+ *    (adjusted when late-usage items are among them); anything else is a mismatch, flagged, never
+ *    credited automatically (events that Stripe rejected after answering 200, one that reached Stripe
+ *    while the close was billing its row, an invoice finalized before the close).
  */
 import { microsToCents, type Micros } from './money.js';
 import { METRICS, type Metric } from './pricing.js';
@@ -23,15 +42,8 @@ export interface InvoiceLineFact {
   metric: Metric | null;
   amountCents: number;
   description: string | null;
-  /** An invoice item an earlier reconciliation added for late usage. */
+  /** An invoice item a close added for late usage. */
   lateUsage: boolean;
-}
-
-export interface ReconciliationInput {
-  ledgerMicros: Record<Metric, Micros>;
-  lines: InvoiceLineFact[];
-  /** Only a draft can still take invoice items. */
-  draft: boolean;
 }
 
 export interface MetricComparison {
@@ -40,50 +52,95 @@ export interface MetricComparison {
   invoicedCents: bigint;
 }
 
+export interface LateUsageInput {
+  ledgerMicros: Record<Metric, Micros>;
+  /** Of the ledger, the cost whose meter events Stripe took (`meter_reports` sent): billed at finalization. */
+  meteredMicros: Record<Metric, Micros>;
+  /** The held draft's lines. */
+  lines: InvoiceLineFact[];
+}
+
+export interface LateUsagePlan {
+  status: 'ready' | 'mismatch';
+  /** Invoice items to add to the draft before finalizing it, in cents (always positive). */
+  adjustments: { metric: Metric; cents: bigint }[];
+  /** The draft's lines per metric, as they stand. */
+  comparisons: MetricComparison[];
+  /** What stops the close, for people; null when it may finalize. */
+  note: string | null;
+}
+
 export interface Reconciliation {
   status: 'matched' | 'adjusted' | 'mismatch';
-  /** Invoice items to add to the draft, in cents (always positive). */
-  adjustments: { metric: Metric; cents: bigint }[];
-  /**
-   * All the late usage the invoice carries once the adjustments are added: these and the items an
-   * earlier run of the same close added (a close retried after a crash must not record 0).
-   */
+  /** The late usage the invoice carries: items this close or an earlier run of it added. */
   adjustedCents: bigint;
   comparisons: MetricComparison[];
   /** What could not be fixed, for people; null when nothing is wrong. */
   note: string | null;
 }
 
-export function reconcileInvoice({ ledgerMicros, lines, draft }: ReconciliationInput): Reconciliation {
-  const comparisons = METRICS.map((metric) => ({
+const sumCents = (lines: InvoiceLineFact[]) =>
+  lines.reduce((sum, line) => sum + BigInt(line.amountCents), 0n);
+
+function compare(ledgerMicros: Record<Metric, Micros>, lines: InvoiceLineFact[]): MetricComparison[] {
+  return METRICS.map((metric) => ({
     metric,
     ledgerCents: microsToCents(ledgerMicros[metric] ?? 0n),
-    invoicedCents: lines
-      .filter((line) => line.metric === metric)
-      .reduce((sum, line) => sum + BigInt(line.amountCents), 0n),
+    invoicedCents: sumCents(lines.filter((line) => line.metric === metric)),
   }));
+}
+
+function unbilledLines(lines: InvoiceLineFact[]): string[] {
+  return lines
+    .filter((line) => line.metric === null && line.amountCents !== 0)
+    .map((line) => `line "${line.description ?? 'unnamed'}" of ${line.amountCents} cents bills no metric`);
+}
+
+/** Step 1 of the rule: the late-usage items a held draft needs before it is finalized. */
+export function lateUsageItems({ ledgerMicros, meteredMicros, lines }: LateUsageInput): LateUsagePlan {
+  const comparisons = compare(ledgerMicros, lines);
   const problems: string[] = [];
-  const adjustments: Reconciliation['adjustments'] = [];
+  const adjustments: LateUsagePlan['adjustments'] = [];
   for (const { metric, ledgerCents, invoicedCents } of comparisons) {
-    const missing = ledgerCents - invoicedCents;
-    if (missing === 0n) continue;
-    if (missing > 0n && draft) adjustments.push({ metric, cents: missing });
-    else problems.push(`${metric}: ledger ${ledgerCents} cents, invoice ${invoicedCents} cents`);
-  }
-  for (const line of lines) {
-    if (line.metric === null && line.amountCents !== 0) {
-      problems.push(`line "${line.description ?? 'unnamed'}" of ${line.amountCents} cents bills no metric`);
+    const ofMetric = lines.filter((line) => line.metric === metric);
+    const earlier = sumCents(ofMetric.filter((line) => line.lateUsage));
+    const draftMetered = sumCents(ofMetric.filter((line) => !line.lateUsage));
+    const metered = microsToCents(meteredMicros[metric] ?? 0n);
+    const missing = ledgerCents - metered - earlier;
+    if (draftMetered > metered || missing < 0n) {
+      const sent = draftMetered > metered ? `, ${metered} cents sent to Stripe's meters` : '';
+      problems.push(`${metric}: ledger ${ledgerCents} cents, invoice ${invoicedCents} cents${sent}`);
+    } else if (missing > 0n) {
+      adjustments.push({ metric, cents: missing });
     }
   }
+  problems.push(...unbilledLines(lines));
   if (problems.length > 0) {
-    if (!draft) problems.push('the invoice is no longer a draft');
-    return { status: 'mismatch', adjustments: [], adjustedCents: 0n, comparisons, note: problems.join('; ') };
+    return { status: 'mismatch', adjustments: [], comparisons, note: problems.join('; ') };
   }
-  // Adjusted now, or by an earlier run of the same reconciliation (a retried close).
-  const earlier = lines.filter((line) => line.lateUsage);
-  const adjustedCents =
-    adjustments.reduce((sum, item) => sum + item.cents, 0n) +
-    earlier.reduce((sum, line) => sum + BigInt(line.amountCents), 0n);
-  const adjusted = adjustments.length > 0 || earlier.length > 0;
-  return { status: adjusted ? 'adjusted' : 'matched', adjustments, adjustedCents, comparisons, note: null };
+  return { status: 'ready', adjustments, comparisons, note: null };
+}
+
+/** Step 2 of the rule: a finalized invoice's lines against the ledger. */
+export function reconcileInvoice({
+  ledgerMicros,
+  lines,
+}: {
+  ledgerMicros: Record<Metric, Micros>;
+  lines: InvoiceLineFact[];
+}): Reconciliation {
+  const comparisons = compare(ledgerMicros, lines);
+  const problems = comparisons
+    .filter(({ ledgerCents, invoicedCents }) => ledgerCents !== invoicedCents)
+    .map(
+      ({ metric, ledgerCents, invoicedCents }) =>
+        `${metric}: ledger ${ledgerCents} cents, invoice ${invoicedCents} cents`,
+    );
+  problems.push(...unbilledLines(lines));
+  const late = lines.filter((line) => line.lateUsage);
+  const adjustedCents = sumCents(late);
+  if (problems.length > 0) {
+    return { status: 'mismatch', adjustedCents, comparisons, note: problems.join('; ') };
+  }
+  return { status: late.length > 0 ? 'adjusted' : 'matched', adjustedCents, comparisons, note: null };
 }

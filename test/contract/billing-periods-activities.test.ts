@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBillingPeriodActivities } from '../../activities/billing-periods.js';
-import { usageDayInstant } from '../../src/domain/billing-period.js';
+import { finalUsageDay, firstUsageDay, usageDayInstant } from '../../src/domain/billing-period.js';
+import { ensureStripeCatalog } from '../../src/stripe/catalog.js';
+import { syncUsageToStripe } from '../../src/usage/stripe-sync.js';
 import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import '../setup/context.js';
@@ -50,13 +52,24 @@ describe('billing period activities against the fake Stripe and Postgres', () =>
       [id, `auth0|${id}`, `${id}@example.test`, customer.id, subscription.id],
     );
     for (let index = 0; index < 30; index++) {
-      await db.pool.query(
+      const { rows } = await db.pool.query<{ id: string }>(
         `INSERT INTO usage_daily (customer_id, cluster_id, usage_date, billing_mode, cpu_hours, api_calls,
            cpu_cost_micros, api_calls_cost_micros, total_cost_micros, reported_to_stripe_at)
          VALUES ($1, 'eu-1', $2, 'postpaid', 10, 25000, 1000000, 250000, 1250000,
-                 CASE WHEN $3 THEN now() END)`,
+                 CASE WHEN $3 THEN now() END)
+         RETURNING id`,
         [id, dayOf(index), index < options.reportedDays],
       );
+      // A reported day's meter events went out: the sync leaves its reports sent.
+      if (index < options.reportedDays) {
+        await db.pool.query(
+          `INSERT INTO meter_reports (usage_daily_id, customer_id, metric, identifier, event_name, value,
+             event_timestamp, status, sent_at)
+           VALUES ($1, $2, 'cpu_hours', $2 || ':' || $3 || ':cpu_hours', 'cpu_hours', 1000000, $3::date + time '12:00', 'sent', now()),
+                  ($1, $2, 'api_calls', $2 || ':' || $3 || ':api_calls', 'api_calls', 250000, $3::date + time '12:00', 'sent', now())`,
+          [rows[0]!.id, id, dayOf(index)],
+        );
+      }
     }
     return { id, stripeCustomerId: customer.id, subscriptionId: subscription.id };
   }
@@ -218,5 +231,174 @@ describe('billing period activities against the fake Stripe and Postgres', () =>
 
   it('should count a usage day in the period that holds its noon', () => {
     expect(usageDayInstant(dayOf(0))).toBe(PERIOD.start + DAY / 2);
+  });
+});
+
+/**
+ * The fake bills what its meters aggregated and aggregates again when the invoice is finalized, as
+ * Stripe does: the last usage day's meter events, sent after the renewal draft was made, land on the
+ * invoice at finalization, so the close must not add them as well (issue 17 item 5).
+ */
+describe('the last usage day of a period against the fake Stripe meters', () => {
+  let fake: FakeStripe;
+  let db: TestDatabase;
+  let stripe: Stripe;
+  let activities: ReturnType<typeof createBillingPeriodActivities>;
+  // The 30 days before today (UTC): the sync sends days that are over, within Stripe's 35-day window.
+  const end = Math.floor(Date.UTC(...todayUtc()) / 1000);
+  const period = { start: end - 30 * DAY, end };
+  const day = (index: number) => new Date((period.start + index * DAY) * 1000).toISOString().slice(0, 10);
+
+  function todayUtc(): [number, number, number] {
+    const now = new Date();
+    return [now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()];
+  }
+
+  beforeAll(async () => {
+    [fake, db] = await Promise.all([
+      startFakeStripe({ webhookSecret: 'whsec_periods_meters' }),
+      createTestDatabase(),
+    ]);
+    await db.pool.query(
+      `INSERT INTO clusters (id, name, hopsworks_api_url) VALUES ('eu-1', 'EU 1', 'http://127.0.0.1:1')`,
+    );
+    stripe = fake.client();
+    await ensureStripeCatalog(db.pool, stripe);
+    activities = createBillingPeriodActivities({ db: db.pool, stripe });
+  });
+  afterAll(async () => {
+    await db?.drop();
+    await fake?.close();
+  });
+
+  /** A customer subscribed to the catalog's CPU and API-call prices: 1.00 + 0.25 USD of usage a day. */
+  async function subscribedCustomer() {
+    const id = `cust_${randomBytes(5).toString('hex')}`;
+    const customer = await stripe.customers.create({ email: `${id}@example.test` });
+    await stripe.paymentMethods.attach('pm_card_visa', { customer: customer.id });
+    const { rows: prices } = await db.pool.query<{ price: string }>(
+      `SELECT stripe_price_id AS price FROM prices WHERE metric IN ('cpu_hours', 'api_calls') ORDER BY metric`,
+    );
+    const subscription = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: prices.map(({ price }) => ({ price })),
+    });
+    await db.pool.query(
+      `INSERT INTO customers (id, auth_subject, email, status, stripe_customer_id, stripe_subscription_id)
+       VALUES ($1, $2, $3, 'active', $4, $5)`,
+      [id, `auth0|${id}`, `${id}@example.test`, customer.id, subscription.id],
+    );
+    return { id, stripeCustomerId: customer.id, subscriptionId: subscription.id };
+  }
+
+  const collect = async (customerId: string, days: number[]) => {
+    for (const index of days) {
+      await db.pool.query(
+        `INSERT INTO usage_daily (customer_id, cluster_id, usage_date, billing_mode, cpu_hours, api_calls,
+           cpu_cost_micros, api_calls_cost_micros, total_cost_micros)
+         VALUES ($1, 'eu-1', $2, 'postpaid', 10, 25000, 1000000, 250000, 1250000)`,
+        [customerId, day(index)],
+      );
+    }
+  };
+  const sync = () => syncUsageToStripe(db.pool, stripe, { now: new Date(), rateLimit: 500 });
+  const close = (
+    customer: { id: string; stripeCustomerId: string; subscriptionId: string },
+    usageComplete: boolean,
+  ) =>
+    activities.closeBillingPeriod({
+      customerId: customer.id,
+      mode: 'postpaid',
+      periodStart: period.start,
+      periodEnd: period.end,
+      stripeCustomerId: customer.stripeCustomerId,
+      stripeSubscriptionId: customer.subscriptionId,
+      usageComplete,
+    });
+  const recorded = async (customerId: string) =>
+    (
+      await db.pool.query(
+        `SELECT reconciliation_status, invoiced_cents, adjustment_cents FROM billing_periods WHERE customer_id = $1`,
+        [customerId],
+      )
+    ).rows;
+  const amounts = (invoice: Stripe.Invoice) =>
+    invoice.lines.data.map((line) => [line.metadata.purpose ?? 'metered', line.amount]);
+
+  it('should bill a last day that reached the meters after the draft was made once, at finalization', async () => {
+    expect([firstUsageDay(period), finalUsageDay(period)]).toEqual([day(0), day(29)]);
+    const customer = await subscribedCustomer();
+    await collect(customer.id, [...Array(29).keys()]);
+    expect((await sync()).eventsSent).toBe(58);
+
+    // Stripe drafts the renewal invoice at the period's end from what its meters have: 29 days.
+    const draft = fake.createInvoice(customer.stripeCustomerId, {
+      subscription: customer.subscriptionId,
+      periodStart: period.start,
+      periodEnd: period.end,
+    });
+    expect(draft.amount_due).toBe(29 * 125);
+    await activities.holdDraftInvoice({ invoiceId: draft.id });
+
+    // The last day is collected and sent the next morning, after the draft.
+    await collect(customer.id, [29]);
+    expect((await sync()).eventsSent).toBe(2);
+
+    expect(await close(customer, true)).toMatchObject({ invoiceId: draft.id, reconciliation: 'matched' });
+    const invoice = await stripe.invoices.retrieve(draft.id, { expand: ['lines'] });
+    expect(invoice.status).toBe('open');
+    expect(invoice.amount_due).toBe(30 * 125); // 37.50 USD: every day once
+    expect(amounts(invoice)).toEqual(
+      expect.arrayContaining([
+        ['metered', 3_000],
+        ['metered', 750],
+      ]),
+    );
+    expect(invoice.lines.data).toHaveLength(2);
+    expect(await recorded(customer.id)).toEqual([
+      { reconciliation_status: 'matched', invoiced_cents: BigInt(invoice.amount_due), adjustment_cents: 0n },
+    ]);
+
+    // A retried close (a crash after Stripe answered) changes nothing.
+    expect((await close(customer, true)).reconciliation).toBe('matched');
+    const again = await stripe.invoices.retrieve(draft.id, { expand: ['lines'] });
+    expect([again.amount_due, again.lines.data.length]).toEqual([30 * 125, 2]);
+  });
+
+  it('should bill a last day that never reached the meters once, as late usage the sync then skips', async () => {
+    const customer = await subscribedCustomer();
+    await collect(customer.id, [...Array(29).keys()]);
+    await sync();
+    const draft = fake.createInvoice(customer.stripeCustomerId, {
+      subscription: customer.subscriptionId,
+      periodStart: period.start,
+      periodEnd: period.end,
+    });
+    await activities.holdDraftInvoice({ invoiceId: draft.id });
+    // Collected, but the close's deadline came before the sync sent it.
+    await collect(customer.id, [29]);
+
+    expect(await close(customer, false)).toMatchObject({ reconciliation: 'adjusted' });
+    const invoice = await stripe.invoices.retrieve(draft.id, { expand: ['lines'] });
+    expect(invoice.amount_due).toBe(30 * 125);
+    expect(amounts(invoice)).toEqual(
+      expect.arrayContaining([
+        ['metered', 2_900],
+        ['metered', 725],
+        ['late_usage', 100],
+        ['late_usage', 25],
+      ]),
+    );
+    expect(await recorded(customer.id)).toEqual([
+      {
+        reconciliation_status: 'adjusted',
+        invoiced_cents: BigInt(invoice.amount_due),
+        adjustment_cents: 125n,
+      },
+    ]);
+    // The day is on the invoice: the sync never sends it into the closed period.
+    const before = fake.meterEvents.length;
+    expect((await sync()).rowsSelected).toBe(0);
+    expect(fake.meterEvents.length).toBe(before);
   });
 });

@@ -1,6 +1,7 @@
 import { authenticationRequired, cardDeclined, invalidRequest, noSuch, returnUrlRequired } from './errors.js';
 import type { Metadata } from './form.js';
 import { newId } from './ids.js';
+import { refreshMeteredLines, subscriptionCycleLines } from './invoice-lines.js';
 import type {
   CardDetails,
   CheckoutLineItem,
@@ -24,6 +25,7 @@ import type {
   SubscriptionObject,
   SubscriptionStatus,
 } from './objects.js';
+import { paymentIntentDefaults, planOf, setupIntentDefaults, subscriptionDefaults } from './objects.js';
 
 export interface StoreOptions {
   livemode: boolean;
@@ -78,6 +80,7 @@ export interface InvoiceLineInput {
 export interface InvoiceInput {
   subscription?: string;
   // Cents. Without `lines`, one line of this amount; with `lines`, it must equal their sum (or be left out).
+  // With neither, a subscription's invoice is built from its items and meters (invoice-lines.ts).
   amountDue?: number;
   // Unix seconds; default the subscription's current period, else the creation time.
   periodStart?: number;
@@ -214,6 +217,8 @@ export class StripeStore {
   private readonly checkoutIntentMetadata = new Map<string, { intent: Metadata; subscription: Metadata }>();
   readonly meterIdentifiers = new Set<string>();
   readonly meters = new Map<string, MeterObject>();
+  // Invoices whose metered lines the engine made from meter events: finalizing aggregates them again.
+  readonly meteredInvoices = new Set<string>();
   readonly events: StripeEvent[] = [];
   readonly eventsById = new Map<string, StripeEvent>();
 
@@ -374,6 +379,7 @@ export class StripeStore {
         email: null,
         name: null,
         phone: null,
+        tax_id: null,
       },
       card: {
         brand,
@@ -384,12 +390,16 @@ export class StripeStore {
         exp_year: card.exp_year ?? new Date(this.options.clock()).getUTCFullYear() + 3,
         fingerprint: newId('x', 16).slice(2),
         funding: card.funding ?? 'credit',
+        generated_from: null,
         last4: card.last4 ?? '4242',
         networks: { available: [brand], preferred: null },
+        regulated_status: 'unregulated',
+        three_d_secure_usage: { supported: true },
         wallet: null,
       },
       created: this.now(),
       customer: null,
+      customer_account: null,
       livemode: this.options.livemode,
       metadata: {},
       type: 'card',
@@ -543,7 +553,16 @@ export class StripeStore {
     return subscription;
   }
 
-  private subscriptionItem(subscription: SubscriptionObject, input: SubscriptionItemInput, index: number) {
+  private subscriptionItem(
+    subscription: SubscriptionObject,
+    input: SubscriptionItemInput,
+    index: number,
+    // A new item shares the period of the subscription's items (Stripe keeps them aligned).
+    period = {
+      start: subscription.items.data[0]?.current_period_start ?? this.now(),
+      end: subscription.items.data[0]?.current_period_end ?? addMonths(this.now(), 1),
+    },
+  ) {
     const param = `items[${index}][price]`;
     const price = this.priceForSubscription(input.price, param);
     if (!price.recurring) {
@@ -562,11 +581,14 @@ export class StripeStore {
     const item: SubscriptionItemObject = {
       id: this.id('si'),
       object: 'subscription_item',
+      billing_thresholds: null,
       created: this.now(),
-      current_period_end: subscription.current_period_end,
-      current_period_start: subscription.current_period_start,
+      current_period_end: period.end,
+      current_period_start: period.start,
+      current_trial: null,
       discounts: [],
       metadata: input.metadata ?? {},
+      plan: planOf(price),
       price: clone(price),
       ...(metered ? {} : { quantity: input.quantity ?? 1 }),
       subscription: subscription.id,
@@ -606,25 +628,24 @@ export class StripeStore {
       this.hasPaymentMethod(customer);
     const status: SubscriptionStatus = trialEnd ? 'trialing' : payable ? 'active' : 'incomplete';
     const subscription: SubscriptionObject = {
+      ...subscriptionDefaults(),
       id: this.id('sub'),
       object: 'subscription',
       billing_cycle_anchor: trialEnd ?? now,
       cancel_at: input.cancelAtPeriodEnd ? periodEnd : null,
       cancel_at_period_end: input.cancelAtPeriodEnd ?? false,
       canceled_at: input.cancelAtPeriodEnd ? now : null,
-      cancellation_details: { comment: null, feedback: null, reason: null },
+      cancellation_details: { comment: null, feedback: null, feedback_option: null, reason: null },
       collection_method: collectionMethod,
       created: now,
       currency: 'usd',
-      current_period_end: periodEnd,
-      current_period_start: now,
       customer: customer.id,
       days_until_due: collectionMethod === 'send_invoice' ? (input.daysUntilDue ?? 30) : null,
       default_payment_method: input.defaultPaymentMethod ?? null,
       description: input.description ?? null,
       discounts: [],
       ended_at: null,
-      items: { object: 'list', data: [], has_more: false, total_count: 0, url: '' },
+      items: { object: 'list', data: [], has_more: false, url: '' },
       latest_invoice: null,
       livemode: this.options.livemode,
       metadata: input.metadata ?? {},
@@ -637,9 +658,10 @@ export class StripeStore {
     };
     subscription.items = {
       object: 'list',
-      data: input.items.map((item, index) => this.subscriptionItem(subscription, item, index)),
+      data: input.items.map((item, index) =>
+        this.subscriptionItem(subscription, item, index, { start: now, end: periodEnd }),
+      ),
       has_more: false,
-      total_count: input.items.length,
       url: `/v1/subscription_items?subscription=${subscription.id}`,
     };
     subscription.currency = subscription.items.data[0]?.price.currency ?? 'usd';
@@ -727,6 +749,7 @@ export class StripeStore {
     session.url = `${this.options.baseUrl()}/checkout/${session.id}`;
     if (input.mode === 'setup') {
       const setupIntent: SetupIntentObject = {
+        ...setupIntentDefaults(),
         id: this.id('seti'),
         object: 'setup_intent',
         client_secret: '',
@@ -794,9 +817,15 @@ export class StripeStore {
     } else if (session.mode === 'payment') {
       const processing = options.payment === 'processing';
       const paymentIntent: PaymentIntentObject = {
+        ...paymentIntentDefaults(),
         id: this.id('pi'),
         object: 'payment_intent',
         amount: session.amount_total ?? 0,
+        automatic_payment_methods: { allow_redirects: 'always', enabled: true },
+        description: null,
+        last_payment_error: null,
+        next_action: null,
+        setup_future_usage: null,
         amount_received: processing ? 0 : (session.amount_total ?? 0),
         client_secret: '',
         created: this.now(),
@@ -889,7 +918,6 @@ export class StripeStore {
     invoice.total_excluding_tax = total;
     invoice.amount_due = Math.max(0, total - invoice.starting_balance);
     invoice.amount_remaining = Math.max(0, invoice.amount_due - invoice.amount_paid);
-    invoice.lines.total_count = invoice.lines.data.length;
   }
 
   private invoiceItemLine(invoice: InvoiceObject, item: InvoiceItemObject): InvoiceLineItemObject {
@@ -975,9 +1003,17 @@ export class StripeStore {
         'subscription',
       );
     }
-    const lineInputs: InvoiceLineInput[] = input.lines ?? [{ amount: input.amountDue ?? 0 }];
-    if (input.lines === undefined && input.amountDue === undefined) {
-      throw new Error('fake Stripe: createInvoice needs amountDue or lines');
+    const now = this.now();
+    const firstItem = subscription?.items.data[0];
+    const periodStart = input.periodStart ?? firstItem?.current_period_start ?? now;
+    const periodEnd = input.periodEnd ?? firstItem?.current_period_end ?? now;
+    const fromMeters =
+      subscription !== undefined && input.lines === undefined && input.amountDue === undefined;
+    const lineInputs: InvoiceLineInput[] = fromMeters
+      ? subscriptionCycleLines(this, subscription, { start: periodStart, end: periodEnd })
+      : (input.lines ?? [{ amount: input.amountDue ?? 0 }]);
+    if (!fromMeters && input.lines === undefined && input.amountDue === undefined) {
+      throw new Error('fake Stripe: createInvoice needs amountDue or lines, or a subscription');
     }
     const linesTotal = lineInputs.reduce((sum, line) => sum + line.amount, 0);
     if (input.amountDue !== undefined && input.lines !== undefined && linesTotal !== input.amountDue) {
@@ -987,10 +1023,6 @@ export class StripeStore {
       if (!Number.isInteger(line.amount))
         throw new Error(`fake Stripe: line amount ${line.amount} is not cents`);
     }
-    const now = this.now();
-    const firstItem = subscription?.items.data[0];
-    const periodStart = input.periodStart ?? firstItem?.current_period_start ?? now;
-    const periodEnd = input.periodEnd ?? firstItem?.current_period_end ?? now;
     const currency = input.currency ?? subscription?.currency ?? 'usd';
     const collectionMethod = subscription?.collection_method ?? 'charge_automatically';
     const autoAdvance = subscription !== undefined;
@@ -1040,7 +1072,7 @@ export class StripeStore {
       issuer: { type: 'self' },
       last_finalization_error: null,
       latest_revision: null,
-      lines: { object: 'list', data: [], has_more: false, total_count: 0, url: '' },
+      lines: { object: 'list', data: [], has_more: false, url: '' },
       livemode: this.options.livemode,
       metadata: input.metadata ?? {},
       next_payment_attempt: null,
@@ -1147,6 +1179,7 @@ export class StripeStore {
     });
     this.recomputeInvoiceTotals(invoice);
     this.invoices.set(invoice.id, invoice);
+    if (fromMeters) this.meteredInvoices.add(invoice.id);
     if (subscription) subscription.latest_invoice = invoice.id;
     this.emit('invoice.created', invoice, request);
     return invoice;
@@ -1160,6 +1193,12 @@ export class StripeStore {
         undefined,
         'invoice_not_editable',
       );
+    }
+    // Stripe brings metered lines up to the latest usage of the period as it finalizes (invoice-lines.ts).
+    const subscription = this.invoiceSubscription(invoice);
+    if (subscription && this.meteredInvoices.has(invoice.id)) {
+      refreshMeteredLines(this, invoice, subscription);
+      this.recomputeInvoiceTotals(invoice);
     }
     const customer = this.customers.get(invoice.customer);
     const now = this.now();
@@ -1176,7 +1215,7 @@ export class StripeStore {
     invoice.hosted_invoice_url = urls.hosted;
     invoice.invoice_pdf = urls.pdf;
     if (invoice.collection_method === 'send_invoice') {
-      const days = this.invoiceSubscription(invoice)?.days_until_due ?? 30;
+      const days = subscription?.days_until_due ?? 30;
       invoice.due_date = now + days * 86_400;
     } else {
       // Stripe attempts the charge about an hour after finalization; the fake waits for attemptInvoicePayment.
@@ -1268,9 +1307,11 @@ export class StripeStore {
       throw returnUrlRequired();
     }
     const paymentIntent: PaymentIntentObject = {
+      ...paymentIntentDefaults(),
       id: this.id('pi'),
       object: 'payment_intent',
       amount: input.amount,
+      setup_future_usage: null,
       amount_received: 0,
       automatic_payment_methods: automatic.enabled ? automatic : null,
       client_secret: '',
