@@ -17,10 +17,12 @@ import { healthRoutes } from './health.js';
 import { openApiRoutes } from './openapi.js';
 import { rateLimits } from './rate-limit.js';
 import { adminBillingRoutes } from './routes/admin-billing.js';
+import { adminMeterErrorRoutes } from './routes/admin-meter-errors.js';
 import { adminRoutes } from './routes/admin.js';
 import { billingRoutes } from './routes/billing.js';
 import { usageRoutes } from './routes/usage.js';
 import { auth0WebhookRoutes } from './webhooks/auth0.js';
+import { stripeEventDestinationRoutes } from './webhooks/stripe-event-destination.js';
 import { stripeWebhookRoutes } from './webhooks/stripe.js';
 
 /** The largest request body of the customer, admin and cron routes (webhooks have their own limits). */
@@ -34,8 +36,11 @@ export interface AppDependencies {
   db: Queryable;
   temporal: Client;
   logger: Logger;
-  /** The Stripe SDK for calls made while answering a request (checkout and portal sessions). */
-  stripe?: Pick<Stripe, 'checkout' | 'billingPortal'>;
+  /**
+   * The Stripe SDK for calls made while answering a request: checkout and portal sessions, and the
+   * event destination's thin events (parsed, then fetched from /v2/core/events).
+   */
+  stripe?: Pick<Stripe, 'checkout' | 'billingPortal' | 'parseEventNotification' | 'v2'>;
   /** Overrides fetch for Hopsworks calls made while answering a request (the admin connection test). */
   hopsworksFetch?: typeof fetch;
   config?: Pick<
@@ -96,6 +101,16 @@ export function createApp(deps: AppDependencies) {
     );
     app.route(
       '/',
+      stripeEventDestinationRoutes({
+        db: deps.db,
+        stripe: deps.stripe,
+        secret: config.stripe.eventDestinationSecret,
+        // The installation's key decides the mode (src/stripe/client.ts: the live key when set).
+        livemode: config.stripe.live.secretKey !== undefined,
+      }),
+    );
+    app.route(
+      '/',
       auth0WebhookRoutes({
         temporal: deps.temporal,
         start,
@@ -136,6 +151,7 @@ export function createApp(deps: AppDependencies) {
         lowBalanceThresholdMicros: config.credits.lowBalanceThresholdMicros,
       }),
     );
+    app.route('/', adminMeterErrorRoutes({ db: deps.db, credentials: config.adminCredentials }));
     app.route(
       '/',
       adminBillingRoutes({

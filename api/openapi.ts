@@ -38,6 +38,62 @@ const stripeEvent = z
   })
   .describe('A Stripe event, signed by Stripe (Stripe-Signature header) and verified against the raw body.');
 
+// The event destination (api/webhooks/stripe-event-destination.ts) and what it records.
+const thinEvent = z
+  .object({
+    id: z.string(),
+    object: z.literal('v2.core.event'),
+    type: z.string(),
+    livemode: z.boolean(),
+    created: z.string().describe('RFC 3339'),
+    related_object: z.object({ id: z.string(), type: z.string(), url: z.string() }).nullable().optional(),
+  })
+  .describe(
+    'A thin event (v1.billing.meter.error_report_triggered, v1.billing.meter.no_meter_found), signed with the ' +
+      "event destination's secret (Stripe-Signature header); the full event is fetched from /v2/core/events/:id.",
+  );
+const meterErrorOutcomes = z.object({
+  retry: z.number().int(),
+  operator: z.number().int(),
+  unmatched: z.number().int(),
+  already_failed: z.number().int(),
+});
+const meterError = z.object({
+  id: z.string(),
+  eventId: z.string(),
+  eventType: z.string(),
+  meterId: z.string().nullable(),
+  code: z.string().describe("Stripe's error code, e.g. meter_event_customer_not_found"),
+  identifier: z.string().describe("The meter event's identifier as sent"),
+  errorMessage: z.string(),
+  outcome: z.enum(['retry', 'operator', 'unmatched', 'already_failed']),
+  receivedAt: z.string(),
+  report: z
+    .object({
+      id: z.string(),
+      customerId: z.string(),
+      usageDailyId: z.string(),
+      usageDate: z.string(),
+      metric: z.string(),
+      eventName: z.string(),
+      value: z.string().describe('micro-dollars'),
+      status: z.enum(['pending', 'sent', 'failed', 'expired']),
+      attempt: z.number().int(),
+      errorCode: z.string().nullable(),
+      retryAfter: z.string().nullable().describe('When the sync sends it again; null: waits for an operator'),
+    })
+    .nullable(),
+});
+const unattributedMeterErrors = z.object({
+  eventId: z.string(),
+  eventType: z.string(),
+  meterId: z.string().nullable(),
+  errorCount: z.number().int(),
+  sampledCount: z.number().int(),
+  summary: z.string().nullable(),
+  receivedAt: z.string(),
+});
+
 // Money leaves as exact decimal strings: USD (`balance`) and micro-dollars (`balanceMicros`).
 const creditEntry = z.object({
   id: z.string(),
@@ -228,6 +284,28 @@ export const OPERATIONS: Operation[] = [
   })),
   {
     method: 'post',
+    path: '/api/webhooks/stripe/events',
+    summary: "Stripe event destination (thin events): meter error reports, in the key's mode",
+    tag: 'webhooks',
+    security: 'stripeSignature',
+    body: thinEvent,
+    responses: {
+      200: {
+        description: 'Recorded (once per event id), or a type this destination ignores',
+        schema: z.object({
+          received: z.literal(true),
+          status: z.enum(['recorded', 'ignored']),
+          duplicate: z.boolean().optional(),
+          errorCount: z.number().int().optional(),
+          outcomes: meterErrorOutcomes.optional(),
+        }),
+      },
+      502: { description: 'Stripe answered no meter error report for the event', schema: errorBody },
+      ...failures(400, 404, 413, 503),
+    },
+  },
+  {
+    method: 'post',
     path: '/api/webhooks/auth0',
     summary: 'Auth0 post-registration: starts the customer',
     tag: 'webhooks',
@@ -382,6 +460,25 @@ export const OPERATIONS: Operation[] = [
     security: 'admin',
     responses: {
       200: { description: 'Events', schema: z.object({ events: z.array(z.object({})) }) },
+      ...failures(400, 401, 503),
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/admin/meter-errors',
+    summary:
+      'Meter events Stripe reported as not counted, newest first; ?outcome=retry|operator|unmatched|already_failed&customerId=&limit=&before=<nextBefore>',
+    tag: 'admin',
+    security: 'admin',
+    responses: {
+      200: {
+        description: 'One page, and the reports that counted errors without naming them',
+        schema: z.object({
+          errors: z.array(meterError),
+          unattributed: z.array(unattributedMeterErrors),
+          nextBefore: z.string().nullable(),
+        }),
+      },
       ...failures(400, 401, 503),
     },
   },

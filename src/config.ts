@@ -134,6 +134,7 @@ const schema = z.object({
     hint: 'start with sk_test_ or rk_test_',
   }).optional(),
   STRIPE_TEST_WEBHOOK_SECRET: secret(16, { regex: /^whsec_/, hint: 'start with whsec_' }).optional(),
+  STRIPE_EVENT_DESTINATION_SECRET: secret(16, { regex: /^whsec_/, hint: 'start with whsec_' }).optional(),
   STRIPE_API_URL: httpUrl.optional(),
   STRIPE_METER_EVENTS_PER_SECOND: z.coerce.number().int().min(1).max(10_000).optional(),
 
@@ -196,6 +197,11 @@ export interface Config {
   stripe: {
     live: { secretKey: Secret | undefined; webhookSecret: Secret | undefined };
     test: { secretKey: Secret | undefined; webhookSecret: Secret | undefined };
+    /**
+     * The signing secret of the event destination (thin events) that receives meter error reports, in
+     * the mode of the installation's key; without it `POST /api/webhooks/stripe/events` answers 404.
+     */
+    eventDestinationSecret: Secret | undefined;
     apiUrl: string | undefined;
     /** The Stripe sync's meter events per second (DEFAULT_METER_EVENTS_PER_SECOND of the key's mode). */
     meterEventsPerSecond: number;
@@ -354,6 +360,7 @@ function toConfig(parsed: Parsed): Config {
     stripe: {
       live: { secretKey: parsed.STRIPE_SECRET_KEY, webhookSecret: parsed.STRIPE_WEBHOOK_SECRET },
       test: { secretKey: parsed.STRIPE_TEST_SECRET_KEY, webhookSecret: parsed.STRIPE_TEST_WEBHOOK_SECRET },
+      eventDestinationSecret: parsed.STRIPE_EVENT_DESTINATION_SECRET,
       apiUrl: parsed.STRIPE_API_URL,
       // The live key wins when both are set (src/stripe/client.ts), and with it the live limit.
       meterEventsPerSecond:

@@ -37,6 +37,14 @@
  * Transient failures (429, 5xx, network) that outlast the retries leave the report pending with
  * `last_error`, listed in `failed` with `retryable: true`; the next run sends it again.
  *
+ * Refused after the 200: Stripe validates meter events asynchronously and reports the ones that did not
+ * count to the event destination (src/db/meter-errors.ts), which marks their reports failed (or expired)
+ * with Stripe's code and unmarks their rows. A report it schedules for a retry (`retry_after`, per code:
+ * src/domain/meter-errors.ts) is put back to pending by the first run at or after that time, one attempt
+ * later, and then sent like any other; attempt n > 0 is sent with the identifier and idempotency key of
+ * `stripe_identifier` (`<identifier>:retry-<n>`), never the refused attempt's, which Stripe would replay
+ * or deduplicate without counting anything.
+ *
  * Rate limit and 429s: requests start evenly spaced, one every ⌈1000 / rateLimit⌉ ms (p-throttle), so no
  * second ever holds more than `rateLimit` of them; Stripe's limits are per account (25 requests/s in test
  * mode, 100 in live mode, meter events 1,000 in live mode), so one sync should run at a time. The worker
@@ -138,6 +146,8 @@ interface Report {
   usageDailyId: string;
   metric: Metric;
   identifier: string;
+  /** What this attempt is sent as (meter_reports.stripe_identifier): the identifier, or its retry's. */
+  stripeIdentifier: string;
   eventName: string;
   value: Micros;
   timestamp: number;
@@ -166,6 +176,7 @@ export async function syncUsageToStripe(
     lastDateSynced: {},
     hasMore: false,
   };
+  await requeueDueRetries(db, options.now);
   const selected = await selectUnreportedRows(db, options.now, limit + 1);
   result.hasMore = selected.length > limit;
   const rows = selected.slice(0, limit);
@@ -337,6 +348,18 @@ async function selectUnreportedRows(db: Queryable, now: Date, limit: number): Pr
 }
 
 /**
+ * Reports Stripe refused asynchronously whose retry is due go back to pending, one attempt later (their
+ * rows were unmarked when the refusal was recorded, so the selection below picks them up).
+ */
+async function requeueDueRetries(db: Queryable, now: Date): Promise<void> {
+  await db.query(
+    `UPDATE meter_reports SET status = 'pending', attempt = attempt + 1, retry_after = NULL
+     WHERE status = 'failed' AND retry_after <= $1`,
+    [now.toISOString()],
+  );
+}
+
+/**
  * Writes the reports of rows that have none yet, as pending (a row's reports are written in one
  * statement, so a row has all of them or none). Expired rows get theirs too, flagged next, so an operator
  * sees in `meter_reports` exactly which events were lost.
@@ -396,7 +419,7 @@ function baseIdentifier(row: UsageRow, metric: Metric): string {
 async function loadReports(db: Queryable, rowIds: string[]): Promise<Map<string, Report[]>> {
   const { rows } = await db.query<Report>(
     `SELECT id::text AS id, usage_daily_id::text AS "usageDailyId", metric, identifier,
-            event_name AS "eventName", value, extract(epoch FROM event_timestamp)::bigint::int AS timestamp, status
+            stripe_identifier AS "stripeIdentifier", event_name AS "eventName", value, extract(epoch FROM event_timestamp)::bigint::int AS timestamp, status
      FROM meter_reports WHERE usage_daily_id = ANY($1::bigint[]) ORDER BY id`,
     [rowIds],
   );
@@ -414,8 +437,8 @@ function reportMismatch(row: UsageRow, reports: Report[]): string | null {
     if ((report?.value ?? 0n) !== cost) {
       return `usage_daily ${metric} cost is ${cost} micros but its meter report says ${report?.value ?? 'nothing'}`;
     }
-    if (report && report.identifier.length > MAX_IDENTIFIER_LENGTH) {
-      return `identifier ${report.identifier} is longer than Stripe's ${MAX_IDENTIFIER_LENGTH} characters`;
+    if (report && report.stripeIdentifier.length > MAX_IDENTIFIER_LENGTH) {
+      return `identifier ${report.stripeIdentifier} is longer than Stripe's ${MAX_IDENTIFIER_LENGTH} characters`;
     }
     if (cost > MAX_EVENT_VALUE) return `${metric} cost ${cost} micros has more digits than Stripe accepts`;
   }
@@ -494,11 +517,11 @@ class RateLimitedSender {
         const event = await this.stripe.billing.meterEvents.create(
           {
             event_name: report.eventName,
-            identifier: report.identifier,
+            identifier: report.stripeIdentifier,
             timestamp: report.timestamp,
             payload: { [METER_CUSTOMER_KEY]: stripeCustomerId, [METER_VALUE_KEY]: report.value.toString() },
           },
-          { idempotencyKey: `meter-event:${report.identifier}`, maxNetworkRetries: 0 },
+          { idempotencyKey: `meter-event:${report.stripeIdentifier}`, maxNetworkRetries: 0 },
         );
         const replayed = event.lastResponse?.headers?.['idempotent-replayed'] === 'true';
         return { kind: 'sent', alreadyAtStripe: replayed };

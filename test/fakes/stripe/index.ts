@@ -8,6 +8,7 @@ import {
   type InvoiceInput,
   type InvoicePaymentAttempt,
 } from './store.js';
+import { MeterErrorReporter, type MeterErrorOptions } from './meter-errors.js';
 import {
   ApiServer,
   type FailureRule,
@@ -46,6 +47,7 @@ export type {
 } from './store.js';
 export type { FailureRule, FaultRate, RateLimit, RequestLogEntry } from './server.js';
 export type { DeliveryOptions, DeliveryRecord, FlushOptions, RetryOptions } from './webhooks.js';
+export type { MeterErrorDelivery, MeterErrorDestination, MeterErrorOptions } from './meter-errors.js';
 export type * from './objects.js';
 
 export interface FakeStripeOptions {
@@ -64,6 +66,8 @@ export interface FakeStripeOptions {
   apiVersion?: string;
   // Stripe's request rate limiter (429 beyond it); none by default. See `setRateLimit`.
   rateLimit?: RateLimit;
+  // Asynchronous meter event validation and its event destination (meter-errors.ts).
+  meterErrors?: MeterErrorOptions;
 }
 
 const host = '127.0.0.1';
@@ -75,6 +79,8 @@ export class FakeStripe {
   private readonly deliverer: WebhookDeliverer;
   private webhookTarget: string | undefined;
   private boundPort = 0;
+  // Meter events Stripe refuses after accepting them, reported to an event destination (meter-errors.ts).
+  readonly meterErrors: MeterErrorReporter;
 
   constructor(options: FakeStripeOptions) {
     const clock = options.clock ?? Date.now;
@@ -105,6 +111,7 @@ export class FakeStripe {
       completeCheckout: (sessionId) => this.store.completeCheckoutSession(sessionId),
     });
     if (options.rateLimit) this.api.setRateLimit(options.rateLimit);
+    this.meterErrors = new MeterErrorReporter(this.store, options.meterErrors);
   }
 
   async listen(port: number): Promise<void> {
@@ -334,6 +341,7 @@ export class FakeStripe {
 
   async close(): Promise<void> {
     this.deliverer.close();
+    this.meterErrors.close();
     const server = this.api.server;
     if (!server.listening) return;
     await new Promise<void>((resolve) => {

@@ -12,7 +12,10 @@ import {
   type Params,
 } from './form.js';
 import { newId } from './ids.js';
+import { meterErrorsOf } from './meter-errors.js';
 import {
+  checkoutLineItemObject,
+  checkoutSessionDefaults,
   invoiceStatuses,
   subscriptionStatuses,
   type CheckoutLineItem,
@@ -458,20 +461,24 @@ on('POST', '/v1/checkout/sessions', ({ store, params }) => {
     mode === 'setup' ? optObject(params, 'setup_intent_data') : optObject(params, 'payment_intent_data');
   const subscriptionData = optObject(params, 'subscription_data');
   const paymentMethodTypes = optStringList(params, 'payment_method_types');
+  const customerEmail = optString(params, 'customer_email') ?? null;
   return store.createCheckoutSession(
     {
+      ...checkoutSessionDefaults(),
       amount_subtotal: mode === 'setup' ? null : total,
       amount_total: mode === 'setup' ? null : total,
       cancel_url: optString(params, 'cancel_url') ?? null,
       client_reference_id: optString(params, 'client_reference_id') ?? null,
       currency,
       customer: customer ?? null,
-      customer_email: optString(params, 'customer_email') ?? null,
+      customer_details: null,
+      customer_email: customerEmail,
       metadata: metadataOf(params),
       mode,
       payment_method_types: paymentMethodTypes.length > 0 ? paymentMethodTypes : ['card'],
       success_url: optString(params, 'success_url') ?? null,
-      ui_mode: 'hosted',
+      total_details: mode === 'setup' ? null : { amount_discount: 0, amount_shipping: 0, amount_tax: 0 },
+      ui_mode: 'hosted_page',
     },
     lineItems,
     intentData ? metadataOf(intentData) : {},
@@ -484,16 +491,9 @@ on('GET', '/v1/checkout/sessions/:id', (context) => context.store.checkoutSessio
 on('GET', '/v1/checkout/sessions/:id/line_items', (context) => {
   const id = pathParam(context, 'id');
   context.store.checkoutSession(id);
-  const items = (context.store.checkoutLineItems.get(id) ?? []).map((item) => ({
-    id: newId('li', 24),
-    object: 'item',
-    amount_subtotal: (item.price.unit_amount ?? 0) * item.quantity,
-    amount_total: (item.price.unit_amount ?? 0) * item.quantity,
-    currency: item.price.currency,
-    description: null,
-    price: item.price,
-    quantity: item.quantity,
-  }));
+  const items = (context.store.checkoutLineItems.get(id) ?? []).map((item) =>
+    checkoutLineItemObject(newId('li', 24), item),
+  );
   return list(items.reverse(), context.params, `/v1/checkout/sessions/${id}/line_items`);
 });
 
@@ -651,7 +651,7 @@ on('POST', '/v1/subscriptions/:id', (context) => {
     if (collectionMethod) target.collection_method = collectionMethod;
     if (cancelAtPeriodEnd !== undefined && cancelAtPeriodEnd !== target.cancel_at_period_end) {
       target.cancel_at_period_end = cancelAtPeriodEnd;
-      target.cancel_at = cancelAtPeriodEnd ? target.current_period_end : null;
+      target.cancel_at = cancelAtPeriodEnd ? (target.items.data[0]?.current_period_end ?? null) : null;
       target.canceled_at = cancelAtPeriodEnd ? now : null;
     }
     if (itemChanges.length > 0) {
@@ -690,7 +690,7 @@ on('POST', '/v1/subscriptions/:id', (context) => {
       if (items.length === 0) {
         throw invalidRequest('A subscription must have at least one active plan.', 'items');
       }
-      target.items = { ...target.items, data: items, total_count: items.length };
+      target.items = { ...target.items, data: items };
     }
   });
 });
@@ -848,7 +848,15 @@ on('POST', '/v1/billing/meter_events', ({ store, params }) => {
   };
   store.meterIdentifiers.add(identifier);
   store.meterEvents.push(meterEvent);
+  meterErrorsOf(store)?.check(meterEvent);
   return meterEvent;
+});
+
+on('GET', '/v2/core/events/:id', (context) => {
+  const id = pathParam(context, 'id');
+  const event = meterErrorsOf(context.store)?.events.get(id);
+  if (!event) throw noSuch('v2.core.event', id);
+  return event;
 });
 
 // --- billing meters ---
