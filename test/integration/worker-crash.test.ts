@@ -249,6 +249,16 @@ describe('a worker killed with SIGKILL mid-work, and a new worker', () => {
         [id, first, last],
       );
       const days = rows.length;
+      // The reported days' meter events went out: the sync leaves their reports sent (the close bills
+      // late usage only for what Stripe's meters never received).
+      await db.pool.query(
+        `INSERT INTO meter_reports (usage_daily_id, customer_id, metric, identifier, event_name, value,
+                                    event_timestamp, status, sent_at)
+         SELECT id, customer_id, 'cpu_hours', customer_id || ':' || usage_date || ':cpu_hours', 'cpu_hours',
+                cpu_cost_micros, usage_date + time '12:00', 'sent', now()
+         FROM usage_daily WHERE customer_id = $1 AND reported_to_stripe_at IS NOT NULL`,
+        [id],
+      );
       const invoice = stripe.createInvoice(customer.id, {
         subscription: subscription.id,
         periodStart: period.start,
