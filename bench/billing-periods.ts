@@ -8,7 +8,7 @@ import type { SubscriptionSnapshot } from '../src/domain/customer.js';
 import { SEARCH_ATTRIBUTES } from '../src/domain/search-attributes.js';
 import { WORKFLOWS_PATH } from '../src/paths.js';
 import { resolveTestServer } from '../src/servers/install.js';
-import { customerWorkflow } from '../workflows/customer-workflow.js';
+import { customerWorkflow } from '../workflows/customer/customer-workflow.js';
 import {
   stripeEventSignal,
   usageReportedSignal,

@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { resolveTemporalCli } from '../src/servers/install.js';
 import { startTemporalDevServer } from '../src/servers/temporal.js';
 import { freePort } from '../test/helpers/ports.js';
-import { customerWorkflow } from '../workflows/customer-workflow.js';
+import { customerWorkflow } from '../workflows/customer/customer-workflow.js';
 import { DEFAULT_WORKER_CACHE } from '../src/config.js';
 import type { Scenario } from './report.js';
 

@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { CustomerState } from '../domain/customer.js';
-import type { customerWorkflow } from '../../workflows/customer-workflow.js';
+import type { customerWorkflow } from '../../workflows/customer/customer-workflow.js';
 import {
   customerWorkflowId,
   retryProvisioningUpdate,

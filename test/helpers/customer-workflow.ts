@@ -4,7 +4,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { vi } from 'vitest';
 import type { Activities } from '../../activities/index.js';
 import type { CustomerState, SubscriptionSnapshot } from '../../src/domain/customer.js';
-import { customerWorkflow } from '../../workflows/customer-workflow.js';
+import { customerWorkflow } from '../../workflows/customer/customer-workflow.js';
 import {
   getStateQuery,
   stripeEventSignal,

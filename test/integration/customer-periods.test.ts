@@ -7,7 +7,7 @@ import {
   CustomerIdKey,
   ReconciliationStatusKey,
 } from '../../src/domain/search-attributes.js';
-import { customerWorkflow } from '../../workflows/customer-workflow.js';
+import { customerWorkflow } from '../../workflows/customer/customer-workflow.js';
 import { stripeEventSignal, usageReportedSignal } from '../../workflows/customer-workflow.messages.js';
 import { healthyActivities, queryState, stripeEvent } from '../helpers/customer-workflow.js';
 import { connectToDevServer, uniqueTaskQueue } from '../helpers/temporal.js';

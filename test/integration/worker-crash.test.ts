@@ -14,7 +14,7 @@ import {
   reactivateUpdate,
   suspendUpdate,
 } from '../../workflows/customer-workflow.messages.js';
-import { customerWorkflow } from '../../workflows/customer-workflow.js';
+import { customerWorkflow } from '../../workflows/customer/customer-workflow.js';
 import { startFakeHopsworks, type FakeHopsworks } from '../fakes/hopsworks/index.js';
 import { startFakeKubernetes, type FakeKubernetes } from '../fakes/kubernetes/index.js';
 import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';

@@ -5,7 +5,7 @@ import proto from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { BillingStatus, CustomerState } from '../../src/domain/customer.js';
-import { customerWorkflow } from '../../workflows/customer-workflow.js';
+import { customerWorkflow } from '../../workflows/customer/customer-workflow.js';
 import {
   creditBalanceSignal,
   CustomerErrors,

@@ -4,7 +4,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CustomerState } from '../../src/domain/customer.js';
-import { customerWorkflow } from '../../workflows/customer-workflow.js';
+import { customerWorkflow } from '../../workflows/customer/customer-workflow.js';
 import {
   CustomerErrors,
   getStateQuery,

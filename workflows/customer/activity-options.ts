@@ -1,6 +1,6 @@
 import { proxyActivities, proxyLocalActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../../activities/index.js';
-import { CustomerErrors } from '../customer-workflow.messages.js';
+import { CustomerErrors } from './messages.js';
 
 /**
  * The customer workflow's activities and how each is retried. Every policy is the base one with what
