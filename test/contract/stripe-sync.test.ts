@@ -652,6 +652,15 @@ describe('the ledger totals of a billing period (periodUsage)', () => {
       [inPeriod[0]!.id, inPeriod[1]!.id],
     ]);
 
+    // What Stripe's meters took: only reports that were sent (d4's CPU; d3's GPU report was refused).
+    await db.pool.query(
+      `INSERT INTO meter_reports (usage_daily_id, customer_id, metric, identifier, event_name, value,
+                                  event_timestamp, status, sent_at)
+       VALUES ($1, $3, 'cpu_hours', $3 || ':d4:cpu_hours', 'cpu_hours', 1000001, now(), 'sent', now()),
+              ($2, $3, 'gpu_hours', $3 || ':d3:gpu_hours', 'gpu_hours', 2500000, now(), 'failed', NULL)`,
+      [inPeriod[0]!.id, inPeriod[1]!.id, customer.id],
+    );
+
     const totals = await ledgerOfPeriod(db.pool, customer.id, `${d5}T13:00:00Z`, `${d2}T00:00:00+00:00`);
 
     const expected = Object.fromEntries(
@@ -662,6 +671,9 @@ describe('the ledger totals of a billing period (periodUsage)', () => {
       totalMicros: Object.values(expected).reduce((sum, value) => sum + value, 0n),
       rows: 3,
       unreportedRowIds: [String(inPeriod[2]!.id)],
+      meteredMicros: Object.fromEntries(
+        METRICS.map((metric) => [metric, metric === 'cpu_hours' ? 1_000_001n : 0n]),
+      ),
     });
   });
 
