@@ -12,7 +12,6 @@ export interface ListObject<T> {
   object: 'list';
   data: T[];
   has_more: boolean;
-  total_count?: number;
   url: string;
 }
 
@@ -60,8 +59,11 @@ export interface CardDetails {
   exp_year: number;
   fingerprint: string;
   funding: 'credit' | 'debit';
+  generated_from: null;
   last4: string;
   networks: { available: string[]; preferred: null };
+  regulated_status: 'unregulated';
+  three_d_secure_usage: { supported: boolean };
   wallet: null;
 }
 
@@ -81,10 +83,12 @@ export interface PaymentMethodObject {
     email: string | null;
     name: string | null;
     phone: null;
+    tax_id: null;
   };
   card: CardDetails;
   created: number;
   customer: string | null;
+  customer_account: null;
   livemode: boolean;
   metadata: Metadata;
   type: 'card';
@@ -118,14 +122,71 @@ export interface PriceObject {
   unit_amount_decimal: string | null;
 }
 
+/** The legacy `plan` view of a recurring price that a subscription item still carries. */
+export interface PlanObject {
+  id: string;
+  object: 'plan';
+  active: boolean;
+  amount: number | null;
+  amount_decimal: string | null;
+  billing_scheme: 'per_unit';
+  created: number;
+  currency: string;
+  interval: 'day' | 'week' | 'month' | 'year';
+  interval_count: number;
+  livemode: boolean;
+  metadata: Metadata;
+  meter: string | null;
+  nickname: string | null;
+  product: string;
+  tiers_mode: null;
+  transform_usage: null;
+  trial_period_days: null;
+  usage_type: 'licensed' | 'metered';
+}
+
+export function planOf(price: PriceObject): PlanObject {
+  const recurring = price.recurring ?? {
+    interval: 'month',
+    interval_count: 1,
+    meter: null,
+    usage_type: 'licensed',
+  };
+  return {
+    id: price.id,
+    object: 'plan',
+    active: price.active,
+    amount: price.unit_amount,
+    amount_decimal: price.unit_amount_decimal,
+    billing_scheme: price.billing_scheme,
+    created: price.created,
+    currency: price.currency,
+    interval: recurring.interval,
+    interval_count: recurring.interval_count,
+    livemode: price.livemode,
+    metadata: price.metadata,
+    meter: recurring.meter,
+    nickname: price.nickname,
+    product: price.product,
+    tiers_mode: null,
+    transform_usage: null,
+    trial_period_days: null,
+    usage_type: recurring.usage_type,
+  };
+}
+
+// Since API 2025-03-31.basil a subscription's billing period lives on each of its items only.
 export interface SubscriptionItemObject {
   id: string;
   object: 'subscription_item';
+  billing_thresholds: null;
   created: number;
+  current_trial: null;
   current_period_end: number;
   current_period_start: number;
   discounts: string[];
   metadata: Metadata;
+  plan: PlanObject;
   price: PriceObject;
   quantity?: number;
   subscription: string;
@@ -146,20 +207,58 @@ export const subscriptionStatuses: readonly SubscriptionStatus[] = [
   'paused',
 ];
 
-export interface SubscriptionObject {
+/** The fields of a subscription the fake never changes, as Stripe sends them for a plain one. */
+export function subscriptionDefaults() {
+  return {
+    application: null,
+    application_fee_percent: null,
+    automatic_tax: { disabled_reason: null, enabled: false, liability: null },
+    billing_cycle_anchor_config: null,
+    billing_mode: { flexible: { proration_discounts: 'included' as const }, type: 'flexible' as const },
+    billing_schedules: [] as [],
+    billing_thresholds: null,
+    customer_account: null,
+    default_source: null,
+    invoice_settings: {
+      account_tax_ids: null,
+      custom_fields: null,
+      description: null,
+      footer: null,
+      issuer: { type: 'self' as const },
+    },
+    managed_payments: null,
+    next_pending_invoice_item_invoice: null,
+    on_behalf_of: null,
+    payment_settings: {
+      payment_method_options: null,
+      payment_method_types: null,
+      save_default_payment_method: 'off' as const,
+    },
+    pending_invoice_item_interval: null,
+    pending_setup_intent: null,
+    pending_update: null,
+    schedule: null,
+    transfer_data: null,
+    trial_settings: null,
+  };
+}
+
+export interface SubscriptionObject extends ReturnType<typeof subscriptionDefaults> {
   id: string;
   object: 'subscription';
   billing_cycle_anchor: number;
   cancel_at: number | null;
   cancel_at_period_end: boolean;
   canceled_at: number | null;
-  cancellation_details: { comment: string | null; feedback: string | null; reason: string | null };
+  cancellation_details: {
+    comment: string | null;
+    feedback: string | null;
+    feedback_option: null;
+    reason: string | null;
+  };
   collection_method: 'charge_automatically' | 'send_invoice';
   created: number;
   currency: string;
-  // Stripe moved the period onto the items (API 2025-03-31.basil); kept here too for older readers.
-  current_period_end: number;
-  current_period_start: number;
   customer: string;
   days_until_due: number | null;
   default_payment_method: string | null;
@@ -179,7 +278,30 @@ export interface SubscriptionObject {
   trial_start: number | null;
 }
 
-export interface SetupIntentObject {
+/** The fields of a SetupIntent the fake never changes, as Stripe sends them for a card set up off session. */
+export function setupIntentDefaults() {
+  return {
+    allowed_payment_method_types: null,
+    application: null,
+    automatic_payment_methods: { allow_redirects: 'always' as const, enabled: true },
+    cancellation_reason: null,
+    description: null,
+    excluded_payment_method_types: null,
+    flow_directions: null,
+    last_setup_error: null,
+    latest_attempt: null,
+    mandate: null,
+    next_action: null,
+    on_behalf_of: null,
+    payment_method_configuration_details: null,
+    payment_method_options: {
+      card: { mandate_options: null, network: null, request_three_d_secure: 'automatic' as const },
+    },
+    single_use_mandate: null,
+  };
+}
+
+export interface SetupIntentObject extends ReturnType<typeof setupIntentDefaults> {
   id: string;
   object: 'setup_intent';
   client_secret: string;
@@ -193,7 +315,37 @@ export interface SetupIntentObject {
   usage: 'off_session' | 'on_session';
 }
 
-export interface PaymentIntentObject {
+/** The fields of a PaymentIntent the fake never changes, as Stripe sends them for a card payment. */
+export function paymentIntentDefaults() {
+  return {
+    allowed_payment_method_types: null,
+    amount_capturable: 0,
+    application: null,
+    application_fee_amount: null,
+    canceled_at: null,
+    cancellation_reason: null,
+    capture_method: 'automatic_async' as const,
+    confirmation_method: 'automatic' as const,
+    customer_account: null,
+    excluded_payment_method_types: null,
+    latest_charge: null,
+    managed_payments: null,
+    on_behalf_of: null,
+    payment_method_configuration_details: null,
+    payment_method_options: null,
+    payment_record: null,
+    processing: null,
+    receipt_email: null,
+    review: null,
+    shipping: null,
+    source: null,
+    statement_descriptor: null,
+    statement_descriptor_suffix: null,
+    transfer_group: null,
+  };
+}
+
+export interface PaymentIntentObject extends ReturnType<typeof paymentIntentDefaults> {
   id: string;
   object: 'payment_intent';
   amount: number;
@@ -213,17 +365,17 @@ export interface PaymentIntentObject {
     | 'processing'
     | 'succeeded'
     | 'canceled';
-  /** `off_session` when it was confirmed with `off_session=true`. */
-  setup_future_usage?: string | null;
-  last_payment_error?: { type: string; code: string; decline_code?: string; message: string } | null;
+  /** `off_session` when it was confirmed with `off_session=true` or Checkout saved the card. */
+  setup_future_usage: 'off_session' | 'on_session' | null;
+  last_payment_error: { type: string; code: string; decline_code?: string; message: string } | null;
   /** Dynamic payment methods (this API version's default); `allow_redirects` as sent, else `always`. */
-  automatic_payment_methods?: { enabled: boolean; allow_redirects?: 'always' | 'never' } | null;
+  automatic_payment_methods: { enabled: boolean; allow_redirects?: 'always' | 'never' } | null;
   /** What the customer must do in `requires_action`: authenticate through Stripe.js, or at `redirect_to_url`. */
-  next_action?:
+  next_action:
     | { type: 'use_stripe_sdk'; use_stripe_sdk: Record<string, unknown> }
     | { type: 'redirect_to_url'; redirect_to_url: { return_url: string; url: string } }
     | null;
-  description?: string | null;
+  description: string | null;
 }
 
 export type CheckoutMode = 'payment' | 'setup' | 'subscription';
@@ -233,7 +385,71 @@ export interface CheckoutLineItem {
   quantity: number;
 }
 
-export interface CheckoutSessionObject {
+/** A Checkout Session's line item (`GET /v1/checkout/sessions/:id/line_items`). */
+export function checkoutLineItemObject(id: string, item: CheckoutLineItem) {
+  const amount = (item.price.unit_amount ?? 0) * item.quantity;
+  return {
+    id,
+    object: 'item' as const,
+    adjustable_quantity: null,
+    amount_discount: 0,
+    amount_subtotal: amount,
+    amount_tax: 0,
+    amount_total: amount,
+    currency: item.price.currency,
+    description: item.price.nickname,
+    metadata: {},
+    price: item.price,
+    quantity: item.quantity,
+  };
+}
+
+/** The fields of a hosted Checkout Session the fake never changes, as Stripe sends them by default. */
+export function checkoutSessionDefaults() {
+  return {
+    allowed_payment_method_types: null,
+    adaptive_pricing: null,
+    after_expiration: null,
+    allow_promotion_codes: null,
+    automatic_tax: { enabled: false, liability: null, provider: null, status: null },
+    billing_address_collection: null,
+    client_secret: null,
+    collected_information: null,
+    consent: null,
+    consent_collection: null,
+    currency_conversion: null,
+    custom_fields: [] as [],
+    custom_text: {
+      after_submit: null,
+      shipping_address: null,
+      submit: null,
+      terms_of_service_acceptance: null,
+    },
+    customer_account: null,
+    customer_creation: null,
+    discounts: null,
+    integration_identifier: null,
+    invoice: null,
+    invoice_creation: null,
+    locale: null,
+    managed_payments: null,
+    origin_context: null,
+    payment_link: null,
+    payment_method_collection: null,
+    payment_method_configuration_details: null,
+    payment_method_options: null,
+    permissions: null,
+    recovered_from: null,
+    saved_payment_method_options: null,
+    shipping_address_collection: null,
+    shipping_cost: null,
+    shipping_options: [] as [],
+    submit_type: null,
+    wallet_options: null,
+  };
+}
+
+export interface CheckoutSessionObject extends ReturnType<typeof checkoutSessionDefaults> {
   id: string;
   object: 'checkout.session';
   amount_subtotal: number | null;
@@ -243,6 +459,16 @@ export interface CheckoutSessionObject {
   created: number;
   currency: string | null;
   customer: string | null;
+  customer_details: {
+    address: null;
+    business_name: null;
+    email: string | null;
+    individual_name: null;
+    name: string | null;
+    phone: null;
+    tax_exempt: 'none';
+    tax_ids: [];
+  } | null;
   customer_email: string | null;
   expires_at: number;
   livemode: boolean;
@@ -255,7 +481,9 @@ export interface CheckoutSessionObject {
   status: 'open' | 'complete' | 'expired';
   subscription: string | null;
   success_url: string | null;
-  ui_mode: 'hosted';
+  total_details: { amount_discount: number; amount_shipping: number; amount_tax: number } | null;
+  // The pinned API version calls the Stripe-hosted page `hosted_page` (it was `hosted`).
+  ui_mode: 'hosted_page';
   url: string | null;
 }
 

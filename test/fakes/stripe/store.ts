@@ -25,6 +25,7 @@ import type {
   SubscriptionObject,
   SubscriptionStatus,
 } from './objects.js';
+import { paymentIntentDefaults, planOf, setupIntentDefaults, subscriptionDefaults } from './objects.js';
 
 export interface StoreOptions {
   livemode: boolean;
@@ -378,6 +379,7 @@ export class StripeStore {
         email: null,
         name: null,
         phone: null,
+        tax_id: null,
       },
       card: {
         brand,
@@ -388,12 +390,16 @@ export class StripeStore {
         exp_year: card.exp_year ?? new Date(this.options.clock()).getUTCFullYear() + 3,
         fingerprint: newId('x', 16).slice(2),
         funding: card.funding ?? 'credit',
+        generated_from: null,
         last4: card.last4 ?? '4242',
         networks: { available: [brand], preferred: null },
+        regulated_status: 'unregulated',
+        three_d_secure_usage: { supported: true },
         wallet: null,
       },
       created: this.now(),
       customer: null,
+      customer_account: null,
       livemode: this.options.livemode,
       metadata: {},
       type: 'card',
@@ -547,7 +553,16 @@ export class StripeStore {
     return subscription;
   }
 
-  private subscriptionItem(subscription: SubscriptionObject, input: SubscriptionItemInput, index: number) {
+  private subscriptionItem(
+    subscription: SubscriptionObject,
+    input: SubscriptionItemInput,
+    index: number,
+    // A new item shares the period of the subscription's items (Stripe keeps them aligned).
+    period = {
+      start: subscription.items.data[0]?.current_period_start ?? this.now(),
+      end: subscription.items.data[0]?.current_period_end ?? addMonths(this.now(), 1),
+    },
+  ) {
     const param = `items[${index}][price]`;
     const price = this.priceForSubscription(input.price, param);
     if (!price.recurring) {
@@ -566,11 +581,14 @@ export class StripeStore {
     const item: SubscriptionItemObject = {
       id: this.id('si'),
       object: 'subscription_item',
+      billing_thresholds: null,
       created: this.now(),
-      current_period_end: subscription.current_period_end,
-      current_period_start: subscription.current_period_start,
+      current_period_end: period.end,
+      current_period_start: period.start,
+      current_trial: null,
       discounts: [],
       metadata: input.metadata ?? {},
+      plan: planOf(price),
       price: clone(price),
       ...(metered ? {} : { quantity: input.quantity ?? 1 }),
       subscription: subscription.id,
@@ -610,25 +628,24 @@ export class StripeStore {
       this.hasPaymentMethod(customer);
     const status: SubscriptionStatus = trialEnd ? 'trialing' : payable ? 'active' : 'incomplete';
     const subscription: SubscriptionObject = {
+      ...subscriptionDefaults(),
       id: this.id('sub'),
       object: 'subscription',
       billing_cycle_anchor: trialEnd ?? now,
       cancel_at: input.cancelAtPeriodEnd ? periodEnd : null,
       cancel_at_period_end: input.cancelAtPeriodEnd ?? false,
       canceled_at: input.cancelAtPeriodEnd ? now : null,
-      cancellation_details: { comment: null, feedback: null, reason: null },
+      cancellation_details: { comment: null, feedback: null, feedback_option: null, reason: null },
       collection_method: collectionMethod,
       created: now,
       currency: 'usd',
-      current_period_end: periodEnd,
-      current_period_start: now,
       customer: customer.id,
       days_until_due: collectionMethod === 'send_invoice' ? (input.daysUntilDue ?? 30) : null,
       default_payment_method: input.defaultPaymentMethod ?? null,
       description: input.description ?? null,
       discounts: [],
       ended_at: null,
-      items: { object: 'list', data: [], has_more: false, total_count: 0, url: '' },
+      items: { object: 'list', data: [], has_more: false, url: '' },
       latest_invoice: null,
       livemode: this.options.livemode,
       metadata: input.metadata ?? {},
@@ -641,9 +658,10 @@ export class StripeStore {
     };
     subscription.items = {
       object: 'list',
-      data: input.items.map((item, index) => this.subscriptionItem(subscription, item, index)),
+      data: input.items.map((item, index) =>
+        this.subscriptionItem(subscription, item, index, { start: now, end: periodEnd }),
+      ),
       has_more: false,
-      total_count: input.items.length,
       url: `/v1/subscription_items?subscription=${subscription.id}`,
     };
     subscription.currency = subscription.items.data[0]?.price.currency ?? 'usd';
@@ -731,6 +749,7 @@ export class StripeStore {
     session.url = `${this.options.baseUrl()}/checkout/${session.id}`;
     if (input.mode === 'setup') {
       const setupIntent: SetupIntentObject = {
+        ...setupIntentDefaults(),
         id: this.id('seti'),
         object: 'setup_intent',
         client_secret: '',
@@ -798,9 +817,15 @@ export class StripeStore {
     } else if (session.mode === 'payment') {
       const processing = options.payment === 'processing';
       const paymentIntent: PaymentIntentObject = {
+        ...paymentIntentDefaults(),
         id: this.id('pi'),
         object: 'payment_intent',
         amount: session.amount_total ?? 0,
+        automatic_payment_methods: { allow_redirects: 'always', enabled: true },
+        description: null,
+        last_payment_error: null,
+        next_action: null,
+        setup_future_usage: null,
         amount_received: processing ? 0 : (session.amount_total ?? 0),
         client_secret: '',
         created: this.now(),
@@ -893,7 +918,6 @@ export class StripeStore {
     invoice.total_excluding_tax = total;
     invoice.amount_due = Math.max(0, total - invoice.starting_balance);
     invoice.amount_remaining = Math.max(0, invoice.amount_due - invoice.amount_paid);
-    invoice.lines.total_count = invoice.lines.data.length;
   }
 
   private invoiceItemLine(invoice: InvoiceObject, item: InvoiceItemObject): InvoiceLineItemObject {
@@ -1048,7 +1072,7 @@ export class StripeStore {
       issuer: { type: 'self' },
       last_finalization_error: null,
       latest_revision: null,
-      lines: { object: 'list', data: [], has_more: false, total_count: 0, url: '' },
+      lines: { object: 'list', data: [], has_more: false, url: '' },
       livemode: this.options.livemode,
       metadata: input.metadata ?? {},
       next_payment_attempt: null,
@@ -1283,9 +1307,11 @@ export class StripeStore {
       throw returnUrlRequired();
     }
     const paymentIntent: PaymentIntentObject = {
+      ...paymentIntentDefaults(),
       id: this.id('pi'),
       object: 'payment_intent',
       amount: input.amount,
+      setup_future_usage: null,
       amount_received: 0,
       automatic_payment_methods: automatic.enabled ? automatic : null,
       client_secret: '',
