@@ -184,11 +184,25 @@ export function createConformance(): Conformance {
     else if (kind in OBJECT_TYPES) root = `response:${kind}`;
     else return [`${where}: object "${kind}" has no schema here`];
     const validate = validator(root);
-    const problems = validate(value) ? [] : describe(validate.errors, where);
+    // Stripe's previous_attributes carry only the changed part of a nested object (the SDK types them
+    // as a shallow Partial): each must name a field of the object, and is not checked deeper.
+    const data = record.data as
+      { object?: Record<string, unknown>; previous_attributes?: unknown } | undefined;
+    const previous = kind === 'event' ? data?.previous_attributes : undefined;
+    const checked =
+      previous && typeof previous === 'object' ? { ...record, data: { object: data?.object } } : value;
+    const problems = validate(checked) ? [] : describe(validate.errors, where);
+    for (const field of Object.keys(previous ?? {})) {
+      if (!(field in (data?.object ?? {}))) {
+        problems.push(
+          `${where}/data/previous_attributes: has ${JSON.stringify(field)}, which the object does not`,
+        );
+      }
+    }
     // A list's or search's items are `unknown` to the SDK's generic envelope: check each by its own kind.
     if (kind === 'list' || kind === 'search_result') {
-      const data = Array.isArray(record.data) ? record.data : [];
-      data.forEach((item, index) => problems.push(...objectProblems(item, `${where}/data/${index}`)));
+      const items = Array.isArray(record.data) ? record.data : [];
+      items.forEach((item, index) => problems.push(...objectProblems(item, `${where}/data/${index}`)));
     }
     return problems;
   };
