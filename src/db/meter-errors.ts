@@ -27,7 +27,9 @@ export interface RecordedMeterErrors {
  * (`stripe_identifier`), if it is still `sent` or `pending`, becomes `failed` (`expired` for
  * timestamp_too_far_in_past) with the error code and Stripe's message, and `retry_after` when the code
  * is retried (src/domain/meter-errors.ts) and resends are left; its usage_daily row loses
- * `reported_to_stripe_at`, since Stripe did not count the usage. One statement, so a redelivery, a crash
+ * `reported_to_stripe_at`, since Stripe did not count the usage. Unless the day's billing period is
+ * closed: its invoice is final, a resend would count nowhere, so the error is an operator's (outcome
+ * `operator`) and the row stays reported. One statement, so a redelivery, a crash
  * or a concurrent delivery of the same event either did all of it or none; the losing delivery of two
  * concurrent ones waits on the primary key and then records nothing.
  *
@@ -60,9 +62,19 @@ export async function recordMeterErrorEvent(
                        WITH ORDINALITY AS s(code, identifier, message, retryable, status, ord)
        WHERE EXISTS (SELECT 1 FROM event)),
      -- The first sample naming a report decides what happens to it.
+     -- A day whose period is closed (its noon before the end of a closed period: periods close in order)
+     -- is on a finalized invoice: a resend would count nowhere, so it is an operator's, and its row stays
+     -- marked reported so that the sync leaves it alone.
      targets AS (
-       SELECT DISTINCT ON (r.id) r.id, r.usage_daily_id, s.code, s.message, s.retryable, s.status, r.attempt
+       SELECT DISTINCT ON (r.id) r.id, r.usage_daily_id, s.code, s.message, s.status, r.attempt,
+              s.retryable AND NOT invoiced.closed AS retryable, invoiced.closed
        FROM samples s JOIN meter_reports r ON r.stripe_identifier = s.identifier
+       JOIN usage_daily u ON u.id = r.usage_daily_id
+       CROSS JOIN LATERAL (
+         SELECT EXISTS (SELECT 1 FROM billing_periods b
+                        WHERE b.customer_id = u.customer_id
+                          AND (u.usage_date::timestamp + interval '12 hours') AT TIME ZONE 'UTC' < b.period_end)
+                AS closed) invoiced
        WHERE r.status IN ('sent', 'pending')
        ORDER BY r.id, s.ord),
      marked AS (
@@ -72,10 +84,10 @@ export async function recordMeterErrorEvent(
                               THEN now() + make_interval(hours => ($18::int[])[t.attempt + 1]) END
        -- Re-checked once the row is locked: a sync that marked it meanwhile is not overwritten blindly.
        FROM targets t WHERE r.id = t.id AND r.status IN ('sent', 'pending')
-       RETURNING r.id, r.usage_daily_id, r.retry_after IS NOT NULL AS retrying),
+       RETURNING r.id, r.usage_daily_id, r.retry_after IS NOT NULL AS retrying, t.closed),
      unreported AS (
        UPDATE usage_daily u SET reported_to_stripe_at = NULL
-       WHERE u.id IN (SELECT usage_daily_id FROM marked) AND u.reported_to_stripe_at IS NOT NULL
+       WHERE u.id IN (SELECT usage_daily_id FROM marked WHERE NOT closed) AND u.reported_to_stripe_at IS NOT NULL
        RETURNING u.id),
      recorded AS (
        INSERT INTO meter_event_errors (event_id, code, identifier, error_message, meter_report_id, outcome)

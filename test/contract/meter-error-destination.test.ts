@@ -217,6 +217,37 @@ describe('the Stripe event destination for meter error reports', () => {
     expect(fake.meterErrors.events.size).toBe(2);
   });
 
+  it('should leave a refused day whose period is already invoiced to an operator, never resending it', async () => {
+    const closed = await customer(false);
+    const row = await usage(closed.id, { cpu_hours: 400n });
+    await syncUsageToStripe(db.pool, stripe, { now: new Date() });
+    // The period holding the day closes (its invoice finalized) before Stripe's error report arrives.
+    const dayStart = Date.parse(`${date}T00:00:00Z`);
+    await db.pool.query(
+      `INSERT INTO billing_periods (customer_id, billing_mode, period_start, period_end, usage_complete,
+                                    reconciliation_status)
+       VALUES ($1, 'postpaid', $2, $3, true, 'matched')`,
+      [closed.id, new Date(dayStart - 29 * DAY_MS), new Date(dayStart + DAY_MS)],
+    );
+    await fake.meterErrors.flush();
+
+    expect(
+      (await reports(db.pool, closed.id)).map((report) => [
+        report.status,
+        report.errorCode,
+        report.retryAfter,
+      ]),
+    ).toEqual([['failed', 'meter_event_customer_not_found', null]]);
+    expect(await reportedAt(row)).not.toBeNull();
+    const { errors } = await adminErrors(`?customerId=${closed.id}`);
+    expect(errors.map((error) => [error.code, error.outcome])).toEqual([
+      ['meter_event_customer_not_found', 'operator'],
+    ]);
+    expect(
+      (await syncUsageToStripe(db.pool, stripe, { now: new Date(Date.now() + 30 * 3_600_000) })).eventsSent,
+    ).toBe(0);
+  });
+
   it('should deduplicate a redelivered event by id and change nothing', async () => {
     const [event] = [...fake.meterErrors.events.values()];
     const before = await db.pool.query('SELECT count(*)::int AS n FROM meter_event_errors');
