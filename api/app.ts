@@ -4,22 +4,29 @@ import {
   WorkflowUpdateFailedError,
   type Client,
 } from '@temporalio/client';
-import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
-import { requestId, type RequestIdVariables } from 'hono/request-id';
+import { requestId } from 'hono/request-id';
 import Stripe from 'stripe';
 import type { Config } from '../src/config.js';
 import type { Queryable } from '../src/db/pool.js';
 import type { Logger } from '../src/logger.js';
+import { isRetryableStripeError } from '../src/stripe/errors.js';
+import { adminAuth } from './auth.js';
 import { ApiError, errorBody, isDatabaseUnavailable, isTemporalUnavailable } from './errors.js';
 import { healthRoutes } from './health.js';
-import { openApiRoutes } from './openapi.js';
+import { serveOpenApi } from './openapi.js';
 import { rateLimits } from './rate-limit.js';
-import { adminBillingRoutes } from './routes/admin-billing.js';
+import { createRouter } from './router.js';
+import { adminClusterRoutes } from './routes/admin-clusters.js';
+import { adminCreditRoutes } from './routes/admin-credits.js';
+import { adminCustomerRoutes } from './routes/admin-customers.js';
+import { adminInvoiceRoutes } from './routes/admin-invoices.js';
 import { adminMeterErrorRoutes } from './routes/admin-meter-errors.js';
-import { adminRoutes } from './routes/admin.js';
+import { adminPricingRoutes } from './routes/admin-pricing.js';
+import { adminStripeEventRoutes } from './routes/admin-stripe-events.js';
 import { billingRoutes } from './routes/billing.js';
+import { seedAdminBillingRoutes } from './routes/seed-admin-billing.js';
 import { usageRoutes } from './routes/usage.js';
 import { auth0WebhookRoutes } from './webhooks/auth0.js';
 import { stripeEventDestinationRoutes } from './webhooks/stripe-event-destination.js';
@@ -27,10 +34,6 @@ import { stripeWebhookRoutes } from './webhooks/stripe.js';
 
 /** The largest request body of the customer, admin and cron routes (webhooks have their own limits). */
 export const API_BODY_LIMIT = 64 * 1024;
-
-export type AppEnv = {
-  Variables: RequestIdVariables & { logger: Logger; customerSubject: string; adminActor: string };
-};
 
 export interface AppDependencies {
   db: Queryable;
@@ -54,7 +57,7 @@ export interface AppDependencies {
  * loopback. Request ids, access logs, 404s and errors are handled here, once, for every route.
  */
 export function createApp(deps: AppDependencies) {
-  const app = new Hono<AppEnv>();
+  const app = createRouter();
 
   app.use(requestId());
   app.use(async (c, next) => {
@@ -86,7 +89,7 @@ export function createApp(deps: AppDependencies) {
   for (const path of ['/api/billing/*', '/api/admin/*', '/api/usage/*']) app.use(path, apiBodyLimit);
 
   app.route('/', healthRoutes(deps));
-  app.route('/', openApiRoutes());
+  serveOpenApi(app);
   if (deps.config) {
     const { config } = deps;
     const start = { taskQueue: config.temporal.taskQueue, gracePeriodDays: config.billing.gracePeriodDays };
@@ -117,6 +120,8 @@ export function createApp(deps: AppDependencies) {
         secret: config.auth0.webhookSecret,
       }),
     );
+    // One admin credential check for every /api/admin/* route (an unknown one is a 401 too).
+    app.use('/api/admin/*', adminAuth(config.adminCredentials));
     // Before the billing routes: their customer-JWT middleware covers /api/billing/*, and the seed's
     // /api/billing/sync-stripe authenticates with the cron secret instead.
     app.route(
@@ -126,7 +131,6 @@ export function createApp(deps: AppDependencies) {
         temporal: deps.temporal,
         taskQueue: config.temporal.taskQueue,
         cronSecret: config.cronSecret,
-        credentials: config.adminCredentials,
       }),
     );
     app.route(
@@ -141,27 +145,29 @@ export function createApp(deps: AppDependencies) {
         },
       }),
     );
+    const admin = { db: deps.db, temporal: deps.temporal };
+    app.route('/', adminCustomerRoutes(admin));
     app.route(
       '/',
-      adminRoutes({
-        db: deps.db,
-        temporal: deps.temporal,
-        credentials: config.adminCredentials,
+      adminCreditRoutes({
+        ...admin,
         maxGrantMicros: config.credits.maxGrantMicros,
         lowBalanceThresholdMicros: config.credits.lowBalanceThresholdMicros,
       }),
     );
-    app.route('/', adminMeterErrorRoutes({ db: deps.db, credentials: config.adminCredentials }));
+    app.route('/', adminPricingRoutes(admin));
+    app.route('/', adminInvoiceRoutes(admin));
     app.route(
       '/',
-      adminBillingRoutes({
+      adminClusterRoutes({
         db: deps.db,
-        temporal: deps.temporal,
-        credentials: config.adminCredentials,
         ...(config.auth0.clientId ? { oauthClientId: config.auth0.clientId } : {}),
         ...(deps.hopsworksFetch ? { hopsworksFetch: deps.hopsworksFetch } : {}),
       }),
     );
+    app.route('/', adminStripeEventRoutes(admin));
+    app.route('/', adminMeterErrorRoutes(admin));
+    app.route('/', seedAdminBillingRoutes(admin));
   }
 
   app.notFound((c) => c.json(errorBody('not_found', `No route for ${c.req.method} ${c.req.path}`), 404));
@@ -187,7 +193,7 @@ export function createApp(deps: AppDependencies) {
     if (error instanceof Stripe.errors.StripeError) {
       // Stripe throttled, failed or could not be reached (after the SDK's own retries): try again later.
       const status = error.statusCode ?? 0;
-      if (status === 0 || status === 429 || status >= 500) {
+      if (isRetryableStripeError(error)) {
         logger.warn({ err: error.message, type: error.type, status }, 'Stripe unavailable');
         c.header('Retry-After', '5');
         return c.json(errorBody('stripe_unavailable', 'Stripe is unavailable; retry later'), 503);

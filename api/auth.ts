@@ -2,7 +2,7 @@ import type { MiddlewareHandler } from 'hono';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { AdminCredential } from '../src/config.js';
 import { isStorableText } from '../src/domain/text.js';
-import type { AppEnv } from './app.js';
+import type { AppEnv } from './env.js';
 import { ApiError } from './errors.js';
 
 export interface CustomerAuthOptions {

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Hono } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
-import type { AppEnv } from './app.js';
+import type { AppEnv } from './env.js';
 
 // The docs page is Swagger UI from the swagger-ui-dist package (pinned exactly in package.json): its
 // files are served by this app, so /docs works without internet and its code changes only with a

@@ -7,7 +7,7 @@ import { rateLimiter, type RateLimitInfo } from 'hono-rate-limiter';
 import ipaddr from 'ipaddr.js';
 import proxyAddr from 'proxy-addr';
 import type { Config } from '../src/config.js';
-import type { AppEnv } from './app.js';
+import type { AppEnv } from './env.js';
 import { errorBody } from './errors.js';
 
 // Abuse limits of the API's callers, with hono-rate-limiter (a maintained port of express-rate-limit:

@@ -1,29 +1,73 @@
-import { Hono } from 'hono';
+import { createRoute } from '@hono/zod-openapi';
 import { z } from 'zod';
-import type { AdminCredential } from '../../src/config.js';
 import { listMeterErrors, METER_ERROR_OUTCOMES } from '../../src/db/meter-errors.js';
 import type { Queryable } from '../../src/db/pool.js';
-import type { AppEnv } from '../app.js';
-import { adminAuth } from '../auth.js';
-import { RequestProblems } from '../errors.js';
+import { createRouter, failures, json, openApiRoute, security } from '../router.js';
+import { customerIdParam, idCursor, pageLimit } from '../schemas.js';
 
 export const meterErrorsQuery = z.object({
   outcome: z.enum(METER_ERROR_OUTCOMES).optional(),
-  customerId: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a customer id')
-    .optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
-  before: z
-    .string()
-    .regex(/^\d{1,19}$/, 'must be an error id (nextBefore of the previous page)')
-    .optional(),
+  customerId: customerIdParam.optional(),
+  limit: pageLimit(500, 100),
+  before: idCursor(19, 'must be an error id (nextBefore of the previous page)'),
 });
 
-export interface AdminMeterErrorDependencies {
-  db: Queryable;
-  credentials: AdminCredential[];
-}
+const meterError = z.object({
+  id: z.string(),
+  eventId: z.string(),
+  eventType: z.string(),
+  meterId: z.string().nullable(),
+  code: z.string().describe("Stripe's error code, e.g. meter_event_customer_not_found"),
+  identifier: z.string().describe("The meter event's identifier as sent"),
+  errorMessage: z.string(),
+  outcome: z.enum(METER_ERROR_OUTCOMES),
+  receivedAt: z.string(),
+  report: z
+    .object({
+      id: z.string(),
+      customerId: z.string(),
+      usageDailyId: z.string(),
+      usageDate: z.string(),
+      metric: z.string(),
+      eventName: z.string(),
+      value: z.string().describe('micro-dollars'),
+      status: z.enum(['pending', 'sent', 'failed', 'expired']),
+      attempt: z.number().int(),
+      errorCode: z.string().nullable(),
+      retryAfter: z.string().nullable().describe('When the sync sends it again; null: waits for an operator'),
+    })
+    .nullable(),
+});
+const unattributedMeterErrors = z.object({
+  eventId: z.string(),
+  eventType: z.string(),
+  meterId: z.string().nullable(),
+  errorCount: z.number().int(),
+  sampledCount: z.number().int(),
+  summary: z.string().nullable(),
+  receivedAt: z.string(),
+});
+
+const listErrors = createRoute({
+  method: 'get',
+  path: '/api/admin/meter-errors',
+  summary:
+    'Meter events Stripe reported as not counted, newest first; ?outcome=retry|operator|unmatched|already_failed&customerId=&limit=&before=<nextBefore>',
+  tags: ['admin'],
+  security: security('admin'),
+  request: { query: meterErrorsQuery },
+  responses: {
+    200: json(
+      'One page, and the reports that counted errors without naming them',
+      z.object({
+        errors: z.array(meterError),
+        unattributed: z.array(unattributedMeterErrors),
+        nextBefore: z.string().nullable(),
+      }),
+    ),
+    ...failures(400, 401, 503),
+  },
+});
 
 /**
  * `GET /api/admin/meter-errors`: what Stripe reported, after accepting them, about meter events that did
@@ -32,21 +76,17 @@ export interface AdminMeterErrorDependencies {
  * already_failed) and the meter report as it is now (status, attempt, retry_after); `unattributed` lists
  * the reports that counted more errors than they named samples for.
  */
-export function adminMeterErrorRoutes(deps: AdminMeterErrorDependencies) {
-  return new Hono<AppEnv>()
-    .use('/api/admin/meter-errors', adminAuth(deps.credentials))
-    .get('/api/admin/meter-errors', async (c) => {
-      const problems = new RequestProblems();
-      const query = problems.parse(meterErrorsQuery, c.req.query());
-      problems.throwIfAny('Invalid query');
-      const { outcome, customerId, limit, before } = query!;
-      const { errors, unattributed } = await listMeterErrors(deps.db, {
-        limit,
-        ...(outcome ? { outcome } : {}),
-        ...(customerId ? { customerId } : {}),
-        ...(before ? { before } : {}),
-      });
-      const nextBefore = errors.length === limit ? (errors.at(-1)?.id ?? null) : null;
-      return c.json({ errors, unattributed, nextBefore });
+export function adminMeterErrorRoutes(deps: { db: Queryable }) {
+  const router = createRouter();
+  openApiRoute(router, listErrors, async (c, { query: { outcome, customerId, limit, before } }) => {
+    const { errors, unattributed } = await listMeterErrors(deps.db, {
+      limit,
+      ...(outcome ? { outcome } : {}),
+      ...(customerId ? { customerId } : {}),
+      ...(before ? { before } : {}),
     });
+    const nextBefore = errors.length === limit ? (errors.at(-1)?.id ?? null) : null;
+    return c.json({ errors, unattributed, nextBefore });
+  });
+  return router;
 }

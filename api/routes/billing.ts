@@ -1,4 +1,4 @@
-import { Hono, type Context } from 'hono';
+import { createRoute } from '@hono/zod-openapi';
 import type Stripe from 'stripe';
 import { z } from 'zod';
 import {
@@ -6,9 +6,6 @@ import {
   latestClosedPeriodEnd,
   usageDays,
   usageTotals,
-  type CustomerInvoice,
-  type UsageDay,
-  type UsageTotals,
 } from '../../src/db/customer-billing.js';
 import { insertCreditPurchase } from '../../src/db/credit-purchases.js';
 import { findCustomerBySubject, type CustomerRow } from '../../src/db/customers.js';
@@ -16,13 +13,13 @@ import { balanceOf } from '../../src/db/ledger.js';
 import type { Queryable } from '../../src/db/pool.js';
 import { activeCreditPrice } from '../../src/db/prices.js';
 import { purchaseTerms } from '../../src/domain/credit-purchase.js';
-import { MICROS_PER_CENT, MICROS_PER_DOLLAR, microsToDollars, type Micros } from '../../src/domain/money.js';
-import { METRICS, type Metric } from '../../src/domain/pricing.js';
+import { MICROS_PER_CENT, MICROS_PER_DOLLAR, microsToDollars } from '../../src/domain/money.js';
 import { CREDITS_PURPOSE } from '../../workflows/customer-workflow.messages.js';
-import type { AppEnv } from '../app.js';
 import { customerAuth, type CustomerAuthOptions } from '../auth.js';
-import { ApiError, parseJson, readJson, RequestProblems, whenValid } from '../errors.js';
-import { usdAmount, usdMicros } from './admin.js';
+import { ApiError, whenValid } from '../errors.js';
+import { createRouter, failures, json, jsonBody, openApiRoute, security } from '../router.js';
+import { balanceFields, billingMode, idCursor, pageLimit, usdAmount, usdMicros } from '../schemas.js';
+import { balanceJson, customerInvoiceJson, usageDayJson, usageTotalsJson } from '../serializers.js';
 
 export const checkoutSessionBody = z.object({
   successUrl: z.url({ protocol: /^https?$/ }).max(2000),
@@ -61,11 +58,8 @@ export const MAX_USAGE_DAYS = 366;
 export const DEFAULT_USAGE_DAYS = 30;
 
 export const invoicesQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  before: z
-    .string()
-    .regex(/^\d{1,19}$/, 'must be the nextBefore of the previous page')
-    .optional(),
+  limit: pageLimit(100, 20),
+  before: idCursor(19, 'must be the nextBefore of the previous page'),
 });
 
 /** How many invoices the overview shows. */
@@ -79,6 +73,139 @@ export interface BillingRouteDependencies {
   purchaseLimits: { minMicros: string; maxMicros: string };
 }
 
+// The customer's own usage and invoices. Quantities are exact decimals in each metric's billing unit.
+const cost = z.object({ cost: z.string().describe('USD'), costMicros: z.string() });
+const metrics = <T extends z.ZodType>(value: T) =>
+  z.object({
+    cpu_hours: value,
+    gpu_hours: value,
+    memory_gb_hours: value,
+    storage_gb_month: value,
+    api_calls: value,
+  });
+const usageTotalsAnswer = z.object({
+  days: z.number().int().describe('Distinct usage dates'),
+  quantities: metrics(z.string()),
+  costs: metrics(cost),
+  total: cost,
+});
+const usageRow = z.object({
+  date: z.string(),
+  clusterId: z.string(),
+  billingMode,
+  quantities: metrics(z.string()),
+  costs: metrics(cost),
+  total: cost,
+  reportedToStripe: z.boolean(),
+  charged: z.boolean(),
+});
+const customerInvoice = z.object({
+  id: z.string().describe('The Stripe invoice id'),
+  status: z.enum(['draft', 'open', 'paid', 'uncollectible', 'void']),
+  currency: z.string(),
+  periodStart: z.string(),
+  periodEnd: z.string(),
+  amountDue: z.string().describe('USD'),
+  amountPaid: z.string().describe('USD'),
+  hostedInvoiceUrl: z.string().nullable(),
+});
+const session = z.object({ id: z.string(), url: z.string().nullable() });
+const customer = { tags: ['billing'], security: security('customer') };
+
+const overview = createRoute({
+  ...customer,
+  method: 'get',
+  path: '/api/billing',
+  summary: "The customer's billing overview: period, its usage so far, balance and recent invoices",
+  responses: {
+    200: json(
+      'The overview (period and usage are null when no period is running)',
+      z.object({
+        customerId: z.string(),
+        billingMode,
+        status: z.string(),
+        period: z.object({ start: z.string(), end: z.string().nullable() }).nullable(),
+        usage: usageTotalsAnswer.nullable(),
+        ...balanceFields,
+        recentInvoices: z.array(customerInvoice).max(RECENT_INVOICES),
+      }),
+    ),
+    ...failures(401, 404, 503),
+  },
+});
+const usage = createRoute({
+  ...customer,
+  method: 'get',
+  path: '/api/billing/usage',
+  summary: "The customer's daily usage on every cluster; ?from=&to= (YYYY-MM-DD, at most 366 days)",
+  request: { query: usageQuery },
+  responses: {
+    200: json(
+      'Usage rows by date, and their totals',
+      z.object({ from: z.string(), to: z.string(), rows: z.array(usageRow), totals: usageTotalsAnswer }),
+    ),
+    ...failures(400, 401, 404, 503),
+  },
+});
+const invoices = createRoute({
+  ...customer,
+  method: 'get',
+  path: '/api/billing/invoices',
+  summary: "The customer's invoices, newest first; ?limit=&before=<nextBefore>",
+  request: { query: invoicesQuery },
+  responses: {
+    200: json(
+      'One page of invoices',
+      z.object({
+        invoices: z.array(
+          customerInvoice.extend({
+            reconciliationStatus: z.enum(['pending', 'matched', 'adjusted', 'mismatch']),
+          }),
+        ),
+        nextBefore: z.string().nullable(),
+      }),
+    ),
+    ...failures(400, 401, 404, 503),
+  },
+});
+const portal = createRoute({
+  ...customer,
+  method: 'post',
+  path: '/api/billing/portal',
+  summary: "A Stripe customer portal session: the customer's payment methods and invoices",
+  request: { body: jsonBody(portalBody) },
+  responses: {
+    201: json('Created', z.object({ url: z.string() })),
+    ...failures(400, 401, 404, 409, 503),
+  },
+});
+const balance = createRoute({
+  ...customer,
+  method: 'get',
+  path: '/api/billing/balance',
+  summary: "The customer's prepaid credit balance",
+  responses: {
+    200: json('The balance', z.object({ ...balanceFields, billingMode })),
+    ...failures(401, 404, 503),
+  },
+});
+const purchaseCredits = createRoute({
+  ...customer,
+  method: 'post',
+  path: '/api/billing/purchase-credits',
+  summary: 'A Stripe Checkout session (payment mode) that buys credits: a pack or an amount',
+  request: { body: jsonBody(purchaseCreditsBody) },
+  responses: { 201: json('Created', session), ...failures(400, 401, 404, 409, 503) },
+});
+const checkoutSession = createRoute({
+  ...customer,
+  method: 'post',
+  path: '/api/billing/checkout-session',
+  summary: 'A Stripe Checkout session (setup mode) to save a payment method',
+  request: { body: jsonBody(checkoutSessionBody) },
+  responses: { 201: json('Created', session), ...failures(400, 401, 404, 409, 503) },
+});
+
 /** Customer routes (bearer JWT; a customer only ever sees their own data). */
 export function billingRoutes(deps: BillingRouteDependencies) {
   const customerOf = async (subject: string) => {
@@ -86,46 +213,49 @@ export function billingRoutes(deps: BillingRouteDependencies) {
     if (!customer) throw new ApiError(404, 'customer_not_found', 'No customer for this account');
     return customer;
   };
+  const minMicros = BigInt(deps.purchaseLimits.minMicros);
+  const maxMicros = BigInt(deps.purchaseLimits.maxMicros);
 
   // `/api/billing/*` covers `/api/billing` itself too.
-  return new Hono<AppEnv>()
-    .use('/api/billing/*', customerAuth(deps.auth))
-    .get('/api/billing', async (c) => {
-      const customer = await customerOf(c.var.customerSubject);
-      const period = await currentPeriod(deps.db, customer);
-      const [days, balance, { invoices }] = await Promise.all([
-        period ? usageDays(deps.db, customer.id, { periodStart: period.start, periodEnd: period.end }) : null,
-        balanceOf(deps.db, customer.id),
-        customerInvoices(deps.db, customer.id, { limit: RECENT_INVOICES }),
-      ]);
-      return c.json({
-        customerId: customer.id,
-        billingMode: customer.billingMode,
-        status: customer.status,
-        period: period && { start: period.start.toISOString(), end: period.end?.toISOString() ?? null },
-        usage: days && usageTotalsJson(usageTotals(days)),
-        balance: microsToDollars(balance),
-        balanceMicros: balance.toString(),
-        currency: 'usd',
-        recentInvoices: invoices.map(invoiceJson),
-      });
-    })
-    .get('/api/billing/usage', async (c) => {
-      const query = parseQuery(c, usageQuery);
-      const to = query.to ?? new Date().toISOString().slice(0, 10);
-      const from = query.from ?? addDays(to, 1 - DEFAULT_USAGE_DAYS);
-      const span = daysBetween(from, to) + 1;
-      if (span < 1 || span > MAX_USAGE_DAYS) {
-        throw new ApiError(400, 'validation_failed', 'Invalid query', [
-          {
-            field: 'from',
-            message:
-              span < 1
-                ? `must be on or before to (${to})`
-                : `must be at most ${MAX_USAGE_DAYS} days before to (${to}), both included`,
-          },
-        ]);
-      }
+  const router = createRouter();
+  router.use('/api/billing/*', customerAuth(deps.auth));
+
+  openApiRoute(router, overview, async (c) => {
+    const customer = await customerOf(c.var.customerSubject);
+    const period = await currentPeriod(deps.db, customer);
+    const [days, balance, { invoices }] = await Promise.all([
+      period ? usageDays(deps.db, customer.id, { periodStart: period.start, periodEnd: period.end }) : null,
+      balanceOf(deps.db, customer.id),
+      customerInvoices(deps.db, customer.id, { limit: RECENT_INVOICES }),
+    ]);
+    return c.json({
+      customerId: customer.id,
+      billingMode: customer.billingMode,
+      status: customer.status,
+      period: period && { start: period.start.toISOString(), end: period.end?.toISOString() ?? null },
+      usage: days && usageTotalsJson(usageTotals(days)),
+      ...balanceJson(balance),
+      recentInvoices: invoices.map(customerInvoiceJson),
+    });
+  });
+
+  openApiRoute(
+    router,
+    usage,
+    {
+      check: ({ query }, problems) => {
+        if (!query) return undefined;
+        const to = query.to ?? new Date().toISOString().slice(0, 10);
+        const from = query.from ?? addDays(to, 1 - DEFAULT_USAGE_DAYS);
+        const span = daysBetween(from, to) + 1;
+        if (span < 1) problems.add('from', `must be on or before to (${to})`);
+        else if (span > MAX_USAGE_DAYS)
+          problems.add('from', `must be at most ${MAX_USAGE_DAYS} days before to (${to}), both included`);
+        return { from, to };
+      },
+    },
+    async (c, { checked: range }) => {
+      const { from, to } = range!;
       const customer = await customerOf(c.var.customerSubject);
       const days = await usageDays(deps.db, customer.id, { from, to });
       return c.json({
@@ -134,62 +264,64 @@ export function billingRoutes(deps: BillingRouteDependencies) {
         rows: days.map(usageDayJson),
         totals: usageTotalsJson(usageTotals(days)),
       });
-    })
-    .get('/api/billing/invoices', async (c) => {
-      const { limit, before } = parseQuery(c, invoicesQuery);
-      const customer = await customerOf(c.var.customerSubject);
-      const page = await customerInvoices(deps.db, customer.id, { limit, before: before ?? null });
-      return c.json({
-        invoices: page.invoices.map((invoice) => ({
-          ...invoiceJson(invoice),
-          reconciliationStatus: invoice.reconciliationStatus,
-        })),
-        nextBefore: page.nextBefore,
-      });
-    })
-    .post('/api/billing/portal', async (c) => {
-      const body = await parseJson(c, portalBody);
-      const customer = await customerOf(c.var.customerSubject);
-      if (!customer.stripeCustomerId) {
-        throw new ApiError(409, 'not_provisioned', 'The account is still being set up; try again shortly');
-      }
-      if (!deps.stripe) throw new ApiError(503, 'not_configured', 'Stripe is not configured');
-      // Stripe's hosted portal: payment methods, invoices and billing details, then back to returnUrl.
-      const session = await deps.stripe.billingPortal.sessions.create({
-        customer: customer.stripeCustomerId,
-        return_url: body.returnUrl,
-      });
-      return c.json({ url: session.url }, 201);
-    })
-    .get('/api/billing/balance', async (c) => {
-      const customer = await customerOf(c.var.customerSubject);
-      const balance = await balanceOf(deps.db, customer.id);
-      return c.json({
-        balance: microsToDollars(balance),
-        balanceMicros: balance.toString(),
-        currency: 'usd',
-        billingMode: customer.billingMode,
-      });
-    })
-    .post('/api/billing/purchase-credits', async (c) => {
+    },
+  );
+
+  openApiRoute(router, invoices, async (c, { query: { limit, before } }) => {
+    const customer = await customerOf(c.var.customerSubject);
+    const page = await customerInvoices(deps.db, customer.id, { limit, before: before ?? null });
+    return c.json({
+      invoices: page.invoices.map((invoice) => ({
+        ...customerInvoiceJson(invoice),
+        reconciliationStatus: invoice.reconciliationStatus,
+      })),
+      nextBefore: page.nextBefore,
+    });
+  });
+
+  openApiRoute(router, portal, async (c, { body }) => {
+    const customer = await customerOf(c.var.customerSubject);
+    if (!customer.stripeCustomerId) {
+      throw new ApiError(409, 'not_provisioned', 'The account is still being set up; try again shortly');
+    }
+    if (!deps.stripe) throw new ApiError(503, 'not_configured', 'Stripe is not configured');
+    // Stripe's hosted portal: payment methods, invoices and billing details, then back to returnUrl.
+    const session = await deps.stripe.billingPortal.sessions.create({
+      customer: customer.stripeCustomerId,
+      return_url: body.returnUrl,
+    });
+    return c.json({ url: session.url }, 201);
+  });
+
+  openApiRoute(router, balance, async (c) => {
+    const customer = await customerOf(c.var.customerSubject);
+    return c.json({
+      ...balanceJson(await balanceOf(deps.db, customer.id)),
+      billingMode: customer.billingMode,
+    });
+  });
+
+  openApiRoute(
+    router,
+    purchaseCredits,
+    {
       // The body's shape and the amount's conversion and range, all named in one 400.
-      const problems = new RequestProblems();
-      const { data, valid } = problems.parseObject(purchaseCreditsBody, await readJson(c));
-      const amountMicros =
-        valid.amount === undefined ? undefined : usdMicros(valid.amount, 'amount', problems);
-      const minMicros = BigInt(deps.purchaseLimits.minMicros);
-      const maxMicros = BigInt(deps.purchaseLimits.maxMicros);
-      if (
-        amountMicros !== undefined &&
-        (amountMicros % MICROS_PER_CENT !== 0n || amountMicros < minMicros || amountMicros > maxMicros)
-      ) {
-        problems.add(
-          'amount',
-          `must be whole cents from ${microsToDollars(minMicros)} to ${microsToDollars(maxMicros)} USD`,
-        );
-      }
-      problems.throwIfAny('The request body is invalid');
-      const body = data!;
+      check: ({ valid }, problems) => {
+        const amountMicros =
+          valid.amount === undefined ? undefined : usdMicros(valid.amount, 'amount', problems);
+        if (
+          amountMicros !== undefined &&
+          (amountMicros % MICROS_PER_CENT !== 0n || amountMicros < minMicros || amountMicros > maxMicros)
+        ) {
+          problems.add(
+            'amount',
+            `must be whole cents from ${microsToDollars(minMicros)} to ${microsToDollars(maxMicros)} USD`,
+          );
+        }
+        return amountMicros;
+      },
+    },
+    async (c, { body, checked: amountMicros }) => {
       const micros = body.pack !== undefined ? BigInt(body.pack) * MICROS_PER_DOLLAR : amountMicros!;
       const customer = await customerOf(c.var.customerSubject);
       if (!customer.stripeCustomerId) {
@@ -252,28 +384,30 @@ export function billingRoutes(deps: BillingRouteDependencies) {
         throw error;
       }
       return c.json({ id: session.id, url: session.url }, 201);
-    })
-    .post('/api/billing/checkout-session', async (c) => {
-      const body = await parseJson(c, checkoutSessionBody);
-      const customer = await findCustomerBySubject(deps.db, c.var.customerSubject);
-      if (!customer) throw new ApiError(404, 'customer_not_found', 'No customer for this account');
-      if (!customer.stripeCustomerId) {
-        throw new ApiError(409, 'not_provisioned', 'The account is still being set up; try again shortly');
-      }
-      if (!deps.stripe) throw new ApiError(503, 'not_configured', 'Stripe is not configured');
-      // Payment setup: the customer saves a card; the subscription is created when Stripe reports
-      // checkout.session.completed, by the customer's workflow.
-      const session = await deps.stripe.checkout.sessions.create({
-        mode: 'setup',
-        customer: customer.stripeCustomerId,
-        currency: 'usd',
-        success_url: body.successUrl,
-        cancel_url: body.cancelUrl,
-        metadata: { customer_id: customer.id, purpose: 'payment_setup' },
-        setup_intent_data: { metadata: { customer_id: customer.id } },
-      });
-      return c.json({ id: session.id, url: session.url }, 201);
+    },
+  );
+
+  openApiRoute(router, checkoutSession, async (c, { body }) => {
+    const customer = await customerOf(c.var.customerSubject);
+    if (!customer.stripeCustomerId) {
+      throw new ApiError(409, 'not_provisioned', 'The account is still being set up; try again shortly');
+    }
+    if (!deps.stripe) throw new ApiError(503, 'not_configured', 'Stripe is not configured');
+    // Payment setup: the customer saves a card; the subscription is created when Stripe reports
+    // checkout.session.completed, by the customer's workflow.
+    const session = await deps.stripe.checkout.sessions.create({
+      mode: 'setup',
+      customer: customer.stripeCustomerId,
+      currency: 'usd',
+      success_url: body.successUrl,
+      cancel_url: body.cancelUrl,
+      metadata: { customer_id: customer.id, purpose: 'payment_setup' },
+      setup_intent_data: { metadata: { customer_id: customer.id } },
     });
+    return c.json({ id: session.id, url: session.url }, 201);
+  });
+
+  return router;
 }
 
 /**
@@ -292,13 +426,6 @@ async function currentPeriod(
   return start && { start, end: null };
 }
 
-function parseQuery<T extends z.ZodType>(c: Context, schema: T): z.output<T> {
-  const problems = new RequestProblems();
-  const data = problems.parse(schema, c.req.query());
-  problems.throwIfAny('Invalid query');
-  return data as z.output<T>;
-}
-
 const DAY_MS = 86_400_000;
 
 function addDays(date: string, days: number): string {
@@ -307,51 +434,4 @@ function addDays(date: string, days: number): string {
 
 function daysBetween(from: string, to: string): number {
   return Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / DAY_MS);
-}
-
-// Money leaves as exact decimal strings, in USD and in micro-dollars.
-function costJson(micros: Micros) {
-  return { cost: microsToDollars(micros), costMicros: micros.toString() };
-}
-
-function costsJson(costMicros: Record<Metric, Micros>) {
-  return Object.fromEntries(METRICS.map((metric) => [metric, costJson(costMicros[metric])])) as Record<
-    Metric,
-    ReturnType<typeof costJson>
-  >;
-}
-
-function usageDayJson(day: UsageDay) {
-  return {
-    date: day.date,
-    clusterId: day.clusterId,
-    billingMode: day.billingMode,
-    quantities: day.quantities,
-    costs: costsJson(day.costMicros),
-    total: costJson(day.totalMicros),
-    reportedToStripe: day.reportedToStripe,
-    charged: day.charged,
-  };
-}
-
-function usageTotalsJson(totals: UsageTotals) {
-  return {
-    days: totals.days,
-    quantities: totals.quantities,
-    costs: costsJson(totals.costMicros),
-    total: costJson(totals.totalMicros),
-  };
-}
-
-function invoiceJson(invoice: CustomerInvoice) {
-  return {
-    id: invoice.stripeInvoiceId,
-    status: invoice.status,
-    currency: invoice.currency,
-    periodStart: invoice.periodStart.toISOString(),
-    periodEnd: invoice.periodEnd.toISOString(),
-    amountDue: microsToDollars(invoice.amountDueMicros),
-    amountPaid: microsToDollars(invoice.amountPaidMicros),
-    hostedInvoiceUrl: invoice.hostedInvoiceUrl,
-  };
 }

@@ -1,7 +1,7 @@
+import { createRoute } from '@hono/zod-openapi';
 import type { Client } from '@temporalio/client';
-import { Hono, type MiddlewareHandler } from 'hono';
+import type { MiddlewareHandler } from 'hono';
 import { z } from 'zod';
-import type { AdminCredential } from '../../src/config.js';
 import { audit } from '../../src/db/audit.js';
 import type { Queryable } from '../../src/db/pool.js';
 import type { Secret } from '../../src/secret.js';
@@ -10,10 +10,11 @@ import {
   stripeSyncWorkflowId,
   usageCollectionWorkflowId,
 } from '../../workflows/usage-workflows.messages.js';
-import type { AppEnv } from '../app.js';
-import { adminAuth } from '../auth.js';
-import { ApiError, parseJson, readJson, RequestProblems, whenValid } from '../errors.js';
-import { visibleText } from './admin.js';
+import type { AppEnv } from '../env.js';
+import { ApiError, whenValid, type RequestProblems } from '../errors.js';
+import { createRouter, failures, json, jsonBody, openApiRoute, security } from '../router.js';
+import { visibleText } from '../schemas.js';
+import { startOrJoin } from '../workflow-client.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Days one backfill may start at most. */
@@ -42,7 +43,6 @@ export interface UsageRouteDependencies {
   temporal: Client;
   taskQueue: string;
   cronSecret: Secret | undefined;
-  credentials: AdminCredential[];
 }
 
 /** The seed's cron callers: `Authorization: Bearer <CRON_SECRET>`, compared in constant time. */
@@ -54,61 +54,98 @@ function cronAuth(secret: Secret | undefined): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** An optional JSON body: none at all (the seed's crons send none) is `{}`. */
-async function optionalBody<T extends z.ZodType>(
-  c: Parameters<typeof parseJson>[0],
-  schema: T,
-): Promise<z.output<T>> {
-  if (!(await c.req.raw.clone().text()).trim()) return schema.parse({});
-  return parseJson(c, schema);
+/** Collects a problem under `field` unless `date` is a day that is over. */
+function dayIsOver(date: string, field: string, problems: RequestProblems): void {
+  if (date >= utcDay(Date.now())) problems.add(field, 'must be a day that is over (before today, UTC)');
 }
+
+const started = json('Started, or joined when running', workflowStarted);
+
+/** The seed's cron routes: `Authorization: Bearer <CRON_SECRET>`, a workflow started or joined. */
+function cronRoute(path: string, summary: string) {
+  return {
+    method: 'post' as const,
+    path,
+    summary,
+    tags: ['usage'],
+    security: security('cronSecret'),
+    responses: { 202: started, ...failures(400, 401, 503) },
+  };
+}
+
+const collect = createRoute({
+  ...cronRoute(
+    '/api/usage/collect',
+    'Start or join the collection of a day (default yesterday, UTC): `usage-collection-<date>`',
+  ),
+  // The seed's crons send no body at all: that is `{}`.
+  request: { body: { ...jsonBody(collectBody), required: false } },
+});
+const collectK8s = createRoute(
+  cronRoute('/api/usage/collect-k8s', "Start an observation of every cluster's pods and volumes"),
+);
+const syncStripe = createRoute(
+  cronRoute('/api/billing/sync-stripe', "Start or join today's Stripe sync: `stripe-sync-<date>`"),
+);
+const backfill = createRoute({
+  method: 'post',
+  path: '/api/admin/usage/backfill',
+  summary: 'Collect a range of days (at most 31), one workflow per day (audited)',
+  tags: ['admin'],
+  security: security('admin'),
+  request: { body: jsonBody(backfillBody) },
+  responses: {
+    202: json(
+      'Started, or joined when running',
+      z.object({ workflows: z.array(workflowStarted.extend({ date: z.string() })) }),
+    ),
+    ...failures(400, 401, 503),
+  },
+});
 
 /**
  * The usage triggers: the seed's cron routes start or join the scheduled workflows by their ids (a
  * running one is joined; a finished day runs again, which changes nothing already stored), and an
- * admin backfill starts one collection per day of a range.
+ * admin backfill starts one collection per day of a range (the admin credential is checked for
+ * /api/admin/* by the app).
  */
 export function usageRoutes(deps: UsageRouteDependencies) {
-  const start = async (workflowType: string, workflowId: string, args: unknown[]) => {
-    const handle = await deps.temporal.workflow.start(workflowType, {
-      workflowId,
-      taskQueue: deps.taskQueue,
-      args,
-      workflowIdConflictPolicy: 'USE_EXISTING',
-    });
-    return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
-  };
-  /** Collects a problem under `field` unless `date` is a day that is over. */
-  const dayIsOver = (date: string, field: string, problems: RequestProblems) => {
-    if (date >= utcDay(Date.now())) problems.add(field, 'must be a day that is over (before today, UTC)');
-  };
+  const start = (workflowType: string, workflowId: string, args: unknown[]) =>
+    startOrJoin(deps.temporal, deps.taskQueue, workflowType, workflowId, args);
   const cron = cronAuth(deps.cronSecret);
+  const router = createRouter();
 
-  return new Hono<AppEnv>()
-    .post('/api/usage/collect', cron, async (c) => {
-      const { date = utcDay(Date.now() - DAY_MS) } = await optionalBody(c, collectBody);
-      const problems = new RequestProblems();
-      dayIsOver(date, 'date', problems);
-      problems.throwIfAny('The request body is invalid');
-      return c.json(await start('usageCollectionWorkflow', usageCollectionWorkflowId(date), [{ date }]), 202);
-    })
-    .post('/api/usage/collect-k8s', cron, async (c) => {
-      return c.json(
-        await start('clusterObservationWorkflow', clusterObservationWorkflowId(new Date()), []),
-        202,
-      );
-    })
-    .post('/api/billing/sync-stripe', cron, async (c) => {
-      const date = utcDay(Date.now());
-      return c.json(await start('stripeSyncWorkflow', stripeSyncWorkflowId(date), [{ date }]), 202);
-    })
-    .post('/api/admin/usage/backfill', adminAuth(deps.credentials), async (c) => {
+  openApiRoute(
+    router,
+    { ...collect, middleware: cron },
+    {
+      check: ({ body }, problems) => {
+        const date = body?.date ?? utcDay(Date.now() - DAY_MS);
+        if (body) dayIsOver(date, 'date', problems);
+        return date;
+      },
+    },
+    async (c, { checked: date }) =>
+      c.json(await start('usageCollectionWorkflow', usageCollectionWorkflowId(date), [{ date }]), 202),
+  );
+  openApiRoute(router, { ...collectK8s, middleware: cron }, async (c) =>
+    c.json(await start('clusterObservationWorkflow', clusterObservationWorkflowId(new Date()), []), 202),
+  );
+  openApiRoute(router, { ...syncStripe, middleware: cron }, async (c) => {
+    const date = utcDay(Date.now());
+    return c.json(await start('stripeSyncWorkflow', stripeSyncWorkflowId(date), [{ date }]), 202);
+  });
+
+  openApiRoute(
+    router,
+    backfill,
+    {
       // The body's shape, the range and a day that is not over yet, all named in one 400.
-      const problems = new RequestProblems();
-      const { data, valid } = problems.parseObject(backfillBody, await readJson(c));
-      if (valid.to !== undefined) dayIsOver(valid.to, 'to', problems);
-      problems.throwIfAny('The request body is invalid');
-      const { from, to, reason } = data!;
+      check: ({ valid }, problems) => {
+        if (valid.to !== undefined) dayIsOver(valid.to, 'to', problems);
+      },
+    },
+    async (c, { body: { from, to, reason } }) => {
       const workflows: { date: string; workflowId: string; runId: string }[] = [];
       for (let day = Date.parse(from); day <= Date.parse(to); day += DAY_MS) {
         const date = utcDay(day);
@@ -125,5 +162,8 @@ export function usageRoutes(deps: UsageRouteDependencies) {
         requestId: c.var.requestId,
       });
       return c.json({ workflows }, 202);
-    });
+    },
+  );
+
+  return router;
 }

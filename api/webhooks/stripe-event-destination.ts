@@ -1,7 +1,9 @@
-import { Hono, type Context } from 'hono';
+import { createRoute } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import Stripe from 'stripe';
-import { recordMeterErrorEvent } from '../../src/db/meter-errors.js';
+import { z } from 'zod';
+import { METER_ERROR_OUTCOMES, recordMeterErrorEvent } from '../../src/db/meter-errors.js';
 import type { Queryable } from '../../src/db/pool.js';
 import {
   isMeterErrorEventType,
@@ -9,8 +11,10 @@ import {
   thinEnvelopeProblems,
 } from '../../src/domain/meter-errors.js';
 import type { Secret } from '../../src/secret.js';
-import type { AppEnv } from '../app.js';
+import type { AppEnv } from '../env.js';
 import { ApiError } from '../errors.js';
+import { createRouter, failures, json, jsonBody, openApiRoute, security } from '../router.js';
+import { errorBodySchema } from '../schemas.js';
 import { inspectBody, MAX_EVENT_DEPTH } from './stripe-event.js';
 
 /** The path of the event destination (thin events) in the Stripe account's set-up (README). */
@@ -19,6 +23,43 @@ export const EVENT_DESTINATION_PATH = '/api/webhooks/stripe/events';
 const TOLERANCE_SECONDS = 300;
 /** Thin events are a few hundred bytes; the fetched events a few kilobytes. */
 const BODY_LIMIT = 64 * 1024;
+
+const thinEvent = z
+  .object({
+    id: z.string(),
+    object: z.literal('v2.core.event'),
+    type: z.string(),
+    livemode: z.boolean(),
+    created: z.string().describe('RFC 3339'),
+    related_object: z.object({ id: z.string(), type: z.string(), url: z.string() }).nullable().optional(),
+  })
+  .describe(
+    'A thin event (v1.billing.meter.error_report_triggered, v1.billing.meter.no_meter_found), signed with the ' +
+      "event destination's secret (Stripe-Signature header); the full event is fetched from /v2/core/events/:id.",
+  );
+
+const destinationRoute = createRoute({
+  method: 'post',
+  path: EVENT_DESTINATION_PATH,
+  summary: "Stripe event destination (thin events): meter error reports, in the key's mode",
+  tags: ['webhooks'],
+  security: security('stripeSignature'),
+  request: { body: jsonBody(thinEvent) },
+  responses: {
+    200: json(
+      'Recorded (once per event id), or a type this destination ignores',
+      z.object({
+        received: z.literal(true),
+        status: z.enum(['recorded', 'ignored']),
+        duplicate: z.boolean().optional(),
+        errorCount: z.number().int().optional(),
+        outcomes: z.record(z.enum(METER_ERROR_OUTCOMES), z.number().int()).optional(),
+      }),
+    ),
+    502: json('Stripe answered no meter error report for the event', errorBodySchema),
+    ...failures(400, 404, 413, 503),
+  },
+});
 
 /** The parts of the Stripe SDK the destination uses: the thin-event parser and the v2 events API. */
 export type EventDestinationStripe = Pick<Stripe, 'parseEventNotification'> & {
@@ -124,5 +165,7 @@ export function stripeEventDestinationRoutes(deps: EventDestinationDependencies)
       throw new ApiError(413, 'payload_too_large', `The body is larger than ${BODY_LIMIT} bytes`);
     },
   });
-  return new Hono<AppEnv>().post(EVENT_DESTINATION_PATH, limit, receive);
+  const router = createRouter();
+  openApiRoute(router, { ...destinationRoute, middleware: limit }, receive, { ownBody: true });
+  return router;
 }

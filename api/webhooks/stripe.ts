@@ -1,7 +1,9 @@
 import type { Client } from '@temporalio/client';
-import { Hono } from 'hono';
+import { createRoute } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import Stripe from 'stripe';
+import { z } from 'zod';
 import type { Queryable } from '../../src/db/pool.js';
 import {
   markStripeEvent,
@@ -10,15 +12,48 @@ import {
   refuseMisroutedStripeEvent,
 } from '../../src/db/stripe-events.js';
 import type { Secret } from '../../src/secret.js';
-import { signalStripeEvent, type CustomerStartOptions } from '../../src/temporal/customers.js';
+import { signalStripeEvent, type CustomerStartOptions } from '../workflow-client.js';
 import type { StripeEventSignal } from '../../workflows/customer-workflow.messages.js';
-import type { AppEnv } from '../app.js';
+import type { AppEnv } from '../env.js';
 import { ApiError } from '../errors.js';
+import { createRouter, failures, json, jsonBody, openApiRoute, security } from '../router.js';
 import { envelopeProblems, inspectBody, MAX_EVENT_DEPTH } from './stripe-event.js';
 
 /** Stripe signs the timestamp too; older deliveries are refused so a captured request cannot be replayed. */
 const TOLERANCE_SECONDS = 300;
 export const WEBHOOK_BODY_LIMIT = 512 * 1024;
+
+const webhookAck = z.object({
+  received: z.literal(true),
+  status: z.enum(['signalled', 'ignored', 'unroutable', 'received', 'rejected']),
+  duplicate: z.boolean().optional(),
+  reason: z.string().optional().describe('Why a rejected event was not acted on'),
+});
+const stripeEvent = z
+  .object({
+    id: z.string(),
+    object: z.literal('event'),
+    type: z.string(),
+    livemode: z.boolean(),
+    data: z.object({}),
+  })
+  .describe('A Stripe event, signed by Stripe (Stripe-Signature header) and verified against the raw body.');
+
+/** The endpoint of a mode: the raw body is read by the route (its signature comes first). */
+function webhookRoute(mode: 'live' | 'test') {
+  return createRoute({
+    method: 'post',
+    path: mode === 'live' ? '/api/webhooks/stripe' : '/api/webhooks/stripe-test',
+    summary: `Stripe webhook (${mode} mode)`,
+    tags: ['webhooks'],
+    security: security('stripeSignature'),
+    request: { body: jsonBody(stripeEvent) },
+    responses: {
+      200: json('Recorded (and delivered)', webhookAck),
+      ...failures(400, 404, 413, 503),
+    },
+  });
+}
 
 /** The event types a customer's workflow acts on (now or in later issues); others are acknowledged. */
 const ROUTED_TYPES = new Set([
@@ -111,7 +146,7 @@ function integer(value: unknown): number {
  * body, mode); 503 when Postgres or Temporal is down, so Stripe retries; 200 for everything else.
  */
 export function stripeWebhookRoutes(deps: StripeWebhookDependencies) {
-  const receive = (mode: 'live' | 'test') => async (c: import('hono').Context<AppEnv>) => {
+  const receive = (mode: 'live' | 'test') => async (c: Context<AppEnv>) => {
     const secret = deps.secrets[mode];
     if (!secret)
       throw new ApiError(404, 'not_configured', `The ${mode}-mode Stripe webhook endpoint is not configured`);
@@ -244,7 +279,9 @@ export function stripeWebhookRoutes(deps: StripeWebhookDependencies) {
       throw new ApiError(413, 'payload_too_large', `The body is larger than ${WEBHOOK_BODY_LIMIT} bytes`);
     },
   });
-  return new Hono<AppEnv>()
-    .post('/api/webhooks/stripe', limit, receive('live'))
-    .post('/api/webhooks/stripe-test', limit, receive('test'));
+  const router = createRouter();
+  for (const mode of ['live', 'test'] as const) {
+    openApiRoute(router, { ...webhookRoute(mode), middleware: limit }, receive(mode), { ownBody: true });
+  }
+  return router;
 }

@@ -20,7 +20,12 @@ function customerSummary(customerId: string, email?: string): string {
 }
 
 /** A Temporal call from an HTTP request must fail fast (and the caller answer 503), not hang. */
-const DEADLINE_MS = 5_000;
+export const HTTP_DEADLINE_MS = 5_000;
+
+/** Runs `call`'s Temporal requests under the deadline of a call made while answering an HTTP request. */
+export function withHttpDeadline<T>(client: Client, call: () => Promise<T>): Promise<T> {
+  return client.connection.withDeadline(Date.now() + HTTP_DEADLINE_MS, call);
+}
 
 /**
  * Delivers a Stripe event to the customer's workflow, starting it if it is not running
@@ -38,7 +43,7 @@ export async function signalStripeEvent(
   customerId: string,
   event: StripeEventSignal,
 ): Promise<void> {
-  await client.connection.withDeadline(Date.now() + DEADLINE_MS, () =>
+  await withHttpDeadline(client, () =>
     client.workflow.signalWithStart<typeof customerWorkflow, [StripeEventSignal]>('customerWorkflow', {
       workflowId: customerWorkflowId(customerId),
       taskQueue: options.taskQueue,
@@ -57,7 +62,7 @@ export async function signalSignup(
   customerId: string,
   signup: SignupDetails,
 ): Promise<void> {
-  await client.connection.withDeadline(Date.now() + DEADLINE_MS, () =>
+  await withHttpDeadline(client, () =>
     client.workflow.signalWithStart<typeof customerWorkflow, [SignupDetails]>('customerWorkflow', {
       workflowId: customerWorkflowId(customerId),
       taskQueue: options.taskQueue,
@@ -81,7 +86,5 @@ export async function requestProvisioningRetry(
   action: AdminAction,
 ): Promise<CustomerState> {
   const handle = client.workflow.getHandle<typeof customerWorkflow>(customerWorkflowId(customerId));
-  return client.connection.withDeadline(Date.now() + DEADLINE_MS, () =>
-    handle.executeUpdate(retryProvisioningUpdate, { args: [action] }),
-  );
+  return withHttpDeadline(client, () => handle.executeUpdate(retryProvisioningUpdate, { args: [action] }));
 }

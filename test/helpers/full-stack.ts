@@ -64,6 +64,8 @@ export interface FullStack {
   taskQueue: string;
   /** `http://127.0.0.1:<port>` of the API. */
   apiUrl: string;
+  /** The app that server serves: its routes and their OpenAPI definitions. */
+  app: ReturnType<typeof createApp>;
   /** A JSON request to the API with an optional bearer token. */
   call(method: string, path: string, token?: string, body?: unknown): Promise<Response>;
   /** A customer signed up through the Auth0 webhook and provisioned by their workflow. */
@@ -174,6 +176,7 @@ export async function startFullStack(options: FullStackOptions): Promise<FullSta
     config,
     taskQueue,
     apiUrl,
+    app,
     call,
     newCustomer,
     async close() {

@@ -3,7 +3,7 @@ import proto from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OPERATIONS } from '../../api/openapi.js';
+import { apiOperations, type Operation } from '../../api/openapi.js';
 import { customerWorkflowId } from '../../workflows/customer-workflow.messages.js';
 import type { LocalIdentityProvider } from '../fakes/auth0/index.js';
 import { signStripePayload } from '../fakes/stripe/signature.js';
@@ -38,6 +38,8 @@ describe('bad input: malformed and hostile requests against every route, on real
   let apiUrl: string;
   let taskQueue: string;
   let context: CorpusContext;
+  /** Every route the app serves, from its createRoute definitions. */
+  let OPERATIONS: Operation[];
 
   const call = (method: string, path: string, headers: Record<string, string>, body?: unknown) =>
     fetch(`${apiUrl}${path}`, {
@@ -56,6 +58,7 @@ describe('bad input: malformed and hostile requests against every route, on real
   beforeAll(async () => {
     stack = await startFullStack({ name: 'bad-input' });
     ({ env, db, identity, apiUrl, taskQueue } = stack);
+    OPERATIONS = apiOperations(stack.app);
 
     // A realistic state: two provisioned customers with credits, an override, settings, a Stripe event.
     const [ada, bo] = await Promise.all([newCustomer('bad-input-ada'), newCustomer('bad-input-bo')]);
