@@ -801,83 +801,88 @@ export function rejectedStripeEvents(
   operations: Operation[],
   ctx: CorpusContext & { stripeCustomerA: string },
 ): (BadRequest & { eventId: string; reasonPath: string })[] {
-  return operations
-    .filter((operation) => operation.security === 'stripeSignature')
-    .flatMap((operation) => {
-      const live = operation.path.endsWith('/stripe');
-      const secret = live ? ctx.stripeSecrets.live : ctx.stripeSecrets.test;
-      const mode = live ? 'live' : 'test';
-      const a = ctx.customers.a.id;
-      const object = (fields: Record<string, unknown>) => ({
-        data: {
-          object: {
-            id: 'cs_bad_input',
-            object: 'checkout.session',
-            customer: ctx.stripeCustomerA,
-            ...fields,
-          },
-        },
-      });
-      const cases: [string, string, Record<string, unknown>, string][] = [
-        [
-          'metadata customer_id ending with NUL',
-          'meta_nul',
-          { type: 'checkout.session.completed', ...object({ metadata: { customer_id: `${a}\u0000` } }) },
-          'data.object.metadata.customer_id',
-        ],
-        [
-          'metadata value with a lone surrogate',
-          'meta_sur',
-          {
-            type: 'checkout.session.completed',
-            ...object({ metadata: { customer_id: a, purpose: '\ud800' } }),
-          },
-          'data.object.metadata.purpose',
-        ],
-        [
-          'metadata key with NUL',
-          'meta_key',
-          { type: 'invoice.paid', ...object({ metadata: { 'k\u0000': 'v' } }) },
-          'data.object.metadata',
-        ],
-        [
-          'Stripe customer id ending with NUL',
-          'customer_nul',
-          {
-            type: 'payment_method.attached',
-            data: {
-              object: {
-                id: 'pm_bad_input',
-                object: 'payment_method',
-                customer: `${ctx.stripeCustomerA}\u0000`,
-              },
+  return (
+    operations
+      // The snapshot-event endpoints: the event destination (thin events) records meter errors, not events.
+      .filter(
+        (operation) => operation.security === 'stripeSignature' && /\/stripe(-test)?$/.test(operation.path),
+      )
+      .flatMap((operation) => {
+        const live = operation.path.endsWith('/stripe');
+        const secret = live ? ctx.stripeSecrets.live : ctx.stripeSecrets.test;
+        const mode = live ? 'live' : 'test';
+        const a = ctx.customers.a.id;
+        const object = (fields: Record<string, unknown>) => ({
+          data: {
+            object: {
+              id: 'cs_bad_input',
+              object: 'checkout.session',
+              customer: ctx.stripeCustomerA,
+              ...fields,
             },
           },
-          'data.object.customer',
-        ],
-        [
-          'lone low surrogate in an unrouted type',
-          'unrouted',
-          { type: 'customer.updated', ...object({ description: 'x\udfff' }) },
-          'data.object.description',
-        ],
-      ];
-      return cases.map(([note, name, fields, path]) => {
-        const eventId = `evt_bad_input_rejected_${name}_${mode}`;
-        const body = hostileEvent(eventId, live, fields);
-        return {
-          ...stripePost(
-            operation,
-            'rejected-event',
-            note,
-            body,
-            signStripePayload(body, secret, ctx.nowSeconds),
-          ),
-          eventId,
-          reasonPath: path,
-        };
-      });
-    });
+        });
+        const cases: [string, string, Record<string, unknown>, string][] = [
+          [
+            'metadata customer_id ending with NUL',
+            'meta_nul',
+            { type: 'checkout.session.completed', ...object({ metadata: { customer_id: `${a}\u0000` } }) },
+            'data.object.metadata.customer_id',
+          ],
+          [
+            'metadata value with a lone surrogate',
+            'meta_sur',
+            {
+              type: 'checkout.session.completed',
+              ...object({ metadata: { customer_id: a, purpose: '\ud800' } }),
+            },
+            'data.object.metadata.purpose',
+          ],
+          [
+            'metadata key with NUL',
+            'meta_key',
+            { type: 'invoice.paid', ...object({ metadata: { 'k\u0000': 'v' } }) },
+            'data.object.metadata',
+          ],
+          [
+            'Stripe customer id ending with NUL',
+            'customer_nul',
+            {
+              type: 'payment_method.attached',
+              data: {
+                object: {
+                  id: 'pm_bad_input',
+                  object: 'payment_method',
+                  customer: `${ctx.stripeCustomerA}\u0000`,
+                },
+              },
+            },
+            'data.object.customer',
+          ],
+          [
+            'lone low surrogate in an unrouted type',
+            'unrouted',
+            { type: 'customer.updated', ...object({ description: 'x\udfff' }) },
+            'data.object.description',
+          ],
+        ];
+        return cases.map(([note, name, fields, path]) => {
+          const eventId = `evt_bad_input_rejected_${name}_${mode}`;
+          const body = hostileEvent(eventId, live, fields);
+          return {
+            ...stripePost(
+              operation,
+              'rejected-event',
+              note,
+              body,
+              signStripePayload(body, secret, ctx.nowSeconds),
+            ),
+            eventId,
+            reasonPath: path,
+          };
+        });
+      })
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
