@@ -1,7 +1,7 @@
 import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
 import type { CustomerState } from '../src/domain/customer.js';
-import { withHttpDeadline as withDeadline } from '../src/temporal/customers.js';
+import { HTTP_UPDATE_DEADLINE_MS, withHttpDeadline as withDeadline } from '../src/temporal/customers.js';
 import { customerWorkflowId, getStateQuery } from '../workflows/customer-workflow.messages.js';
 
 /*
@@ -26,9 +26,9 @@ export function customerState(temporal: Client, customerId: string): Promise<Cus
 
 /**
  * Runs an update on the customer's workflow and answers its result (its validator may refuse it:
- * WorkflowUpdateFailedError). No deadline here: the workflow serializes a customer's updates, and a
- * burst of them (50 concurrent grants in test/integration/credits.test.ts) waits longer than
- * HTTP_DEADLINE_MS to be accepted on a loaded machine; an unreachable Temporal still fails the call.
+ * WorkflowUpdateFailedError), under HTTP_UPDATE_DEADLINE_MS: longer than the other calls', since the
+ * workflow serializes a customer's updates and a burst of them queues (50 concurrent grants in
+ * test/integration/credits.test.ts), but bounded, so a request whose workflow no worker runs gets a 503.
  */
 export function updateCustomer<Arg, Result>(
   temporal: Client,
@@ -36,7 +36,11 @@ export function updateCustomer<Arg, Result>(
   update: UpdateDefinition<Result, [Arg]>,
   arg: Arg,
 ): Promise<Result> {
-  return temporal.workflow.getHandle(customerWorkflowId(customerId)).executeUpdate(update, { args: [arg] });
+  return withDeadline(
+    temporal,
+    () => temporal.workflow.getHandle(customerWorkflowId(customerId)).executeUpdate(update, { args: [arg] }),
+    HTTP_UPDATE_DEADLINE_MS,
+  );
 }
 
 /** Starts a workflow by its id, or joins the one running under it. */

@@ -22,9 +22,21 @@ function customerSummary(customerId: string, email?: string): string {
 /** A Temporal call from an HTTP request must fail fast (and the caller answer 503), not hang. */
 export const HTTP_DEADLINE_MS = 5_000;
 
+/**
+ * An update from an HTTP request waits for the workflow to run it, after the customer's earlier updates
+ * (the workflow serializes them): a burst of 50 grants on one customer takes longer than
+ * HTTP_DEADLINE_MS on a loaded machine. Still bounded, so a request never hangs when no worker runs
+ * the workflow (the update is then never admitted): 503 after this, well inside common HTTP timeouts.
+ */
+export const HTTP_UPDATE_DEADLINE_MS = 30_000;
+
 /** Runs `call`'s Temporal requests under the deadline of a call made while answering an HTTP request. */
-export function withHttpDeadline<T>(client: Client, call: () => Promise<T>): Promise<T> {
-  return client.connection.withDeadline(Date.now() + HTTP_DEADLINE_MS, call);
+export function withHttpDeadline<T>(
+  client: Client,
+  call: () => Promise<T>,
+  deadlineMs: number = HTTP_DEADLINE_MS,
+): Promise<T> {
+  return client.connection.withDeadline(Date.now() + deadlineMs, call);
 }
 
 /**
@@ -86,5 +98,9 @@ export async function requestProvisioningRetry(
   action: AdminAction,
 ): Promise<CustomerState> {
   const handle = client.workflow.getHandle<typeof customerWorkflow>(customerWorkflowId(customerId));
-  return withHttpDeadline(client, () => handle.executeUpdate(retryProvisioningUpdate, { args: [action] }));
+  return withHttpDeadline(
+    client,
+    () => handle.executeUpdate(retryProvisioningUpdate, { args: [action] }),
+    HTTP_UPDATE_DEADLINE_MS,
+  );
 }
