@@ -10,6 +10,7 @@ import {
 import { appendEntry, balanceOf } from '../src/db/ledger.js';
 import { enqueueNotification } from '../src/db/notifications.js';
 import { microsFromJson, microsToCents, microsToDollars } from '../src/domain/money.js';
+import { isRetryableStripeError } from '../src/stripe/errors.js';
 import type { CreditBalanceReport } from '../workflows/customer-workflow.messages.js';
 import { stripeCall } from './stripe.js';
 
@@ -194,9 +195,9 @@ export function createRefillActivities({ db, stripe }: { db: pg.Pool; stripe: Re
         );
       } catch (error) {
         const stripeError = error as Partial<Stripe.errors.StripeError>;
-        const status = stripeError.statusCode ?? 0;
-        // Rate limits, Stripe's 5xx and the network: retried under the same key. A refusal is final.
-        if (status === 0 || status === 429 || status >= 500) throw error;
+        // Rate limits, lock timeouts, Stripe's 5xx and the network: retried under the same key. A
+        // refusal is final.
+        if (isRetryableStripeError(stripeError)) throw error;
         // The soft decline of an off-session payment the issuer wants authenticated: the PaymentIntent
         // stays (requires_payment_method) for the customer to confirm on session.
         const declinedIntent = stripeError.payment_intent?.id ?? null;

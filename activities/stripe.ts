@@ -5,6 +5,7 @@ import { findCustomer, setStripeCustomerId } from '../src/db/customers.js';
 import { activeSubscriptionPriceIds } from '../src/db/prices.js';
 import type { SubscriptionSnapshot } from '../src/domain/customer.js';
 import { CustomerErrors } from '../workflows/customer-workflow.messages.js';
+import { isRetryableStripeError } from '../src/stripe/errors.js';
 
 /** The part of the Stripe SDK these activities use: tests hand in the real SDK pointed at a fake. */
 export type StripeApi = Pick<
@@ -29,9 +30,11 @@ export async function stripeCall<T>(call: () => Promise<T>): Promise<T> {
     return await call();
   } catch (error) {
     const stripeError = error as { type?: string; statusCode?: number; code?: string; message?: string };
-    const status = stripeError.statusCode ?? 0;
-    const retryable = status === 429 || status >= 500 || status === 0 || stripeError.code === 'lock_timeout';
-    if (!retryable && typeof stripeError.type === 'string' && stripeError.type.startsWith('Stripe')) {
+    if (
+      !isRetryableStripeError(stripeError) &&
+      typeof stripeError.type === 'string' &&
+      stripeError.type.startsWith('Stripe')
+    ) {
       throw ApplicationFailure.create({
         type: stripeError.type,
         message: stripeError.message ?? 'Stripe refused the request',

@@ -63,6 +63,7 @@ import type { Micros } from '../domain/money.js';
 import { METRICS, type Metric } from '../domain/pricing.js';
 import { METER_CUSTOMER_KEY, METER_VALUE_KEY } from '../stripe/catalog.js';
 import { COST_COLUMNS } from '../db/usage-daily.js';
+import { isRetryableWithoutSdkRetries } from '../stripe/errors.js';
 
 /** The part of the Stripe SDK the sync uses. */
 export type MeterEventApi = { billing: Pick<Stripe['billing'], 'meterEvents'> };
@@ -573,7 +574,8 @@ function classify(
     return { kind: 'sent', alreadyAtStripe: true };
   }
   if (status === 400 && error.param === 'timestamp') return { kind: 'expired', error: message };
-  if (status === null || status === 409 || status === 429 || status >= 500 || error.code === 'lock_timeout') {
+  const code = typeof error.code === 'string' ? error.code : undefined;
+  if (isRetryableWithoutSdkRetries({ statusCode: status ?? undefined, code })) {
     return {
       kind: 'retry',
       error: message,
