@@ -1,6 +1,7 @@
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { workflowInfo } from '@temporalio/workflow';
 import { utcDate } from '../src/domain/billing-period.js';
+import { DAY_MS } from '../src/domain/time.js';
 
 // Temporal sets it on every run a Schedule starts: the time the action was due, not when it ran, so a
 // run caught up late still names the right day.
@@ -15,5 +16,5 @@ export function scheduledOrStartTime(): number {
 
 /** The UTC day before `instantMs`, YYYY-MM-DD. */
 export function previousUtcDay(instantMs: number): string {
-  return utcDate(instantMs - 24 * 60 * 60 * 1000);
+  return utcDate(instantMs - DAY_MS);
 }

@@ -20,6 +20,7 @@ import { ApiError, whenValid } from '../errors.js';
 import { createRouter, failures, json, jsonBody, openApiRoute, security } from '../router.js';
 import { balanceFields, billingMode, idCursor, pageLimit, usdAmount, usdMicros } from '../schemas.js';
 import { balanceJson, customerInvoiceJson, usageDayJson, usageTotalsJson } from '../serializers.js';
+import { DAY_MS } from '../../src/domain/time.js';
 
 export const checkoutSessionBody = z.object({
   successUrl: z.url({ protocol: /^https?$/ }).max(2000),
@@ -425,8 +426,6 @@ async function currentPeriod(
   const start = await latestClosedPeriodEnd(db, customer.id);
   return start && { start, end: null };
 }
-
-const DAY_MS = 86_400_000;
 
 function addDays(date: string, days: number): string {
   return new Date(Date.parse(`${date}T00:00:00Z`) + days * DAY_MS).toISOString().slice(0, 10);

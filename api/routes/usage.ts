@@ -15,8 +15,8 @@ import { ApiError, whenValid, type RequestProblems } from '../errors.js';
 import { createRouter, failures, json, jsonBody, openApiRoute, security } from '../router.js';
 import { visibleText } from '../schemas.js';
 import { startOrJoin } from '../workflow-client.js';
+import { DAY_MS } from '../../src/domain/time.js';
 
-const DAY_MS = 24 * 60 * 60 * 1000;
 /** Days one backfill may start at most. */
 export const MAX_BACKFILL_DAYS = 31;
 

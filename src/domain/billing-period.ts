@@ -19,6 +19,7 @@
  *    `PERIOD_CLOSE_DEADLINE_MS` after its end, whatever has been reported by then: an invoice is never
  *    held back forever, and anything that arrives later is a reconciliation difference, flagged.
  */
+import { DAY_MS } from './time.js';
 
 export interface BillingPeriod {
   /** Unix seconds, inclusive. */
@@ -41,7 +42,6 @@ export interface ClosedPeriod extends BillingPeriod {
   closedAt: string;
 }
 
-const DAY_MS = 24 * 60 * 60 * 1000;
 const HALF_DAY_MS = DAY_MS / 2;
 
 /** How long after its end a period waits for its final usage day before it closes anyway. */

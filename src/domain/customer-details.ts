@@ -3,6 +3,7 @@ import { periodCloseDueAt } from './customer-periods.js';
 import { finalInvoiceDeadline } from './customer-status.js';
 import { graceTimers } from './dunning.js';
 import { formatUsd } from './money.js';
+import { HOUR_MS } from './time.js';
 
 /** A durable deadline of the customer's workflow, with what happens then. */
 export interface Deadline {
@@ -19,7 +20,7 @@ export function earliest(deadlines: Deadline[]): Deadline | undefined {
 }
 
 /** A customer waiting for cluster capacity is checked again this much later. */
-export const CAPACITY_RECHECK_MS = 60 * 60 * 1000;
+export const CAPACITY_RECHECK_MS = HOUR_MS;
 
 /**
  * The customer workflow's durable deadlines: capacity recheck, grace period, final invoice, period

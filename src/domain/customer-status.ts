@@ -5,6 +5,7 @@ import {
   type CustomerRecordMirror,
   type CustomerState,
 } from './customer.js';
+import { DAY_MS } from './time.js';
 
 /**
  * The customer workflow's decisions about a customer's status, and what it mirrors of it: pure, so
@@ -12,7 +13,7 @@ import {
  */
 
 /** A canceled customer's workflow waits this long for the final invoice to be paid or written off. */
-export const FINAL_INVOICE_DEADLINE_MS = 90 * 24 * 60 * 60 * 1000;
+export const FINAL_INVOICE_DEADLINE_MS = 90 * DAY_MS;
 
 /** Statuses of a customer whose provisioning has not run to its end yet: the workflow provisions. */
 const UNPROVISIONED: readonly BillingStatus[] = ['pending', 'provisioning', 'awaiting_capacity'];

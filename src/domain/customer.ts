@@ -1,4 +1,5 @@
 import type { BillingPeriod, ClosedPeriod } from './billing-period.js';
+import { DAY_MS } from './time.js';
 
 /**
  * The billing state of one customer, owned by their customerWorkflow. Plain JSON only (no Map, Set,
@@ -153,7 +154,6 @@ export interface InvoiceSnapshot {
 
 export const DEFAULT_GRACE_PERIOD_DAYS = 7;
 export const INVOICES_WINDOW = 36;
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** When a grace period opened at `now` ends, and when its reminder is due (one day before the end). */
 export function gracePeriodWindow(now: number, days: number): { endsAt: number; reminderAt: number } {

@@ -25,6 +25,7 @@
  *   this version does not know.
  */
 import { unstorableTextProblem } from './text.js';
+import { HOUR_MS } from './time.js';
 
 export const METER_ERROR_EVENT_TYPES = [
   'v1.billing.meter.error_report_triggered',
@@ -59,7 +60,7 @@ export function policyFor(code: string): MeterErrorPolicy {
 /** When a report refused at its `attempt`-th send is sent again; null once the resends are used up. */
 export function retryAfter(attempt: number, now: Date): Date | null {
   const hours = RETRY_DELAYS_HOURS[attempt];
-  return hours === undefined ? null : new Date(now.getTime() + hours * 3_600_000);
+  return hours === undefined ? null : new Date(now.getTime() + hours * HOUR_MS);
 }
 
 /**

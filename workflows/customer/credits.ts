@@ -12,11 +12,12 @@ import { credits, grants, refills } from './activity-options.js';
 import type { Crossing, CustomerEntity } from './customer-entity.js';
 import { closeGrace, openGrace, reactivate } from './dunning.js';
 import { failureMessage } from './failures.js';
+import { HOUR_MS } from '../../src/domain/time.js';
 
 /** Prepaid credits: balances reported, grants, purchases, expiries and low-balance refills. */
 
 /** Tried again this much later when expiring credits failed; the grant stays spendable until then. */
-const EXPIRY_RETRY_MS = 60 * 60 * 1000;
+const EXPIRY_RETRY_MS = HOUR_MS;
 
 /** Prepaid: a balance at or below zero opens a grace period; credits bought close it or lift its suspension. */
 export async function applyBalance(customer: CustomerEntity, report: CreditBalanceReport): Promise<void> {

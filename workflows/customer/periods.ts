@@ -4,6 +4,7 @@ import { applyPeriodClose, periodCloseDueAt, periodToOpen } from '../../src/doma
 import type { CustomerState } from '../../src/domain/customer.js';
 import { closing } from './activity-options.js';
 import type { CustomerEntity } from './customer-entity.js';
+import { HOUR_MS } from '../../src/domain/time.js';
 
 /**
  * Billing periods: one open at a time; closing it (ledger totals, Stripe's invoice reconciled and
@@ -11,7 +12,7 @@ import type { CustomerEntity } from './customer-entity.js';
  */
 
 /** A period whose close failed (Stripe or the database down past the retries) tries again this much later. */
-const PERIOD_CLOSE_RETRY_MS = 60 * 60 * 1000;
+const PERIOD_CLOSE_RETRY_MS = HOUR_MS;
 
 /** Opens the period that may open now, if any (src/domain/customer-periods.ts decides which). */
 export function openPeriod(state: CustomerState): void {
