@@ -26,6 +26,7 @@ import {
   type MetricComparison,
 } from '../src/domain/reconciliation.js';
 import { invoiceFacts, stripeCall, subscriptionSnapshot, type StripeApi } from './stripe.js';
+import type { InvoiceStatus } from '../src/domain/invoice.js';
 
 export interface CloseBillingPeriodInput {
   customerId: string;
@@ -215,7 +216,7 @@ export function createBillingPeriodActivities({ db, stripe }: { db: Queryable; s
     await upsertInvoice(db, {
       customerId: period.customerId,
       stripeInvoiceId: facts.id,
-      status: facts.status as 'draft' | 'open' | 'paid' | 'uncollectible' | 'void',
+      status: facts.status as InvoiceStatus,
       amountDueCents: facts.amountDueCents,
       amountPaidCents: facts.amountPaidCents,
       periodStart: facts.periodStart,

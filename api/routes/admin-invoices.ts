@@ -5,10 +5,11 @@ import type { Queryable } from '../../src/db/pool.js';
 import { createRouter, failures, json, openApiRoute, security } from '../router.js';
 import { customerIdParam, idCursor, pageLimit } from '../schemas.js';
 import { adminInvoiceJson } from '../serializers.js';
+import { INVOICE_STATUSES } from '../../src/domain/invoice.js';
 
 export const adminInvoicesQuery = z.object({
   customerId: customerIdParam.optional(),
-  status: z.enum(['draft', 'open', 'paid', 'uncollectible', 'void']).optional(),
+  status: z.enum(INVOICE_STATUSES).optional(),
   reconciliation: z.enum(['pending', 'matched', 'adjusted', 'mismatch']).optional(),
   limit: pageLimit(200, 50),
   before: idCursor(18, 'must be an invoice id (nextBefore of the previous page)'),

@@ -21,6 +21,7 @@ import { createRouter, failures, json, jsonBody, openApiRoute, security } from '
 import { balanceFields, billingMode, idCursor, pageLimit, usdAmount, usdMicros } from '../schemas.js';
 import { balanceJson, customerInvoiceJson, usageDayJson, usageTotalsJson } from '../serializers.js';
 import { DAY_MS } from '../../src/domain/time.js';
+import { INVOICE_STATUSES } from '../../src/domain/invoice.js';
 
 export const checkoutSessionBody = z.object({
   successUrl: z.url({ protocol: /^https?$/ }).max(2000),
@@ -102,7 +103,7 @@ const usageRow = z.object({
 });
 const customerInvoice = z.object({
   id: z.string().describe('The Stripe invoice id'),
-  status: z.enum(['draft', 'open', 'paid', 'uncollectible', 'void']),
+  status: z.enum(INVOICE_STATUSES),
   currency: z.string(),
   periodStart: z.string(),
   periodEnd: z.string(),

@@ -1,6 +1,7 @@
 import type { BillingMode, BillingStatus } from '../domain/customer.js';
 import type { Micros } from '../domain/money.js';
 import type { Queryable } from './pool.js';
+import type { InvoiceStatus } from '../domain/invoice.js';
 
 // Read-only queries behind the admin pages: lists across customers and invoices, one query per page.
 
@@ -97,7 +98,7 @@ export interface AdminInvoiceRow {
   customerId: string;
   periodStart: Date;
   periodEnd: Date;
-  status: 'draft' | 'open' | 'paid' | 'uncollectible' | 'void';
+  status: InvoiceStatus;
   currency: string;
   amountDueMicros: Micros;
   amountPaidMicros: Micros;

@@ -2,6 +2,7 @@ import type { Micros } from '../domain/money.js';
 import { formatQuantity, METRICS, parseQuantity, type Metric } from '../domain/pricing.js';
 import type { Queryable } from './pool.js';
 import { COST_COLUMNS } from './usage-daily.js';
+import type { InvoiceStatus } from '../domain/invoice.js';
 
 // What a customer may read about their own billing: usage days, the running period and invoices. Every
 // query is scoped by the customer's id; the API finds that id from the caller's JWT, never a parameter.
@@ -109,7 +110,7 @@ export interface CustomerInvoice {
   /** The `invoices` row id: the cursor of the pages. */
   rowId: string;
   stripeInvoiceId: string;
-  status: 'draft' | 'open' | 'paid' | 'uncollectible' | 'void';
+  status: InvoiceStatus;
   currency: string;
   periodStart: Date;
   periodEnd: Date;

@@ -1,10 +1,11 @@
 import { centsToMicros } from '../domain/money.js';
 import type { Queryable } from './pool.js';
+import type { InvoiceStatus } from '../domain/invoice.js';
 
 export interface InvoiceRecord {
   customerId: string;
   stripeInvoiceId: string;
-  status: 'draft' | 'open' | 'paid' | 'uncollectible' | 'void';
+  status: InvoiceStatus;
   amountDueCents: number;
   amountPaidCents: number;
   periodStart: number | null;

@@ -15,6 +15,7 @@ import type { CustomerEntity } from './customer-entity.js';
 import { openGrace, retryUnpaidInvoice, settleInvoice, suspend } from './dunning.js';
 import { openPeriod } from './periods.js';
 import { ensureCluster } from './provisioning.js';
+import { INVOICE_STATUSES, type InvoiceStatus } from '../../src/domain/invoice.js';
 
 /**
  * Stripe's events, one handler per family. A handler answers whether it acted on the event; one it
@@ -22,7 +23,7 @@ import { ensureCluster } from './provisioning.js';
  */
 type EventHandler = (customer: CustomerEntity, event: StripeEventSignal) => Promise<boolean>;
 
-const INVOICE_STATUSES = new Set(['draft', 'open', 'paid', 'uncollectible', 'void']);
+const KNOWN_INVOICE_STATUSES: ReadonlySet<string> = new Set(INVOICE_STATUSES);
 
 export async function handleStripeEvent(customer: CustomerEntity, event: StripeEventSignal): Promise<void> {
   const handler = HANDLERS.get(event.type);
@@ -128,7 +129,7 @@ const onInvoice: EventHandler = async (customer, event) => {
   const state = customer.state;
   const object = event.object;
   const status = object.status ?? '';
-  if (!INVOICE_STATUSES.has(status) || !object.invoice) return false;
+  if (!KNOWN_INVOICE_STATUSES.has(status) || !object.invoice) return false;
   const before = state.invoices.find((known) => known.id === object.id);
   const invoice = applyInvoiceEvent(
     state,
@@ -147,7 +148,7 @@ const onInvoice: EventHandler = async (customer, event) => {
     await bookkeeping.recordInvoice({
       customerId: state.customerId,
       stripeInvoiceId: invoice.id,
-      status: invoice.status as 'draft' | 'open' | 'paid' | 'uncollectible' | 'void',
+      status: invoice.status as InvoiceStatus,
       amountDueCents: invoice.amountDueCents,
       amountPaidCents: invoice.amountPaidCents,
       periodStart: invoice.periodStart,
