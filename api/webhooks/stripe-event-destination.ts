@@ -3,7 +3,11 @@ import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import Stripe from 'stripe';
 import { z } from 'zod';
-import { METER_ERROR_OUTCOMES, recordMeterErrorEvent } from '../../src/db/meter-errors.js';
+import {
+  METER_ERROR_OUTCOMES,
+  meterErrorEventRecorded,
+  recordMeterErrorEvent,
+} from '../../src/db/meter-errors.js';
 import type { Queryable } from '../../src/db/pool.js';
 import {
   isMeterErrorEventType,
@@ -137,8 +141,8 @@ export function stripeEventDestinationRoutes(deps: EventDestinationDependencies)
       logger.info('thin event type not handled by this destination; acknowledged');
       return c.json({ received: true, status: 'ignored' });
     }
-    const { rows } = await deps.db.query(`SELECT 1 FROM meter_error_events WHERE id = $1`, [id]);
-    if (rows.length > 0) return c.json({ received: true, status: 'recorded', duplicate: true });
+    if (await meterErrorEventRecorded(deps.db, id))
+      return c.json({ received: true, status: 'recorded', duplicate: true });
 
     const fetched: unknown = await stripe.v2.core.events.retrieve(id);
     const read = readMeterErrorEvent(fetched);

@@ -2,10 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
-import pg from 'pg';
 import { loadConfig, type Config } from '../config.js';
 import { migrate } from '../db/migrate.js';
-import { createPool } from '../db/pool.js';
+import { createPool, ensureDatabase } from '../db/pool.js';
 import { Shutdown } from '../lifecycle.js';
 import { createLogger, type Logger } from '../logger.js';
 import { PROJECT_ROOT } from '../paths.js';
@@ -66,17 +65,6 @@ function portInUse(host: string, port: number): Promise<boolean> {
     });
     socket.once('error', () => resolvePromise(false));
   });
-}
-
-async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
-  const client = new pg.Client(adminUrl);
-  await client.connect();
-  try {
-    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    if (!rowCount) await client.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await client.end();
-  }
 }
 
 function maskPassword(url: string): string {

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
+import { upsertSandboxCluster } from '../db/clusters.js';
 import type { Queryable } from '../db/pool.js';
+import { linkSandboxPrices } from '../db/prices.js';
 import { startLocalIdentityProvider } from '../../test/fakes/auth0/index.js';
 import { startFakeHopsworks } from '../../test/fakes/hopsworks/index.js';
 import { startFakeStripe } from '../../test/fakes/stripe/index.js';
@@ -38,17 +40,8 @@ export async function startSandbox(options: {
   const hopsworksKey = randomBytes(24).toString('hex');
   const hopsworks = await startFakeHopsworks({ apiKey: hopsworksKey });
   // One sandbox cluster, pointed at this run's fake Hopsworks, and Stripe prices for the price book.
-  await options.db.query(
-    `INSERT INTO clusters (id, name, hopsworks_api_url, hopsworks_api_key, capacity)
-     VALUES ('sandbox', 'Local sandbox', $1, $2, 1000)
-     ON CONFLICT (id) DO UPDATE SET hopsworks_api_url = EXCLUDED.hopsworks_api_url,
-       hopsworks_api_key = EXCLUDED.hopsworks_api_key, active = true`,
-    [hopsworks.url, hopsworksKey],
-  );
-  await options.db.query(
-    `UPDATE prices SET stripe_price_id = 'price_sandbox_' || metric
-     WHERE stripe_price_id IS NULL AND active AND metric <> 'credits'`,
-  );
+  await upsertSandboxCluster(options.db, { url: hopsworks.url, apiKey: hopsworksKey });
+  await linkSandboxPrices(options.db);
   return {
     identityUrl: identity.url,
     env: {

@@ -64,3 +64,17 @@ export async function assignCluster(pool: pg.Pool, customerId: string): Promise<
 export async function releaseCluster(db: Queryable, customerId: string): Promise<void> {
   await db.query('UPDATE customers SET cluster_id = NULL WHERE id = $1', [customerId]);
 }
+
+/** The local sandbox's one cluster, pointed at this run's fake Hopsworks (created or repointed). */
+export async function upsertSandboxCluster(
+  db: Queryable,
+  hopsworks: { url: string; apiKey: string },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO clusters (id, name, hopsworks_api_url, hopsworks_api_key, capacity)
+     VALUES ('sandbox', 'Local sandbox', $1, $2, 1000)
+     ON CONFLICT (id) DO UPDATE SET hopsworks_api_url = EXCLUDED.hopsworks_api_url,
+       hopsworks_api_key = EXCLUDED.hopsworks_api_key, active = true`,
+    [hopsworks.url, hopsworks.apiKey],
+  );
+}

@@ -254,3 +254,9 @@ export async function listMeterErrors(
     unattributed,
   };
 }
+
+/** Whether the meter error report with this event id is recorded already (a redelivery). */
+export async function meterErrorEventRecorded(db: Queryable, eventId: string): Promise<boolean> {
+  const { rows } = await db.query('SELECT 1 FROM meter_error_events WHERE id = $1', [eventId]);
+  return rows.length > 0;
+}

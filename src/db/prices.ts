@@ -63,3 +63,11 @@ export async function linkPriceToStripe(
     [link.metric, link.eventName, link.meterId, link.priceId, link.productId],
   );
 }
+
+/** The sandbox's Stripe price ids (`price_sandbox_<metric>`) for metered prices that have none. */
+export async function linkSandboxPrices(db: Queryable): Promise<void> {
+  await db.query(
+    `UPDATE prices SET stripe_price_id = 'price_sandbox_' || metric
+     WHERE stripe_price_id IS NULL AND active AND metric <> 'credits'`,
+  );
+}
