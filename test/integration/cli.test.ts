@@ -72,6 +72,8 @@ describe('the production entry points, each in its own process', () => {
       TEMPORAL_TASK_QUEUE: uniqueTaskQueue('cli'),
       HOST: '127.0.0.1',
       PORT: String(await freePort()),
+      // A port of its own: the default (9091) may be taken by another worker on the machine.
+      WORKER_HEALTH_ADDRESS: `127.0.0.1:${await freePort()}`,
       CRON_SECRET: 'cron-secret-'.padEnd(40, 'x'),
       ADMIN_CREDENTIALS: `ops:${adminToken}`,
       AUTH0_WEBHOOK_SECRET: 'auth0-secret-'.padEnd(40, 'x'),
