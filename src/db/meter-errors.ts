@@ -181,19 +181,8 @@ export async function listMeterErrors(
   filter: { outcome?: MeterErrorOutcome; customerId?: string; limit: number; before?: string },
 ): Promise<{ errors: MeterErrorSummary[]; unattributed: UnattributedMeterErrors[] }> {
   const { rows } = await db.query<
-    Omit<MeterErrorSummary, 'report'> & {
-      reportId: string | null;
-      customerId: string;
-      usageDailyId: string;
-      usageDate: string;
-      metric: string;
-      eventName: string;
-      value: string;
-      status: string;
-      attempt: number;
-      errorCode: string | null;
-      retryAfter: Date | null;
-    }
+    Omit<MeterErrorSummary, 'report'> &
+      Omit<NonNullable<MeterErrorSummary['report']>, 'id'> & { reportId: string | null }
   >(
     `SELECT e.id::text AS id, e.event_id AS "eventId", v.type AS "eventType", v.meter_id AS "meterId",
             e.code, e.identifier, e.error_message AS "errorMessage", e.outcome, e.created_at AS "receivedAt",
