@@ -18,16 +18,13 @@ import {
   UnknownCustomerError,
 } from '../src/db/ledger.js';
 import { enqueueNotification } from '../src/db/notifications.js';
-import {
-  CREDIT_PURCHASE_REFUSED,
-  judgeCreditPurchase,
-  type CheckoutSessionFacts,
-} from '../src/domain/credit-purchase.js';
+import { judgeCreditPurchase, type CheckoutSessionFacts } from '../src/domain/credit-purchase.js';
 import { LedgerRuleError } from '../src/domain/credits.js';
 import { creditEntryJson, type CreditEntryJson } from '../src/domain/ledger-json.js';
 import { microsFromJson } from '../src/domain/money.js';
-import { CustomerErrors, type CreditBalanceReport } from '../workflows/customer-workflow.messages.js';
+import { type CreditBalanceReport } from '../workflows/customer-workflow.messages.js';
 import { stripeCall } from './stripe.js';
+import { CustomerErrors } from '../src/domain/errors.js';
 
 /** The actor of purchases: Stripe reported the payment. */
 export const STRIPE_ACTOR = 'stripe';
@@ -190,7 +187,7 @@ export function createCreditActivities({ db, stripe }: { db: pg.Pool; stripe: Pi
       },
     });
     return ApplicationFailure.create({
-      type: CREDIT_PURCHASE_REFUSED,
+      type: CustomerErrors.CREDIT_PURCHASE_REFUSED,
       message: `credit purchase refused: ${reason}`,
       nonRetryable: true,
     });

@@ -9,7 +9,7 @@ import {
 } from '../src/db/customers.js';
 import { upsertInvoice, type InvoiceRecord } from '../src/db/invoices.js';
 import type { BillingMode } from '../src/domain/customer.js';
-import { CustomerErrors } from '../workflows/customer-workflow.messages.js';
+import { CustomerErrors } from '../src/domain/errors.js';
 
 /** The customer's rows in Postgres, kept in step with the workflow that owns the customer. */
 export function createCustomerActivities({ db }: { db: pg.Pool }) {

@@ -2,7 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { findClusterConnection } from '../src/db/clusters.js';
 import type { Queryable } from '../src/db/pool.js';
 import { createHopsworksClient, HopsworksError } from '../src/hopsworks/index.js';
-import { CustomerErrors } from '../workflows/customer-workflow.messages.js';
+import { CustomerErrors } from '../src/domain/errors.js';
 
 export interface HopsworksDependencies {
   db: Queryable;

@@ -6,16 +6,14 @@ import type { Queryable } from '../src/db/pool.js';
 import {
   createKubernetesClient,
   KubernetesError,
-  KubernetesErrors,
   loadKubeConfig,
   restoreCustomerWorkloads,
   suspendCustomerWorkloads,
   type RestoreSummary,
   type SuspendSummary,
 } from '../src/kubernetes/index.js';
-import { CustomerErrors } from '../workflows/customer-workflow.messages.js';
+import { CustomerErrors, KubernetesErrors } from '../src/domain/errors.js';
 
-export { KubernetesErrors } from '../src/kubernetes/errors.js';
 export type { RestoreSummary, SuspendedWorkload, SuspendSummary } from '../src/kubernetes/index.js';
 
 export interface KubernetesDependencies {

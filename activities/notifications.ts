@@ -13,14 +13,9 @@ import {
 } from '../src/db/notifications.js';
 import type { Queryable } from '../src/db/pool.js';
 import type { Secret } from '../src/secret.js';
-import { CustomerErrors } from '../workflows/customer-workflow.messages.js';
+import { CustomerErrors, NotificationErrors } from '../src/domain/errors.js';
 
 export type { NotificationKind } from '../src/db/notifications.js';
-
-export const NotificationErrors = {
-  /** A bug in the caller (unknown kind, empty key, a key reused for another notification): no retry. */
-  INVALID_NOTIFICATION: 'InvalidNotification',
-} as const;
 
 export const SIGNATURE_HEADER = 'X-Billing-Signature';
 export const IDEMPOTENCY_KEY_HEADER = 'X-Billing-Idempotency-Key';

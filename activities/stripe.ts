@@ -4,8 +4,8 @@ import type { Queryable } from '../src/db/pool.js';
 import { findCustomer, setStripeCustomerId } from '../src/db/customers.js';
 import { activeSubscriptionPriceIds } from '../src/db/prices.js';
 import type { SubscriptionSnapshot } from '../src/domain/customer.js';
-import { CustomerErrors } from '../workflows/customer-workflow.messages.js';
 import { isRetryableStripeError } from '../src/stripe/errors.js';
+import { CustomerErrors } from '../src/domain/errors.js';
 
 /** The part of the Stripe SDK these activities use: tests hand in the real SDK pointed at a fake. */
 export type StripeApi = Pick<

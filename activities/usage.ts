@@ -37,12 +37,12 @@ import {
 } from '../workflows/customer-workflow.messages.js';
 import {
   LIST_LIMIT,
-  UsageErrors,
   type ClusterObservationResult,
   type StripeSyncWorkflowResult,
   type UsageBatchInput,
   type UsageBatchResult,
 } from '../workflows/usage-workflows.messages.js';
+import { UsageErrors } from '../src/domain/errors.js';
 
 /**
  * The installation's default low-balance threshold ($10; LOW_BALANCE_THRESHOLD_USD), for customers

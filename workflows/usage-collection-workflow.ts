@@ -3,12 +3,12 @@ import type { Activities } from '../activities/index.js';
 import {
   DEFAULT_BATCH_SIZE,
   LIST_LIMIT,
-  UsageErrors,
   type UsageCollectionInput,
   type UsageBatchResult,
   type UsageCollectionResult,
 } from './usage-workflows.messages.js';
 import { previousUtcDay, scheduledOrStartTime } from './usage-scheduling.js';
+import { UsageErrors } from '../src/domain/errors.js';
 
 const { collectUsageBatch } = proxyActivities<Pick<Activities, 'collectUsageBatch'>>({
   // 200 customers, 8 at a time, each a few Hopsworks requests of at most 15 s: minutes, not hours.

@@ -24,11 +24,6 @@ export function clusterObservationWorkflowId(at: Date): string {
   return `cluster-observation-${at.toISOString().slice(0, 16)}`;
 }
 
-export const UsageErrors = {
-  /** A day is collected once it has ended. */
-  DAY_NOT_OVER: 'DayNotOver',
-} as const;
-
 export interface UsageCollectionInput {
   /** The UTC day, YYYY-MM-DD; default the day before the (scheduled) start. */
   date?: string;

@@ -11,11 +11,7 @@ import type { CustomerState } from '../../src/domain/customer.js';
 import { creditEntryJson } from '../../src/domain/ledger-json.js';
 import { formatUsd, MICROS_PER_CENT, microsToDollars } from '../../src/domain/money.js';
 import { hasVisibleText } from '../../src/domain/text.js';
-import {
-  CustomerErrors,
-  grantCreditsUpdate,
-  setBillingModeUpdate,
-} from '../../workflows/customer-workflow.messages.js';
+import { grantCreditsUpdate, setBillingModeUpdate } from '../../workflows/customer-workflow.messages.js';
 import { requireCustomer } from '../customer-lookup.js';
 import type { AppEnv } from '../env.js';
 import { ApiError, whenValid, type FieldProblem } from '../errors.js';
@@ -33,6 +29,7 @@ import {
 } from '../schemas.js';
 import { balanceJson, creditSettingsJson, lowBalanceJson, prepaidJson } from '../serializers.js';
 import { updateCustomer, updateRefusal } from '../workflow-client.js';
+import { CustomerErrors } from '../../src/domain/errors.js';
 
 /*
  * A customer's credits: admin grants (a workflow update, once per idempotency key), the ledger, the

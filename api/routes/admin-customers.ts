@@ -9,7 +9,6 @@ import { findCustomer } from '../../src/db/customers.js';
 import type { Queryable } from '../../src/db/pool.js';
 import { BILLING_STATUSES, type CustomerState } from '../../src/domain/customer.js';
 import {
-  CustomerErrors,
   reactivateUpdate,
   setGracePeriodExemptUpdate,
   suspendUpdate,
@@ -32,6 +31,7 @@ import {
   updateCustomer,
   updateRefusal,
 } from '../workflow-client.js';
+import { CustomerErrors } from '../../src/domain/errors.js';
 
 export const exemptionBody = reasonBody.extend({ exempt: z.boolean() });
 

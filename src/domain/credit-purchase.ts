@@ -22,12 +22,6 @@
  */
 import { MICROS_PER_DOLLAR, type Micros } from './money.js';
 
-/**
- * The type of the non-retryable failure of `creditPurchase` that refuses a session: the workflow
- * records it as its problem and credits nothing.
- */
-export const CREDIT_PURCHASE_REFUSED = 'CreditPurchaseRefused';
-
 /** The micros of one credit: a credit is one dollar of balance. */
 export const MICROS_PER_CREDIT = MICROS_PER_DOLLAR;
 

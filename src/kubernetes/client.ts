@@ -18,7 +18,8 @@ import {
   type V1ResourceQuota,
   type V1StatefulSet,
 } from '@kubernetes/client-node';
-import { KubernetesError, KubernetesErrors, typeForStatus } from './errors.js';
+import { KubernetesError, typeForStatus } from './errors.js';
+import { KubernetesErrors } from '../domain/errors.js';
 
 /*
  * The part of the Kubernetes API the suspension and the usage observer need, over @kubernetes/client-node 1.x, with every

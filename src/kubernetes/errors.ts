@@ -1,23 +1,4 @@
-/*
- * No imports on purpose: workflow code may import these names (the workflow bundle must stay free of
- * client-node and Node built-ins) to list the non-retryable types or to branch on a failure's type.
- */
-
-/** `ApplicationFailure.type` of the Kubernetes failures that no retry can fix (all non-retryable). */
-export const KubernetesErrors = {
-  /** The cluster is unknown, has no kubeconfig path, or the file/context cannot be loaded. */
-  NOT_CONFIGURED: 'KubernetesNotConfigured',
-  /** 401: the kubeconfig's credentials are wrong or expired. */
-  UNAUTHORIZED: 'KubernetesUnauthorized',
-  /** 403: RBAC does not let the orchestrator do this (or an admission webhook refused it). */
-  FORBIDDEN: 'KubernetesForbidden',
-  /** Any other 4xx (400, 404 of a whole API, 415, 422 that is not ours): the request itself is wrong. */
-  REJECTED: 'KubernetesRejected',
-  /** A suspended-replicas annotation that is not a replica count: someone edited it; a human decides. */
-  INVALID_SUSPENSION_RECORD: 'KubernetesInvalidSuspensionRecord',
-} as const;
-
-export type KubernetesErrorType = (typeof KubernetesErrors)[keyof typeof KubernetesErrors];
+import { KubernetesErrors, type KubernetesErrorType } from '../domain/errors.js';
 
 export interface KubernetesErrorInit {
   /** Set for the failures no retry can fix; absent means "try again later". */

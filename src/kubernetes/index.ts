@@ -14,7 +14,7 @@ export {
   type Workload,
   type WorkloadKind,
 } from './client.js';
-export { KubernetesError, KubernetesErrors, type KubernetesErrorType } from './errors.js';
+export { KubernetesError } from './errors.js';
 export {
   CUSTOMER_NAMESPACE_LABEL,
   customerNamespaceSelector,

@@ -6,7 +6,8 @@ import {
   type Workload,
   type WorkloadKind,
 } from './client.js';
-import { KubernetesError, KubernetesErrors } from './errors.js';
+import { KubernetesError } from './errors.js';
+import { KubernetesErrors } from '../domain/errors.js';
 
 /*
  * Suspending a customer on Kubernetes, and undoing it, so that any attempt can crash at any point and

@@ -4,7 +4,7 @@ import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCreditActivities } from '../../activities/credits.js';
 import { insertCreditPurchase } from '../../src/db/credit-purchases.js';
-import { CREDIT_PURCHASE_REFUSED } from '../../src/domain/credit-purchase.js';
+import { CustomerErrors } from '../../src/domain/errors.js';
 import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import '../setup/context.js';
@@ -108,7 +108,7 @@ describe('creditPurchase against the fake Stripe and Postgres', () => {
       (reason: unknown) => reason,
     );
     expect(error).toBeInstanceOf(ApplicationFailure);
-    expect(error).toMatchObject({ type: CREDIT_PURCHASE_REFUSED, nonRetryable: true });
+    expect(error).toMatchObject({ type: CustomerErrors.CREDIT_PURCHASE_REFUSED, nonRetryable: true });
     return (error as ApplicationFailure).message;
   };
 

@@ -3,10 +3,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHopsworksActivities } from '../../activities/hopsworks.js';
 import { HopsworksError } from '../../src/hopsworks/errors.js';
-import { CustomerErrors } from '../../workflows/customer-workflow.messages.js';
 import { startFakeHopsworks, type FakeHopsworks } from '../fakes/hopsworks/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import '../setup/context.js';
+import { CustomerErrors } from '../../src/domain/errors.js';
 
 // The suspension activities for Hopsworks against the fake cluster, found through a `clusters` row in
 // a real (migrated) Postgres, the way the worker finds them.

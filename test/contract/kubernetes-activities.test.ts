@@ -8,17 +8,17 @@ import { ApiException, CoreV1Api, KubeConfig, type RequestContext } from '@kuber
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createKubernetesActivities, KubernetesErrors } from '../../activities/kubernetes.js';
+import { createKubernetesActivities } from '../../activities/kubernetes.js';
 import {
   CUSTOMER_NAMESPACE_LABEL,
   KubernetesError,
   SUSPENDED_REPLICAS_ANNOTATION,
   SUSPENSION_QUOTA_NAME,
 } from '../../src/kubernetes/index.js';
-import { CustomerErrors } from '../../workflows/customer-workflow.messages.js';
 import { startFakeKubernetes, writeKubeconfigFile, type FakeKubernetes } from '../fakes/kubernetes/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import '../setup/context.js';
+import { CustomerErrors, KubernetesErrors } from '../../src/domain/errors.js';
 
 // The suspension activities through the real @kubernetes/client-node against the fake API server,
 // reached with a kubeconfig file named by a `clusters` row in a real (migrated) Postgres.

@@ -9,13 +9,13 @@ import type { Queryable } from '../../src/db/pool.js';
 import type { SubscriptionSnapshot } from '../../src/domain/customer.js';
 import { createLogger } from '../../src/logger.js';
 import { createStripeClient } from '../../src/stripe/client.js';
-import { CustomerErrors } from '../../workflows/customer-workflow.messages.js';
 import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';
 import { testConfig } from '../helpers/app-config.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startLocalIdentityProvider, type LocalIdentityProvider } from '../fakes/auth0/index.js';
 import { startStripeMock, type StripeMock } from '../helpers/stripe-mock.js';
 import '../setup/context.js';
+import { CustomerErrors } from '../../src/domain/errors.js';
 
 // The Stripe prices of the five metered metrics, in the order the activity sends them (by metric).
 const METERED_PRICE_IDS = [

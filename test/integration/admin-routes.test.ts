@@ -4,11 +4,7 @@ import { createApp } from '../../api/app.js';
 import type { ErrorBody } from '../../api/errors.js';
 import { ApplicationFailure } from '@temporalio/common';
 import { signalSignup } from '../../src/temporal/customers.js';
-import {
-  CustomerErrors,
-  customerWorkflowId,
-  getStateQuery,
-} from '../../workflows/customer-workflow.messages.js';
+import { customerWorkflowId, getStateQuery } from '../../workflows/customer-workflow.messages.js';
 import { healthyActivities } from '../helpers/customer-workflow.js';
 import { eventually } from '../helpers/full-stack.js';
 import { withWorker } from '../helpers/worker.js';
@@ -16,6 +12,7 @@ import { TEST_SECRETS, testConfig } from '../helpers/app-config.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { silentLogger } from '../helpers/logger.js';
 import { connectToDevServer, uniqueTaskQueue } from '../helpers/temporal.js';
+import { CustomerErrors } from '../../src/domain/errors.js';
 
 describe('admin routes', () => {
   const taskQueue = uniqueTaskQueue('admin');

@@ -4,16 +4,12 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  createNotificationActivities,
-  NotificationErrors,
-  type NotificationDelivery,
-} from '../../activities/notifications.js';
+import { createNotificationActivities, type NotificationDelivery } from '../../activities/notifications.js';
 import { pendingNotifications } from '../../src/db/notifications.js';
 import { Secret } from '../../src/secret.js';
-import { CustomerErrors } from '../../workflows/customer-workflow.messages.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import '../setup/context.js';
+import { CustomerErrors, NotificationErrors } from '../../src/domain/errors.js';
 
 // The notification outbox in a real (migrated) Postgres, delivered to a real HTTP receiver on
 // loopback that checks signatures the way a customer's receiver would, without the sender's code.

@@ -8,7 +8,6 @@ import type { BillingStatus, CustomerState } from '../../src/domain/customer.js'
 import { customerWorkflow } from '../../workflows/customer/customer-workflow.js';
 import {
   creditBalanceSignal,
-  CustomerErrors,
   grantCreditsUpdate,
   reactivateUpdate,
   retryProvisioningSignal,
@@ -30,6 +29,7 @@ import {
 import { recordHistory } from '../helpers/histories.js';
 import { startTimeSkippingServer, uniqueTaskQueue } from '../helpers/temporal.js';
 import { withWorker } from '../helpers/worker.js';
+import { CustomerErrors } from '../../src/domain/errors.js';
 
 type Handle = WorkflowHandle<typeof customerWorkflow>;
 const EventType = proto.temporal.api.enums.v1.EventType;

@@ -6,7 +6,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CustomerState } from '../../src/domain/customer.js';
 import { customerWorkflow } from '../../workflows/customer/customer-workflow.js';
 import {
-  CustomerErrors,
   getStateQuery,
   retryProvisioningSignal,
   stripeEventSignal,
@@ -21,6 +20,7 @@ import {
 import { recordHistory } from '../helpers/histories.js';
 import { startTimeSkippingServer, uniqueTaskQueue } from '../helpers/temporal.js';
 import { withWorker } from '../helpers/worker.js';
+import { CustomerErrors } from '../../src/domain/errors.js';
 
 type Stubs = ActivityStubs;
 const event = stripeEvent;

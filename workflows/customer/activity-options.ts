@@ -1,6 +1,6 @@
 import { proxyActivities, proxyLocalActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../../activities/index.js';
-import { CustomerErrors } from './messages.js';
+import { CustomerErrors } from '../../src/domain/errors.js';
 
 /**
  * The customer workflow's activities and how each is retried. Every policy is the base one with what

@@ -2,7 +2,6 @@ import { ActivityFailure, ApplicationFailure, isCancellation, log } from '@tempo
 import { balanceDepleted, grantRefusal } from '../../src/domain/prepaid.js';
 import {
   CREDITS_PURPOSE,
-  CustomerErrors,
   type CreditBalanceReport,
   type GrantCreditsAction,
   type GrantCreditsResult,
@@ -13,6 +12,7 @@ import type { Crossing, CustomerEntity } from './customer-entity.js';
 import { closeGrace, openGrace, reactivate } from './dunning.js';
 import { failureMessage } from './failures.js';
 import { HOUR_MS } from '../../src/domain/time.js';
+import { CustomerErrors } from '../../src/domain/errors.js';
 
 /** Prepaid credits: balances reported, grants, purchases, expiries and low-balance refills. */
 

@@ -32,7 +32,6 @@ import {
   ReconciliationStatusKey,
 } from '../../src/domain/search-attributes.js';
 import {
-  CustomerErrors,
   type CreditBalanceReport,
   type CustomerWorkflowInput,
   type LowBalanceReport,
@@ -48,6 +47,7 @@ import { failureMessage } from './failures.js';
 import { closePeriod, periodCloseDue } from './periods.js';
 import { provision } from './provisioning.js';
 import { handleStripeEvent } from './stripe-events.js';
+import { CustomerErrors } from '../../src/domain/errors.js';
 
 /** A low-balance crossing waiting in the loop, with the balance it was reported with. */
 export type Crossing = LowBalanceReport & { balanceMicros: string; at: string };

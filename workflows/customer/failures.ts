@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/workflow';
-import { CustomerErrors } from './messages.js';
+import { CustomerErrors } from '../../src/domain/errors.js';
 
 /** An admin update refused by its validator (the API's 409), saying why. */
 export function invalidAction(message: string): ApplicationFailure {

@@ -150,16 +150,3 @@ export interface GrantCreditsResult {
 
 /** Checkout sessions that buy credits carry this `purpose` and the credits in `credits_micros`. */
 export const CREDITS_PURPOSE = 'credits';
-
-/** Error types activities throw that no retry can fix. */
-export const CustomerErrors = {
-  NO_STRIPE_PRICES: 'NoStripePrices',
-  CUSTOMER_NOT_FOUND: 'CustomerNotFound',
-  HOPSWORKS_REJECTED: 'HopsworksRejected',
-  /** An admin update that makes no sense in the customer's state (the validator says why). */
-  INVALID_ADMIN_ACTION: 'InvalidAdminAction',
-  /** A ledger idempotency key reused with another customer, kind or amount (the API's 409). */
-  IDEMPOTENCY_KEY_CONFLICT: 'IdempotencyKeyConflict',
-  /** An entry the ledger's rules refuse (src/domain/credits.ts). */
-  LEDGER_RULE: 'LedgerRule',
-} as const;
