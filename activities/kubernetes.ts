@@ -1,5 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, type Context } from '@temporalio/activity';
 import { findClusterConnection, type ClusterConnection } from '../src/db/clusters.js';
 import { findCustomer } from '../src/db/customers.js';
 import type { Queryable } from '../src/db/pool.js';
@@ -13,6 +13,7 @@ import {
   type SuspendSummary,
 } from '../src/kubernetes/index.js';
 import { CustomerErrors, KubernetesErrors } from '../src/domain/errors.js';
+import { activityContext } from './context.js';
 
 export type { RestoreSummary, SuspendedWorkload, SuspendSummary } from '../src/kubernetes/index.js';
 
@@ -30,15 +31,6 @@ export interface KubernetesDependencies {
 export interface KubernetesSuspensionInput {
   customerId: string;
   clusterId: string;
-}
-
-// Outside a worker (tests calling the activity directly) there is no context: no heartbeat, no cancel.
-function activityContext(): Context | undefined {
-  try {
-    return Context.current();
-  } catch {
-    return undefined;
-  }
 }
 
 // Failures no retry fixes become non-retryable ApplicationFailures of a KubernetesErrors type; the

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, type Context } from '@temporalio/activity';
 import {
   countPendingNotifications,
   enqueueNotification,
@@ -14,6 +14,7 @@ import {
 import type { Queryable } from '../src/db/pool.js';
 import type { Secret } from '../src/secret.js';
 import { CustomerErrors, NotificationErrors } from '../src/domain/errors.js';
+import { activityContext } from './context.js';
 
 export type { NotificationKind } from '../src/db/notifications.js';
 
@@ -59,15 +60,6 @@ export interface NotificationDelivery {
 export function signNotification(secret: string, timestamp: number, body: string): string {
   const signature = createHmac('sha256', secret).update(`${timestamp}.${body}`, 'utf8').digest('hex');
   return `t=${timestamp},v1=${signature}`;
-}
-
-// Outside a worker (tests calling the activity directly) there is no context: no heartbeat, no cancel.
-function activityContext(): Context | undefined {
-  try {
-    return Context.current();
-  } catch {
-    return undefined;
-  }
 }
 
 function invalid(message: string): ApplicationFailure {

@@ -36,6 +36,7 @@ import {
   usageReportedSignal,
 } from '../workflows/customer-workflow.messages.js';
 import {
+  emptyUsageTally,
   LIST_LIMIT,
   type ClusterObservationResult,
   type StripeSyncWorkflowResult,
@@ -43,6 +44,7 @@ import {
   type UsageBatchResult,
 } from '../workflows/usage-workflows.messages.js';
 import { UsageErrors } from '../src/domain/errors.js';
+import { activityContext } from './context.js';
 
 /**
  * The installation's default low-balance threshold ($10; LOW_BALANCE_THRESHOLD_USD), for customers
@@ -78,15 +80,6 @@ export interface UsageDependencies {
   lowBalanceThresholdMicros?: Micros;
 }
 
-// Outside a worker (tests calling the activity directly) there is no context.
-function activityContext(): Context | undefined {
-  try {
-    return Context.current();
-  } catch {
-    return undefined;
-  }
-}
-
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /** Keeps a list small enough for a Temporal payload; the counts stay exact. */
@@ -96,17 +89,7 @@ function pushCapped<T>(list: T[], item: T): void {
 
 /** A batch's result before any customer (also what the tests of one charge pass in). */
 export function emptyBatch(): UsageBatchResult {
-  return {
-    customers: 0,
-    processed: 0,
-    failed: [],
-    failedCount: 0,
-    withoutUsage: 0,
-    anomalies: [],
-    corrections: [],
-    signals: { creditBalance: 0, usageReported: 0, workflowNotFound: 0 },
-    next: null,
-  };
+  return { customers: 0, processed: 0, ...emptyUsageTally(), next: null };
 }
 
 /** What a heartbeat carries: the batch's customers done so far (by id, in order) and their results. */

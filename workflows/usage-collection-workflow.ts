@@ -1,8 +1,9 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import {
+  addUsageTally,
   DEFAULT_BATCH_SIZE,
-  LIST_LIMIT,
+  emptyUsageTally,
   type UsageCollectionInput,
   type UsageBatchResult,
   type UsageCollectionResult,
@@ -46,26 +47,14 @@ export async function usageCollectionWorkflow(
     date,
     batches: 0,
     customersProcessed: 0,
-    failed: [],
-    failedCount: 0,
-    withoutUsage: 0,
-    anomalies: [],
-    corrections: [],
-    signals: { creditBalance: 0, usageReported: 0, workflowNotFound: 0 },
+    ...emptyUsageTally(),
   };
   let after: string | null = null;
   do {
     const batch: UsageBatchResult = await collectUsageBatch({ date, after, limit });
     result.batches++;
     result.customersProcessed += batch.processed;
-    result.failedCount += batch.failedCount;
-    result.withoutUsage += batch.withoutUsage;
-    result.failed.push(...batch.failed.slice(0, LIST_LIMIT - result.failed.length));
-    result.anomalies.push(...batch.anomalies.slice(0, LIST_LIMIT - result.anomalies.length));
-    result.corrections.push(...batch.corrections.slice(0, LIST_LIMIT - result.corrections.length));
-    result.signals.creditBalance += batch.signals.creditBalance;
-    result.signals.usageReported += batch.signals.usageReported;
-    result.signals.workflowNotFound += batch.signals.workflowNotFound;
+    addUsageTally(result, batch);
     after = batch.next;
   } while (after !== null);
   return result;

@@ -66,29 +66,51 @@ export interface UsageSignals {
   workflowNotFound: number;
 }
 
-export interface UsageBatchResult {
-  customers: number;
-  processed: number;
+/** What a day's collection counts and lists, per batch and for the whole day. */
+export interface UsageTally {
   failed: FailedCustomer[];
   failedCount: number;
   withoutUsage: number;
   anomalies: UsageAnomaly[];
   corrections: UsageCorrection[];
   signals: UsageSignals;
+}
+
+export interface UsageBatchResult extends UsageTally {
+  customers: number;
+  processed: number;
   /** Where the next batch starts; null after the last. */
   next: string | null;
 }
 
-export interface UsageCollectionResult {
+export interface UsageCollectionResult extends UsageTally {
   date: string;
   batches: number;
   customersProcessed: number;
-  failed: FailedCustomer[];
-  failedCount: number;
-  withoutUsage: number;
-  anomalies: UsageAnomaly[];
-  corrections: UsageCorrection[];
-  signals: UsageSignals;
+}
+
+/** A tally before any customer. */
+export function emptyUsageTally(): UsageTally {
+  return {
+    failed: [],
+    failedCount: 0,
+    withoutUsage: 0,
+    anomalies: [],
+    corrections: [],
+    signals: { creditBalance: 0, usageReported: 0, workflowNotFound: 0 },
+  };
+}
+
+/** Adds `from` into `into`: counts exactly, lists up to LIST_LIMIT entries. */
+export function addUsageTally(into: UsageTally, from: UsageTally): void {
+  into.failedCount += from.failedCount;
+  into.withoutUsage += from.withoutUsage;
+  into.failed.push(...from.failed.slice(0, LIST_LIMIT - into.failed.length));
+  into.anomalies.push(...from.anomalies.slice(0, LIST_LIMIT - into.anomalies.length));
+  into.corrections.push(...from.corrections.slice(0, LIST_LIMIT - into.corrections.length));
+  into.signals.creditBalance += from.signals.creditBalance;
+  into.signals.usageReported += from.signals.usageReported;
+  into.signals.workflowNotFound += from.signals.workflowNotFound;
 }
 
 export interface ClusterObservationResult {
