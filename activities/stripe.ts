@@ -6,6 +6,7 @@ import { activeSubscriptionPriceIds } from '../src/db/prices.js';
 import type { SubscriptionSnapshot } from '../src/domain/customer.js';
 import { isRetryableStripeError } from '../src/stripe/errors.js';
 import { CustomerErrors } from '../src/domain/errors.js';
+import type { InvoiceFacts } from '../src/domain/invoice.js';
 
 /** The part of the Stripe SDK these activities use: tests hand in the real SDK pointed at a fake. */
 export type StripeApi = Pick<
@@ -44,19 +45,6 @@ export async function stripeCall<T>(call: () => Promise<T>): Promise<T> {
     }
     throw error;
   }
-}
-
-/** An invoice as Stripe holds it, in plain JSON for workflow state (amounts in cents, times in Unix seconds). */
-export interface InvoiceFacts {
-  id: string;
-  /** draft, open, paid, uncollectible or void. */
-  status: string;
-  amountDueCents: number;
-  amountPaidCents: number;
-  periodStart: number | null;
-  periodEnd: number | null;
-  /** The subscription that generated it; null for a one-off invoice. */
-  subscriptionId: string | null;
 }
 
 /** What an attempt to collect an invoice came to; a decline is an outcome, not a failure. */

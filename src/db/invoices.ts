@@ -1,15 +1,11 @@
 import { centsToMicros } from '../domain/money.js';
 import type { Queryable } from './pool.js';
-import type { InvoiceStatus } from '../domain/invoice.js';
+import type { InvoiceAmounts, InvoiceStatus } from '../domain/invoice.js';
 
-export interface InvoiceRecord {
+export interface InvoiceRecord extends InvoiceAmounts {
   customerId: string;
   stripeInvoiceId: string;
   status: InvoiceStatus;
-  amountDueCents: number;
-  amountPaidCents: number;
-  periodStart: number | null;
-  periodEnd: number | null;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { BillingPeriod, ClosedPeriod } from './billing-period.js';
 import { DAY_MS } from './time.js';
+import type { InvoiceFacts } from './invoice.js';
 
 /**
  * The billing state of one customer, owned by their customerWorkflow. Plain JSON only (no Map, Set,
@@ -140,14 +141,8 @@ export interface Suspension {
   graceReason?: GraceReason | null;
 }
 
-export interface InvoiceSnapshot {
-  id: string;
-  /** Stripe's invoice status: draft, open, paid, uncollectible, void. */
-  status: string;
-  amountDueCents: number;
-  amountPaidCents: number;
-  periodStart: number | null;
-  periodEnd: number | null;
+/** An invoice as the customer workflow knows it: Stripe's facts as of the last event applied. */
+export interface InvoiceSnapshot extends Omit<InvoiceFacts, 'subscriptionId'> {
   /** Stripe `created` of the last event applied to it. */
   updatedAt: number;
 }

@@ -1,6 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BillingMode, CustomerRecordMirror, CustomerState } from '../../src/domain/customer.js';
 import type { CreditEntryJson } from '../../src/domain/ledger-json.js';
+import type { InvoiceAmounts } from '../../src/domain/invoice.js';
 
 /** Workflow ids are derived from the customer id: one workflow per customer, found by name. */
 export function customerWorkflowId(customerId: string): string {
@@ -50,12 +51,7 @@ export interface StripeEventSignal {
     paymentMethod: string | null;
     metadata: Record<string, string>;
     /** Present for invoice events. */
-    invoice?: {
-      amountDueCents: number;
-      amountPaidCents: number;
-      periodStart: number | null;
-      periodEnd: number | null;
-    };
+    invoice?: InvoiceAmounts;
   };
 }
 
