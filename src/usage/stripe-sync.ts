@@ -58,20 +58,35 @@
  */
 import pThrottle from 'p-throttle';
 import type Stripe from 'stripe';
+import {
+  flagRowReports,
+  identifierOwners,
+  insertMeterReports,
+  loadReports,
+  markReportFailed,
+  markReportSent,
+  markRowReported,
+  METER_EVENT_WINDOW_DAYS,
+  meterEventNames,
+  noteReportError,
+  requeueDueRetries,
+  rowsWithReports,
+  selectUnreportedRows,
+  unreportedPostpaidDays,
+  type MeterReport as Report,
+  type NewMeterReport,
+  type UnreportedUsageRow as UsageRow,
+} from '../db/meter-reports.js';
 import type { Queryable } from '../db/pool.js';
-import type { Micros } from '../domain/money.js';
 import { METRICS, type Metric } from '../domain/pricing.js';
 import { METER_CUSTOMER_KEY, METER_VALUE_KEY } from '../stripe/catalog.js';
-import { COST_COLUMNS } from '../db/usage-daily.js';
 import { isRetryableWithoutSdkRetries } from '../stripe/errors.js';
+
+export { EVENT_HOUR_UTC, METER_EVENT_WINDOW_DAYS } from '../db/meter-reports.js';
 
 /** The part of the Stripe SDK the sync uses. */
 export type MeterEventApi = { billing: Pick<Stripe['billing'], 'meterEvents'> };
 
-/** Stripe accepts meter events up to 35 days old. */
-export const METER_EVENT_WINDOW_DAYS = 35;
-/** Events are stamped at this hour (UTC) of their usage day. */
-export const EVENT_HOUR_UTC = 12;
 export const DEFAULT_RATE_LIMIT = 20;
 export const DEFAULT_BATCH_ROWS = 1_000;
 /** Attempts per event for transient failures (429, 5xx, network) within one run. */
@@ -82,9 +97,6 @@ const BACKOFF_MAX_MS = 20_000;
 const MAX_IDENTIFIER_LENGTH = 100;
 /** Stripe refuses values of more than 15 significant digits ($999,999,999 a day in micros). */
 const MAX_EVENT_VALUE = 999_999_999_999_999n;
-
-/** The instant a usage day's events carry, in SQL: 12:00 UTC of `usage_date`. */
-const EVENT_INSTANT_SQL = `((u.usage_date + make_interval(hours => ${EVENT_HOUR_UTC})) AT TIME ZONE 'UTC')`;
 
 export interface SyncProgress {
   rowsDone: number;
@@ -130,29 +142,6 @@ export interface StripeSyncResult {
   /** Per customer, the latest usage day this run completed: every postpaid row of that day is reported. */
   lastDateSynced: Record<string, string>;
   hasMore: boolean;
-}
-
-interface UsageRow {
-  id: string;
-  customerId: string;
-  clusterId: string;
-  usageDate: string;
-  stripeCustomerId: string;
-  expired: boolean;
-  costs: Record<Metric, Micros>;
-}
-
-interface Report {
-  id: string;
-  usageDailyId: string;
-  metric: Metric;
-  identifier: string;
-  /** What this attempt is sent as (meter_reports.stripe_identifier): the identifier, or its retry's. */
-  stripeIdentifier: string;
-  eventName: string;
-  value: Micros;
-  timestamp: number;
-  status: 'pending' | 'sent' | 'failed' | 'expired';
 }
 
 export async function syncUsageToStripe(
@@ -204,14 +193,14 @@ export async function syncUsageToStripe(
     // An expired row whose events all went out before a crash only needs marking.
     if (row.expired && reports.some((report) => report.status !== 'sent')) {
       const error = `usage of ${row.usageDate} is older than Stripe's ${METER_EVENT_WINDOW_DAYS}-day meter event window`;
-      await flagReports(db, row.id, 'expired', error);
+      await flagRowReports(db, row.id, 'expired', error);
       result.expired.push(issue(row, null, error, false));
       finishRow();
       continue;
     }
     const mismatch = reportMismatch(row, reports);
     if (mismatch) {
-      await flagReports(db, row.id, 'failed', mismatch);
+      await flagRowReports(db, row.id, 'failed', mismatch);
       result.failed.push(issue(row, null, mismatch, false));
       finishRow();
       continue;
@@ -253,26 +242,19 @@ async function sendRowReports(
   for (const report of pending) {
     const outcome = await sender.send(report, row.stripeCustomerId);
     if (outcome.kind === 'sent') {
-      await db.query(
-        `UPDATE meter_reports SET status = 'sent', sent_at = now(), last_error = NULL
-         WHERE id = $1 AND status = 'pending'`,
-        [report.id],
-      );
+      await markReportSent(db, report.id);
       result.eventsSent++;
       if (outcome.alreadyAtStripe) result.eventsAlreadyAtStripe++;
       continue;
     }
     if (outcome.kind === 'retry') {
-      await db.query(`UPDATE meter_reports SET last_error = $2 WHERE id = $1`, [report.id, outcome.error]);
+      await noteReportError(db, report.id, outcome.error);
       result.failed.push(issue(row, report.identifier, outcome.error, true));
     } else if (outcome.kind === 'expired') {
-      await flagReports(db, row.id, 'expired', outcome.error);
+      await flagRowReports(db, row.id, 'expired', outcome.error);
       result.expired.push(issue(row, report.identifier, outcome.error, false));
     } else {
-      await db.query(
-        `UPDATE meter_reports SET status = 'failed', last_error = $2 WHERE id = $1 AND status = 'pending'`,
-        [report.id, outcome.error],
-      );
+      await markReportFailed(db, report.id, outcome.error);
       result.failed.push(issue(row, report.identifier, outcome.error, false));
     }
     return false;
@@ -321,71 +303,23 @@ function issue(row: UsageRow, identifier: string | null, error: string, retryabl
   };
 }
 
-async function selectUnreportedRows(db: Queryable, now: Date, limit: number): Promise<UsageRow[]> {
-  const { rows } = await db.query<Omit<UsageRow, 'costs'> & Record<Metric, Micros>>(
-    `SELECT u.id::text AS id, u.customer_id AS "customerId", u.cluster_id AS "clusterId",
-            u.usage_date::text AS "usageDate", c.stripe_customer_id AS "stripeCustomerId",
-            ${EVENT_INSTANT_SQL} < $1::timestamptz - make_interval(days => ${METER_EVENT_WINDOW_DAYS}) AS expired,
-            ${METRICS.map((metric) => `u.${COST_COLUMNS[metric]} AS "${metric}"`).join(', ')}
-     FROM usage_daily u JOIN customers c ON c.id = u.customer_id
-     WHERE u.billing_mode = 'postpaid' AND u.reported_to_stripe_at IS NULL
-       AND c.stripe_customer_id IS NOT NULL
-       AND u.usage_date < ($1::timestamptz AT TIME ZONE 'UTC')::date
-       AND NOT EXISTS (SELECT 1 FROM meter_reports r
-                       WHERE r.usage_daily_id = u.id AND r.status IN ('failed', 'expired'))
-     ORDER BY u.usage_date, u.customer_id, u.cluster_id
-     LIMIT $2`,
-    [now.toISOString(), limit],
-  );
-  return rows.map((row) => ({
-    id: row.id,
-    customerId: row.customerId,
-    clusterId: row.clusterId,
-    usageDate: row.usageDate,
-    stripeCustomerId: row.stripeCustomerId,
-    expired: row.expired,
-    costs: Object.fromEntries(METRICS.map((metric) => [metric, row[metric]])) as Record<Metric, Micros>,
-  }));
-}
-
-/**
- * Reports Stripe refused asynchronously whose retry is due go back to pending, one attempt later (their
- * rows were unmarked when the refusal was recorded, so the selection below picks them up).
- */
-async function requeueDueRetries(db: Queryable, now: Date): Promise<void> {
-  await db.query(
-    `UPDATE meter_reports SET status = 'pending', attempt = attempt + 1, retry_after = NULL
-     WHERE status = 'failed' AND retry_after <= $1`,
-    [now.toISOString()],
-  );
-}
-
 /**
  * Writes the reports of rows that have none yet, as pending (a row's reports are written in one
  * statement, so a row has all of them or none). Expired rows get theirs too, flagged next, so an operator
  * sees in `meter_reports` exactly which events were lost.
  */
 async function writeReports(db: Queryable, rows: UsageRow[]): Promise<void> {
-  const { rows: prices } = await db.query<{ metric: Metric; eventName: string }>(
-    `SELECT metric, COALESCE(stripe_meter_event_name, metric) AS "eventName"
-     FROM prices WHERE active AND metric = ANY($1::text[])`,
-    [METRICS],
+  const eventNames = await meterEventNames(db);
+  const owners = await identifierOwners(
+    db,
+    rows.flatMap((row) => METRICS.map((metric) => baseIdentifier(row, metric))),
   );
-  const eventNames = new Map(prices.map((price) => [price.metric, price.eventName]));
+  const hasReports = await rowsWithReports(
+    db,
+    rows.map((row) => row.id),
+  );
 
-  const bases = rows.flatMap((row) => METRICS.map((metric) => baseIdentifier(row, metric)));
-  const { rows: claimed } = await db.query<{ identifier: string; usageDailyId: string }>(
-    `SELECT identifier, usage_daily_id::text AS "usageDailyId" FROM meter_reports WHERE identifier = ANY($1::text[])`,
-    [bases],
-  );
-  const owners = new Map(claimed.map((report) => [report.identifier, report.usageDailyId]));
-  const { rows: written } = await db.query<{ usageDailyId: string }>(
-    `SELECT DISTINCT usage_daily_id::text AS "usageDailyId" FROM meter_reports WHERE usage_daily_id = ANY($1::bigint[])`,
-    [rows.map((row) => row.id)],
-  );
-  const hasReports = new Set(written.map((report) => report.usageDailyId));
-
-  const values: unknown[][] = [];
+  const reports: NewMeterReport[] = [];
   for (const row of rows) {
     if (hasReports.has(row.id)) continue;
     for (const metric of METRICS) {
@@ -397,37 +331,22 @@ async function writeReports(db: Queryable, rows: UsageRow[]): Promise<void> {
       const owner = owners.get(base);
       const identifier = owner === undefined || owner === row.id ? base : `${base}:${row.clusterId}`;
       owners.set(identifier, row.id);
-      values.push([row.id, row.customerId, metric, identifier, eventName, value.toString(), row.usageDate]);
+      reports.push({
+        usageDailyId: row.id,
+        customerId: row.customerId,
+        metric,
+        identifier,
+        eventName,
+        value,
+        usageDate: row.usageDate,
+      });
     }
   }
-  if (values.length === 0) return;
-  const columns = ['usage_daily_id', 'customer_id', 'metric', 'identifier', 'event_name', 'value', 'day'];
-  const unnest = columns.map((_, index) => `$${index + 1}::text[]`).join(', ');
-  await db.query(
-    `INSERT INTO meter_reports (usage_daily_id, customer_id, metric, identifier, event_name, value, event_timestamp)
-     SELECT v.usage_daily_id::bigint, v.customer_id, v.metric, v.identifier, v.event_name, v.value::bigint,
-            (v.day::date + make_interval(hours => ${EVENT_HOUR_UTC})) AT TIME ZONE 'UTC'
-     FROM unnest(${unnest}) AS v(${columns.join(', ')})
-     ON CONFLICT (usage_daily_id, metric) DO NOTHING`,
-    columns.map((_, index) => values.map((value) => value[index])),
-  );
+  await insertMeterReports(db, reports);
 }
 
 function baseIdentifier(row: UsageRow, metric: Metric): string {
   return `${row.customerId}:${row.usageDate}:${metric}`;
-}
-
-async function loadReports(db: Queryable, rowIds: string[]): Promise<Map<string, Report[]>> {
-  const { rows } = await db.query<Report>(
-    `SELECT id::text AS id, usage_daily_id::text AS "usageDailyId", metric, identifier,
-            stripe_identifier AS "stripeIdentifier", event_name AS "eventName", value, extract(epoch FROM event_timestamp)::bigint::int AS timestamp, status
-     FROM meter_reports WHERE usage_daily_id = ANY($1::bigint[]) ORDER BY id`,
-    [rowIds],
-  );
-  const byRow = new Map<string, Report[]>();
-  for (const report of rows)
-    byRow.set(report.usageDailyId, [...(byRow.get(report.usageDailyId) ?? []), report]);
-  return byRow;
 }
 
 /** Why a row's reports no longer describe it, or null when they do (every cost has its report). */
@@ -446,43 +365,13 @@ function reportMismatch(row: UsageRow, reports: Report[]): string | null {
   return null;
 }
 
-async function flagReports(
-  db: Queryable,
-  usageDailyId: string,
-  status: 'expired' | 'failed',
-  error: string,
-): Promise<void> {
-  await db.query(
-    `UPDATE meter_reports SET status = $2, last_error = $3 WHERE usage_daily_id = $1 AND status <> 'sent'`,
-    [usageDailyId, status, error],
-  );
-}
-
-/** Marks the row reported when every report is sent and still equals the row's cost; false otherwise. */
-async function markRowReported(db: Queryable, usageDailyId: string): Promise<boolean> {
-  const costsMatch = METRICS.map(
-    (metric) =>
-      `u.${COST_COLUMNS[metric]} = COALESCE((SELECT r.value FROM meter_reports r
-        WHERE r.usage_daily_id = u.id AND r.metric = '${metric}'), 0)`,
-  ).join(' AND ');
-  const { rowCount } = await db.query(
-    `UPDATE usage_daily u SET reported_to_stripe_at = now()
-     WHERE u.id = $1 AND u.reported_to_stripe_at IS NULL
-       AND NOT EXISTS (SELECT 1 FROM meter_reports r WHERE r.usage_daily_id = u.id AND r.status <> 'sent')
-       AND ${costsMatch}`,
-    [usageDailyId],
-  );
-  return rowCount === 1;
-}
-
 /** Per customer, the latest of the reported rows' days on which no postpaid row is left unreported. */
 async function completedDays(db: Queryable, reported: UsageRow[]): Promise<Record<string, string>> {
   if (reported.length === 0) return {};
-  const { rows: open } = await db.query<{ customerId: string; usageDate: string }>(
-    `SELECT DISTINCT customer_id AS "customerId", usage_date::text AS "usageDate" FROM usage_daily
-     WHERE billing_mode = 'postpaid' AND reported_to_stripe_at IS NULL
-       AND customer_id = ANY($1::text[]) AND usage_date = ANY($2::date[])`,
-    [[...new Set(reported.map((row) => row.customerId))], [...new Set(reported.map((row) => row.usageDate))]],
+  const open = await unreportedPostpaidDays(
+    db,
+    [...new Set(reported.map((row) => row.customerId))],
+    [...new Set(reported.map((row) => row.usageDate))],
   );
   const unfinished = new Set(open.map((row) => `${row.customerId} ${row.usageDate}`));
   const latest: Record<string, string> = {};
