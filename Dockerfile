@@ -10,6 +10,7 @@ RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force
 
 COPY tsconfig.json ./
 COPY src ./src
+COPY bin ./bin
 COPY workflows ./workflows
 COPY activities ./activities
 COPY api ./api
@@ -17,5 +18,5 @@ COPY migrations ./migrations
 
 USER node
 EXPOSE 3000
-ENTRYPOINT ["node", "--import", "tsx", "src/cli.ts"]
+ENTRYPOINT ["node", "--import", "tsx", "bin/cli.ts"]
 CMD ["api"]

@@ -48,7 +48,7 @@ export default tseslint.config(
               message: 'Workflow code is deterministic: no I/O modules. Call an activity instead.',
             },
             {
-              group: ['**/src/config*', '**/src/db/**', '**/src/servers/**', '**/api/**'],
+              group: ['**/src/config*', '**/src/db/**', '**/bin/**', '**/api/**'],
               message: 'Workflow code is deterministic: no config, database or server modules.',
             },
             {
@@ -68,7 +68,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/cli.ts', 'src/tooling/**', 'bench/**'],
+    files: ['bin/cli.ts', 'src/tooling/**', 'bench/**'],
     rules: { 'no-console': 'off' },
   },
 );

@@ -7,7 +7,7 @@ import { finalUsageDay, type BillingPeriod } from '../src/domain/billing-period.
 import type { SubscriptionSnapshot } from '../src/domain/customer.js';
 import { SEARCH_ATTRIBUTES } from '../src/domain/search-attributes.js';
 import { WORKFLOWS_PATH } from '../src/paths.js';
-import { resolveTestServer } from '../src/servers/install.js';
+import { resolveTestServer } from '../bin/servers/install.js';
 import { customerWorkflow } from '../workflows/customer/customer-workflow.js';
 import {
   stripeEventSignal,

@@ -1,7 +1,7 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveTemporalCli } from '../src/servers/install.js';
+import { resolveTemporalCli } from '../bin/servers/install.js';
 import { pressCtrlC, startDev } from '../test/helpers/dev-process.js';
 import { freePort } from '../test/helpers/ports.js';
 import type { Scenario } from './report.js';

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { PROJECT_ROOT } from '../../src/paths.js';
 
-export { isAlive } from '../../src/servers/process.js';
+export { isAlive } from '../../bin/servers/process.js';
 
 export interface DevRun {
   child: ChildProcess;
@@ -16,7 +16,7 @@ export interface DevRun {
 /** Starts `dev` as a terminal would: its own process group, so a Ctrl-C can reach the whole group. */
 export async function startDev(env: Record<string, string>): Promise<DevRun> {
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'dev'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/cli.ts', 'dev'], {
     cwd: PROJECT_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     detached: true,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEmbeddedPostgres, type PostgresServer } from '../../src/servers/postgres.js';
+import { startEmbeddedPostgres, type PostgresServer } from '../../bin/servers/postgres.js';
 import { freePort } from './ports.js';
 
 export interface ScratchPostgres {

@@ -12,7 +12,7 @@ interface CliProcess {
 }
 
 function spawnCli(args: string[], env: Record<string, string>): CliProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/cli.ts', ...args], {
     cwd: PROJECT_ROOT,
     // Only what the test gives: nothing from the developer's shell leaks in.
     env: { PATH: process.env.PATH ?? '', ...env },

@@ -11,7 +11,7 @@ import { freePort } from '../helpers/ports.js';
 
 function runDemo(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'demo'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/cli.ts', 'demo'], {
       cwd: PROJECT_ROOT,
       env: { PATH: process.env.PATH ?? '', ...env },
     });

@@ -36,7 +36,7 @@ describe('worker health check', () => {
     const [healthPort, metricsPort] = [await freePort(), await freePort()];
     healthUrl = `http://127.0.0.1:${healthPort}/healthz`;
     metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-    worker = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'worker'], {
+    worker = spawn(process.execPath, ['--import', 'tsx', 'bin/cli.ts', 'worker'], {
       cwd: PROJECT_ROOT,
       env: {
         PATH: process.env.PATH ?? '',

@@ -1,26 +1,12 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { importsOf as projectImportsOf, ROOT, sources } from '../helpers/imports.js';
 
-const API = resolve(dirname(fileURLToPath(import.meta.url)), '../../api');
-
-/** Every .ts file under `dir`. */
-function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return sources(path);
-    return entry.name.endsWith('.ts') ? [path] : [];
-  });
-}
+const API = join(ROOT, 'api');
 
 /** The files of api/ that `file` imports (type-only imports too: a circle of types is a circle). */
 function importsOf(file: string): string[] {
-  const text = readFileSync(file, 'utf8');
-  const specifiers = [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)].map(([, s]) => s!);
-  return specifiers
-    .map((specifier) => resolve(dirname(file), specifier).replace(/\.js$/, '.ts'))
-    .filter((path) => path.startsWith(`${API}/`));
+  return projectImportsOf(file).filter((path) => path.startsWith(`${API}/`));
 }
 
 /** Each import circle of `graph` (file → files it imports) found by a depth-first walk. */

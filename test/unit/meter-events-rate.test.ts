@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type Stripe from 'stripe';
 import { describe, expect, it } from 'vitest';
-import { workerActivityDependencies } from '../../src/commands/services.js';
+import { workerActivityDependencies } from '../../bin/commands/services.js';
 import { ConfigError, DEFAULT_METER_EVENTS_PER_SECOND, loadConfig } from '../../src/config.js';
 
 const workerEnv = {

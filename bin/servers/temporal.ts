@@ -3,7 +3,7 @@ import { openSync, closeSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { SEARCH_ATTRIBUTES } from '../domain/search-attributes.js';
+import { SEARCH_ATTRIBUTES } from '../../src/domain/search-attributes.js';
 import type { ServerExecutable } from './install.js';
 import { isAlive, sleep } from './process.js';
 

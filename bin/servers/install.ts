@@ -1,7 +1,7 @@
 import { access, chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../paths.js';
+import { PROJECT_ROOT } from '../../src/paths.js';
 import { hasCommand, run, stderrProgress, type Progress } from './process.js';
 
 /**

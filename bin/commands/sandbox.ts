@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
-import { upsertSandboxCluster } from '../db/clusters.js';
-import type { Queryable } from '../db/pool.js';
-import { linkSandboxPrices } from '../db/prices.js';
+import { upsertSandboxCluster } from '../../src/db/clusters.js';
+import type { Queryable } from '../../src/db/pool.js';
+import { linkSandboxPrices } from '../../src/db/prices.js';
 import { startLocalIdentityProvider } from '../../test/fakes/auth0/index.js';
 import { startFakeHopsworks } from '../../test/fakes/hopsworks/index.js';
 import { startFakeStripe } from '../../test/fakes/stripe/index.js';

@@ -7,11 +7,11 @@ import type Stripe from 'stripe';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createActivities, type ActivityDependencies } from '../../activities/index.js';
 import { createApp } from '../../api/app.js';
-import type { Config } from '../config.js';
-import type { Queryable } from '../db/pool.js';
-import type { Shutdown } from '../lifecycle.js';
-import type { Logger } from '../logger.js';
-import { WORKFLOWS_PATH } from '../paths.js';
+import type { Config } from '../../src/config.js';
+import type { Queryable } from '../../src/db/pool.js';
+import type { Shutdown } from '../../src/lifecycle.js';
+import type { Logger } from '../../src/logger.js';
+import { WORKFLOWS_PATH } from '../../src/paths.js';
 
 export interface WorkerServiceOptions {
   config: Config;
