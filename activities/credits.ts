@@ -22,7 +22,7 @@ import { judgeCreditPurchase, type CheckoutSessionFacts } from '../src/domain/cr
 import { LedgerRuleError } from '../src/domain/credits.js';
 import { creditEntryJson, type CreditEntryJson } from '../src/domain/ledger-json.js';
 import { microsFromJson } from '../src/domain/money.js';
-import { type CreditBalanceReport } from '../workflows/customer-workflow.messages.js';
+import { type CreditBalanceReport } from '../workflows/customer/messages.js';
 import { stripeCall } from './stripe.js';
 import { CustomerErrors } from '../src/domain/errors.js';
 

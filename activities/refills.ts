@@ -11,7 +11,7 @@ import { appendEntry, balanceOf } from '../src/db/ledger.js';
 import { enqueueNotification } from '../src/db/notifications.js';
 import { microsFromJson, microsToCents, microsToDollars } from '../src/domain/money.js';
 import { isRetryableStripeError } from '../src/stripe/errors.js';
-import type { CreditBalanceReport } from '../workflows/customer-workflow.messages.js';
+import type { CreditBalanceReport } from '../workflows/customer/messages.js';
 import { stripeCall } from './stripe.js';
 
 /** The actor of auto-refill ledger entries. */

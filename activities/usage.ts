@@ -34,7 +34,7 @@ import {
   creditBalanceSignal,
   customerWorkflowId,
   usageReportedSignal,
-} from '../workflows/customer-workflow.messages.js';
+} from '../workflows/customer/messages.js';
 import {
   emptyUsageTally,
   LIST_LIMIT,

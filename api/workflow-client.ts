@@ -2,7 +2,7 @@ import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
 import type { CustomerState } from '../src/domain/customer.js';
 import { HTTP_UPDATE_DEADLINE_MS, withHttpDeadline as withDeadline } from '../src/temporal/customers.js';
-import { customerWorkflowId, getStateQuery } from '../workflows/customer-workflow.messages.js';
+import { customerWorkflowId, getStateQuery } from '../workflows/customer/messages.js';
 
 /*
  * Every call the HTTP API makes to Temporal, each under one deadline: a request must fail fast (and

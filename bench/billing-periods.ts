@@ -13,7 +13,7 @@ import {
   stripeEventSignal,
   usageReportedSignal,
   type StripeEventSignal,
-} from '../workflows/customer-workflow.messages.js';
+} from '../workflows/customer/messages.js';
 import type { Scenario } from './report.js';
 
 /**

@@ -15,7 +15,7 @@ import { startTemporalDevServer } from '../bin/servers/temporal.js';
 import { signalStripeEvent } from '../src/temporal/customers.js';
 import { freePort } from '../test/helpers/ports.js';
 import { startScratchPostgres } from '../test/helpers/scratch-postgres.js';
-import { customerWorkflowId, type StripeEventSignal } from '../workflows/customer-workflow.messages.js';
+import { customerWorkflowId, type StripeEventSignal } from '../workflows/customer/messages.js';
 import type { Scenario } from './report.js';
 
 /**

@@ -11,7 +11,7 @@ import type { CustomerState } from '../../src/domain/customer.js';
 import { creditEntryJson } from '../../src/domain/ledger-json.js';
 import { formatUsd, MICROS_PER_CENT, microsToDollars } from '../../src/domain/money.js';
 import { hasVisibleText } from '../../src/domain/text.js';
-import { grantCreditsUpdate, setBillingModeUpdate } from '../../workflows/customer-workflow.messages.js';
+import { grantCreditsUpdate, setBillingModeUpdate } from '../../workflows/customer/messages.js';
 import { requireCustomer } from '../customer-lookup.js';
 import type { AppEnv } from '../env.js';
 import { ApiError, whenValid, type FieldProblem } from '../errors.js';

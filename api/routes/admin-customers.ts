@@ -12,7 +12,7 @@ import {
   reactivateUpdate,
   setGracePeriodExemptUpdate,
   suspendUpdate,
-} from '../../workflows/customer-workflow.messages.js';
+} from '../../workflows/customer/messages.js';
 import type { AppEnv } from '../env.js';
 import { ApiError } from '../errors.js';
 import { createRouter, failures, json, jsonBody, openApiRoute, security } from '../router.js';

@@ -14,7 +14,7 @@ import type { Queryable } from '../../src/db/pool.js';
 import { activeCreditPrice } from '../../src/db/prices.js';
 import { purchaseTerms } from '../../src/domain/credit-purchase.js';
 import { MICROS_PER_CENT, MICROS_PER_DOLLAR, microsToDollars } from '../../src/domain/money.js';
-import { CREDITS_PURPOSE } from '../../workflows/customer-workflow.messages.js';
+import { CREDITS_PURPOSE } from '../../workflows/customer/messages.js';
 import { customerAuth, type CustomerAuthOptions } from '../auth.js';
 import { ApiError, whenValid } from '../errors.js';
 import { createRouter, failures, json, jsonBody, openApiRoute, security } from '../router.js';

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { customerIdForSubject } from '../../src/domain/customer.js';
 import { unstorableTextProblem } from '../../src/domain/text.js';
 import type { Secret } from '../../src/secret.js';
-import { customerWorkflowId } from '../../workflows/customer-workflow.messages.js';
+import { customerWorkflowId } from '../../workflows/customer/messages.js';
 import { ApiError, parseJson } from '../errors.js';
 import { createRouter, failures, json, jsonBody, openApiRoute, security } from '../router.js';
 import { signalSignup, type CustomerStartOptions } from '../workflow-client.js';

@@ -13,7 +13,7 @@ import {
 } from '../../src/db/stripe-events.js';
 import type { Secret } from '../../src/secret.js';
 import { signalStripeEvent, type CustomerStartOptions } from '../workflow-client.js';
-import type { StripeEventSignal } from '../../workflows/customer-workflow.messages.js';
+import type { StripeEventSignal } from '../../workflows/customer/messages.js';
 import type { AppEnv } from '../env.js';
 import { ApiError } from '../errors.js';
 import { createRouter, failures, json, jsonBody, openApiRoute, security } from '../router.js';

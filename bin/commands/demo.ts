@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { PROJECT_ROOT } from '../../src/paths.js';
-import { customerWorkflowId } from '../../workflows/customer-workflow.messages.js';
+import { customerWorkflowId } from '../../workflows/customer/messages.js';
 import { SANDBOX_FILE } from './dev.js';
 import type { SandboxDescription } from './sandbox.js';
 

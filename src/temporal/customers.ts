@@ -9,7 +9,7 @@ import {
   type AdminAction,
   type SignupDetails,
   type StripeEventSignal,
-} from '../../workflows/customer-workflow.messages.js';
+} from '../../workflows/customer/messages.js';
 
 /**
  * The one line the Temporal UI shows for the customer's workflow (its summary, set at start); the

@@ -9,7 +9,7 @@ import {
   getStateQuery,
   stripeEventSignal,
   type StripeEventSignal,
-} from '../../workflows/customer-workflow.messages.js';
+} from '../../workflows/customer/messages.js';
 import { uniqueTaskQueue } from './temporal.js';
 import { withWorker } from './worker.js';
 

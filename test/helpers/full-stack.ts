@@ -10,7 +10,7 @@ import type { Config } from '../../src/config.js';
 import type { CustomerState } from '../../src/domain/customer.js';
 import { WORKFLOWS_PATH } from '../../src/paths.js';
 import { createStripeClient } from '../../src/stripe/client.js';
-import { customerWorkflowId, getStateQuery } from '../../workflows/customer-workflow.messages.js';
+import { customerWorkflowId, getStateQuery } from '../../workflows/customer/messages.js';
 import { startLocalIdentityProvider, type LocalIdentityProvider } from '../fakes/auth0/index.js';
 import { startFakeHopsworks, type FakeHopsworks } from '../fakes/hopsworks/index.js';
 import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';

@@ -8,7 +8,7 @@ import { priceDay, type Metric, type Price } from '../../src/domain/pricing.js';
 import { WORKFLOWS_PATH } from '../../src/paths.js';
 import { createStripeClient } from '../../src/stripe/client.js';
 import { overridesOf } from '../../src/db/usage-collection.js';
-import { customerWorkflowId, getStateQuery } from '../../workflows/customer-workflow.messages.js';
+import { customerWorkflowId, getStateQuery } from '../../workflows/customer/messages.js';
 import { startFakeHopsworks, type FakeHopsworks } from '../fakes/hopsworks/index.js';
 import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';
 import { TEST_SECRETS, testConfig } from '../helpers/app-config.js';

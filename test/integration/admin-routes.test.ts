@@ -4,7 +4,7 @@ import { createApp } from '../../api/app.js';
 import type { ErrorBody } from '../../api/errors.js';
 import { ApplicationFailure } from '@temporalio/common';
 import { signalSignup } from '../../src/temporal/customers.js';
-import { customerWorkflowId, getStateQuery } from '../../workflows/customer-workflow.messages.js';
+import { customerWorkflowId, getStateQuery } from '../../workflows/customer/messages.js';
 import { healthyActivities } from '../helpers/customer-workflow.js';
 import { eventually } from '../helpers/full-stack.js';
 import { withWorker } from '../helpers/worker.js';

@@ -4,7 +4,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiOperations, type Operation } from '../../api/openapi.js';
-import { customerWorkflowId } from '../../workflows/customer-workflow.messages.js';
+import { customerWorkflowId } from '../../workflows/customer/messages.js';
 import type { LocalIdentityProvider } from '../fakes/auth0/index.js';
 import { signStripePayload } from '../fakes/stripe/signature.js';
 import { TEST_SECRETS } from '../helpers/app-config.js';

@@ -1,6 +1,6 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { customerWorkflowId, getStateQuery } from '../../workflows/customer-workflow.messages.js';
+import { customerWorkflowId, getStateQuery } from '../../workflows/customer/messages.js';
 import type { FakeStripe } from '../fakes/stripe/index.js';
 import type { TestDatabase } from '../helpers/database.js';
 import { eventually, startFullStack, type FullStack } from '../helpers/full-stack.js';

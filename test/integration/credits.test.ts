@@ -10,7 +10,7 @@ import {
   getStateQuery,
   setBillingModeUpdate,
   setGracePeriodExemptUpdate,
-} from '../../workflows/customer-workflow.messages.js';
+} from '../../workflows/customer/messages.js';
 import type { LocalIdentityProvider } from '../fakes/auth0/index.js';
 import type { FakeStripe } from '../fakes/stripe/index.js';
 import { TEST_SECRETS } from '../helpers/app-config.js';

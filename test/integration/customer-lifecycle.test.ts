@@ -11,7 +11,7 @@ import { createApp } from '../../api/app.js';
 import type { CustomerState } from '../../src/domain/customer.js';
 import { WORKFLOWS_PATH } from '../../src/paths.js';
 import { createStripeClient } from '../../src/stripe/client.js';
-import { customerWorkflowId, getStateQuery } from '../../workflows/customer-workflow.messages.js';
+import { customerWorkflowId, getStateQuery } from '../../workflows/customer/messages.js';
 import { CUSTOMER_NAMESPACE_LABEL, SUSPENDED_REPLICAS_ANNOTATION } from '../../src/kubernetes/index.js';
 import { startFakeHopsworks, type FakeHopsworks } from '../fakes/hopsworks/index.js';
 import { startFakeKubernetes, type FakeKubernetes } from '../fakes/kubernetes/index.js';

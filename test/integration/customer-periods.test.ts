@@ -8,7 +8,7 @@ import {
   ReconciliationStatusKey,
 } from '../../src/domain/search-attributes.js';
 import { customerWorkflow } from '../../workflows/customer/customer-workflow.js';
-import { stripeEventSignal, usageReportedSignal } from '../../workflows/customer-workflow.messages.js';
+import { stripeEventSignal, usageReportedSignal } from '../../workflows/customer/messages.js';
 import { healthyActivities, queryState, stripeEvent } from '../helpers/customer-workflow.js';
 import { connectToDevServer, uniqueTaskQueue } from '../helpers/temporal.js';
 import { withWorker } from '../helpers/worker.js';

@@ -5,7 +5,7 @@ import { finalUsageDay } from '../../src/domain/billing-period.js';
 import { initialCustomerState } from '../../src/domain/customer.js';
 import { ensureStripeCatalog } from '../../src/stripe/catalog.js';
 import { syncUsageToStripe } from '../../src/usage/stripe-sync.js';
-import { customerWorkflowId, usageReportedSignal } from '../../workflows/customer-workflow.messages.js';
+import { customerWorkflowId, usageReportedSignal } from '../../workflows/customer/messages.js';
 import { eventually, startFullStack, type FullStack } from '../helpers/full-stack.js';
 
 const DAY = 86_400;

@@ -18,7 +18,7 @@ import { resolveTemporalCli } from '../../bin/servers/install.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../../bin/servers/temporal.js';
 import { createStripeClient } from '../../src/stripe/client.js';
 import { usageCollectionWorkflow } from '../../workflows/usage-collection-workflow.js';
-import { customerWorkflowId, getStateQuery } from '../../workflows/customer-workflow.messages.js';
+import { customerWorkflowId, getStateQuery } from '../../workflows/customer/messages.js';
 import { startLocalIdentityProvider, type LocalIdentityProvider } from '../fakes/auth0/index.js';
 import { startFakeHopsworks, type FakeHopsworks } from '../fakes/hopsworks/index.js';
 import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';

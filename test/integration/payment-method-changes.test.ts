@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CustomerState } from '../../src/domain/customer.js';
-import { customerWorkflowId, getStateQuery } from '../../workflows/customer-workflow.messages.js';
+import { customerWorkflowId, getStateQuery } from '../../workflows/customer/messages.js';
 import { eventually, startFullStack, type FullStack } from '../helpers/full-stack.js';
 
 /**

@@ -13,7 +13,7 @@ import { METRICS } from '../../src/domain/pricing.js';
 import { WORKFLOWS_PATH } from '../../src/paths.js';
 import { ensureStripeCatalog } from '../../src/stripe/catalog.js';
 import { createStripeClient } from '../../src/stripe/client.js';
-import { customerWorkflowId, getStateQuery } from '../../workflows/customer-workflow.messages.js';
+import { customerWorkflowId, getStateQuery } from '../../workflows/customer/messages.js';
 import { stripeSyncWorkflow } from '../../workflows/stripe-sync-workflow.js';
 import { startLocalIdentityProvider, type LocalIdentityProvider } from '../fakes/auth0/index.js';
 import { startFakeHopsworks, type FakeHopsworks } from '../fakes/hopsworks/index.js';

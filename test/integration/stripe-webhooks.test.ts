@@ -7,7 +7,7 @@ import { createApp } from '../../api/app.js';
 import type { ErrorBody } from '../../api/errors.js';
 import { WEBHOOK_BODY_LIMIT } from '../../api/webhooks/stripe.js';
 import { createPool } from '../../src/db/pool.js';
-import { customerWorkflowId } from '../../workflows/customer-workflow.messages.js';
+import { customerWorkflowId } from '../../workflows/customer/messages.js';
 import { TEST_SECRETS, testConfig } from '../helpers/app-config.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { silentLogger } from '../helpers/logger.js';

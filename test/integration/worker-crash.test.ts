@@ -9,11 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { finalUsageDay, firstUsageDay } from '../../src/domain/billing-period.js';
 import { initialCustomerState, type CustomerState } from '../../src/domain/customer.js';
 import { CUSTOMER_NAMESPACE_LABEL } from '../../src/kubernetes/index.js';
-import {
-  customerWorkflowId,
-  reactivateUpdate,
-  suspendUpdate,
-} from '../../workflows/customer-workflow.messages.js';
+import { customerWorkflowId, reactivateUpdate, suspendUpdate } from '../../workflows/customer/messages.js';
 import { customerWorkflow } from '../../workflows/customer/customer-workflow.js';
 import { startFakeHopsworks, type FakeHopsworks } from '../fakes/hopsworks/index.js';
 import { startFakeKubernetes, type FakeKubernetes } from '../fakes/kubernetes/index.js';

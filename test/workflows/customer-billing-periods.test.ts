@@ -11,7 +11,7 @@ import {
   setBillingModeUpdate,
   stripeEventSignal,
   usageReportedSignal,
-} from '../../workflows/customer-workflow.messages.js';
+} from '../../workflows/customer/messages.js';
 import {
   healthyActivities,
   stripeEvent,

@@ -8,7 +8,7 @@ import {
   setGracePeriodExemptUpdate,
   stripeEventSignal,
   suspendUpdate,
-} from '../../workflows/customer-workflow.messages.js';
+} from '../../workflows/customer/messages.js';
 import {
   healthyActivities,
   invoiceEvent,

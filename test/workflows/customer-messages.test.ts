@@ -18,7 +18,7 @@ import {
   stripeEventSignal,
   suspendUpdate,
   usageReportedSignal,
-} from '../../workflows/customer-workflow.messages.js';
+} from '../../workflows/customer/messages.js';
 import {
   healthyActivities,
   invoiceEvent,

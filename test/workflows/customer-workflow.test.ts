@@ -9,7 +9,7 @@ import {
   getStateQuery,
   retryProvisioningSignal,
   stripeEventSignal,
-} from '../../workflows/customer-workflow.messages.js';
+} from '../../workflows/customer/messages.js';
 import {
   healthyActivities,
   queryState,
