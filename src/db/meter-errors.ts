@@ -162,6 +162,20 @@ export interface MeterErrorSummary {
   } | null;
 }
 
+/** The report's fields that the listing's query selects beside the error's (its id is `reportId`). */
+const REPORT_FIELDS = [
+  'customerId',
+  'usageDailyId',
+  'usageDate',
+  'metric',
+  'eventName',
+  'value',
+  'status',
+  'attempt',
+  'errorCode',
+  'retryAfter',
+] as const satisfies readonly (keyof NonNullable<MeterErrorSummary['report']>)[];
+
 export interface UnattributedMeterErrors {
   eventId: string;
   eventType: MeterErrorEventType;
@@ -207,39 +221,15 @@ export async function listMeterErrors(
     [filter.limit],
   );
   return {
-    errors: rows.map(
-      ({
-        reportId,
-        customerId,
-        usageDailyId,
-        usageDate,
-        metric,
-        eventName,
-        value,
-        status,
-        attempt,
-        errorCode,
-        retryAfter,
-        ...error
-      }) => ({
-        ...error,
-        report: reportId
-          ? {
-              id: reportId,
-              customerId,
-              usageDailyId,
-              usageDate,
-              metric,
-              eventName,
-              value,
-              status,
-              attempt,
-              errorCode,
-              retryAfter,
-            }
-          : null,
-      }),
-    ),
+    errors: rows.map(({ reportId, ...row }) => {
+      const error = { ...row } as Partial<typeof row>;
+      for (const field of REPORT_FIELDS) delete error[field];
+      const report = Object.fromEntries(REPORT_FIELDS.map((field) => [field, row[field]]));
+      return {
+        ...(error as Omit<MeterErrorSummary, 'report'>),
+        report: reportId ? ({ id: reportId, ...report } as MeterErrorSummary['report']) : null,
+      };
+    }),
     unattributed,
   };
 }

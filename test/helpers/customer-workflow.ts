@@ -46,6 +46,34 @@ export const subscription = (status: string, id = 'sub_1'): SubscriptionSnapshot
   };
 };
 
+/**
+ * The billing part of the state of a customer active on a real (fake Stripe) subscription in `period`,
+ * its usage reported through `usageReportedThrough`: what tests of a period's close start from.
+ */
+export function activeOnSubscription(
+  stripeCustomerId: string,
+  subscriptionId: string,
+  period: { start: number; end: number },
+  usageReportedThrough: string,
+): Pick<
+  CustomerState,
+  'stripeCustomerId' | 'subscription' | 'period' | 'usageReportedThrough' | 'paymentMethods'
+> {
+  return {
+    stripeCustomerId,
+    subscription: {
+      id: subscriptionId,
+      status: 'active',
+      currentPeriodStart: period.start,
+      currentPeriodEnd: period.end,
+      cancelAtPeriodEnd: false,
+    },
+    period,
+    usageReportedThrough,
+    paymentMethods: [],
+  };
+}
+
 /** Activities that behave like a healthy platform; each test overrides what it needs. */
 export function healthyActivities(): ActivityStubs {
   const stub = <K extends keyof Activities>() => vi.fn<Activities[K]>();

@@ -7,6 +7,7 @@ import { ensureStripeCatalog } from '../../src/stripe/catalog.js';
 import { syncUsageToStripe } from '../../src/usage/stripe-sync.js';
 import { customerWorkflowId, usageReportedSignal } from '../../workflows/customer/messages.js';
 import { eventually, startFullStack, type FullStack } from '../helpers/full-stack.js';
+import { activeOnSubscription } from '../helpers/customer-workflow.js';
 
 const DAY = 86_400;
 
@@ -78,17 +79,7 @@ describe('the last usage day of a period on the dev-server stack', () => {
             email: `${id}@example.test`,
             status: 'active',
             clusterId: 'eu-1',
-            stripeCustomerId: customer.id,
-            subscription: {
-              id: subscription.id,
-              status: 'active',
-              currentPeriodStart: period.start,
-              currentPeriodEnd: period.end,
-              cancelAtPeriodEnd: false,
-            },
-            period,
-            usageReportedThrough: day(28),
-            paymentMethods: [],
+            ...activeOnSubscription(customer.id, subscription.id, period, day(28)),
           },
         },
       ],

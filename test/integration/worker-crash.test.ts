@@ -17,6 +17,7 @@ import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';
 import { killWorker, startChildWorker } from '../helpers/child-worker.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import '../setup/context.js';
+import { activeOnSubscription } from '../helpers/customer-workflow.js';
 
 const DAY = 86_400;
 
@@ -223,19 +224,10 @@ describe('a worker killed with SIGKILL mid-work, and a new worker', () => {
       const period = { start: end - 30 * DAY, end };
       const first = firstUsageDay(period);
       const last = finalUsageDay(period);
-      const handle = await startCustomer(id, {
-        stripeCustomerId: customer.id,
-        subscription: {
-          id: subscription.id,
-          status: 'active',
-          currentPeriodStart: period.start,
-          currentPeriodEnd: period.end,
-          cancelAtPeriodEnd: false,
-        },
-        period,
-        usageReportedThrough: last,
-        paymentMethods: [],
-      });
+      const handle = await startCustomer(
+        id,
+        activeOnSubscription(customer.id, subscription.id, period, last),
+      );
       const { rows } = await db.pool.query<{ days: number }>(
         `INSERT INTO usage_daily (customer_id, cluster_id, usage_date, billing_mode, cpu_hours, cpu_cost_micros,
                                   total_cost_micros, reported_to_stripe_at)
