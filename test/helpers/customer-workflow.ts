@@ -3,7 +3,11 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { vi } from 'vitest';
 import type { Activities } from '../../activities/index.js';
-import type { CustomerState, SubscriptionSnapshot } from '../../src/domain/customer.js';
+import {
+  initialCustomerState,
+  type CustomerState,
+  type SubscriptionSnapshot,
+} from '../../src/domain/customer.js';
 import { customerWorkflow } from '../../workflows/customer/customer-workflow.js';
 import {
   getStateQuery,
@@ -45,6 +49,20 @@ export const subscription = (status: string, id = 'sub_1'): SubscriptionSnapshot
     cancelAtPeriodEnd: false,
   };
 };
+
+/**
+ * A customer's state as a continue-as-new would carry it: active, signed up as `auth0|<id>` with
+ * `<id>@example.test`, and what the test says.
+ */
+export function activeCustomerState(customerId: string, state: Partial<CustomerState> = {}): CustomerState {
+  return {
+    ...initialCustomerState(customerId),
+    authSubject: `auth0|${customerId}`,
+    email: `${customerId}@example.test`,
+    status: 'active',
+    ...state,
+  };
+}
 
 /**
  * The billing part of the state of a customer active on a real (fake Stripe) subscription in `period`,

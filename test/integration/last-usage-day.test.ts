@@ -2,12 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { finalUsageDay } from '../../src/domain/billing-period.js';
-import { initialCustomerState } from '../../src/domain/customer.js';
 import { ensureStripeCatalog } from '../../src/stripe/catalog.js';
 import { syncUsageToStripe } from '../../src/usage/stripe-sync.js';
 import { customerWorkflowId, usageReportedSignal } from '../../workflows/customer/messages.js';
 import { eventually, startFullStack, type FullStack } from '../helpers/full-stack.js';
-import { activeOnSubscription } from '../helpers/customer-workflow.js';
+import { activeCustomerState, activeOnSubscription } from '../helpers/customer-workflow.js';
 
 const DAY = 86_400;
 
@@ -73,14 +72,10 @@ describe('the last usage day of a period on the dev-server stack', () => {
       args: [
         {
           customerId: id,
-          state: {
-            ...initialCustomerState(id),
-            authSubject: `auth0|${id}`,
-            email: `${id}@example.test`,
-            status: 'active',
+          state: activeCustomerState(id, {
             clusterId: 'eu-1',
             ...activeOnSubscription(customer.id, subscription.id, period, day(28)),
-          },
+          }),
         },
       ],
     });

@@ -6,7 +6,7 @@ import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporal
 import { Worker } from '@temporalio/worker';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUsageActivities } from '../../activities/usage.js';
+import { createUsageActivities, emptyBatch } from '../../activities/usage.js';
 import { appendEntry } from '../../src/db/ledger.js';
 import {
   CUSTOMER_NAMESPACE_LABEL,
@@ -293,17 +293,7 @@ describe('usage collection of a day (dev server, Postgres, fake clusters)', () =
           after: null,
           lastDoneId: done,
           done: 1,
-          partial: {
-            customers: 3,
-            processed: 1,
-            failed: [],
-            failedCount: 0,
-            withoutUsage: 0,
-            anomalies: [],
-            corrections: [],
-            signals: { creditBalance: 0, usageReported: 0, workflowNotFound: 0 },
-            next: null,
-          },
+          partial: { ...emptyBatch(), customers: 3, processed: 1 },
         },
       },
       { client: env.client },

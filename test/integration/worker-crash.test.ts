@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { finalUsageDay, firstUsageDay } from '../../src/domain/billing-period.js';
-import { initialCustomerState, type CustomerState } from '../../src/domain/customer.js';
+import type { CustomerState } from '../../src/domain/customer.js';
 import { CUSTOMER_NAMESPACE_LABEL } from '../../src/kubernetes/index.js';
 import { customerWorkflowId, reactivateUpdate, suspendUpdate } from '../../workflows/customer/messages.js';
 import { customerWorkflow } from '../../workflows/customer/customer-workflow.js';
@@ -17,7 +17,7 @@ import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';
 import { killWorker, startChildWorker } from '../helpers/child-worker.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import '../setup/context.js';
-import { activeOnSubscription } from '../helpers/customer-workflow.js';
+import { activeCustomerState, activeOnSubscription } from '../helpers/customer-workflow.js';
 
 const DAY = 86_400;
 
@@ -105,13 +105,7 @@ describe('a worker killed with SIGKILL mid-work, and a new worker', () => {
       args: [
         {
           customerId: id,
-          state: {
-            ...initialCustomerState(id),
-            authSubject: `auth0|${id}`,
-            email: `${id}@example.test`,
-            status: 'active',
-            ...state,
-          },
+          state: activeCustomerState(id, state),
         },
       ],
     });

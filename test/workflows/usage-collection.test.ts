@@ -2,7 +2,11 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Activities } from '../../activities/index.js';
 import { usageCollectionWorkflow } from '../../workflows/usage-collection-workflow.js';
-import type { UsageBatchInput, UsageBatchResult } from '../../workflows/usage-workflows.messages.js';
+import {
+  emptyUsageTally,
+  type UsageBatchInput,
+  type UsageBatchResult,
+} from '../../workflows/usage-workflows.messages.js';
 import { startTimeSkippingServer, uniqueTaskQueue } from '../helpers/temporal.js';
 import { withWorker } from '../helpers/worker.js';
 
@@ -10,12 +14,7 @@ import { withWorker } from '../helpers/worker.js';
 const batch = (overrides: Partial<UsageBatchResult>): UsageBatchResult => ({
   customers: 0,
   processed: 0,
-  failed: [],
-  failedCount: 0,
-  withoutUsage: 0,
-  anomalies: [],
-  corrections: [],
-  signals: { creditBalance: 0, usageReported: 0, workflowNotFound: 0 },
+  ...emptyUsageTally(),
   next: null,
   ...overrides,
 });
