@@ -8,6 +8,7 @@ import {
   type InvoiceInput,
   type InvoicePaymentAttempt,
 } from './store.js';
+import { completeAuthentication } from './authentication.js';
 import { MeterErrorReporter, type MeterErrorOptions } from './meter-errors.js';
 import {
   ApiServer,
@@ -266,6 +267,17 @@ export class FakeStripe {
     return clone(this.store.createInvoice(customerId, input));
   }
 
+  // The end of the subscription's current period, as Stripe's billing engine handles it: the items move
+  // to the next period (`customer.subscription.updated`), and the ended period's invoice is made as a
+  // draft from its items and that period's meter events (`invoice.created`); `latest_invoice` follows.
+  advanceSubscriptionPeriod(subscriptionId: string): {
+    subscription: SubscriptionObject;
+    invoice: InvoiceObject;
+  } {
+    const { subscription, invoice } = this.store.advanceSubscriptionPeriod(subscriptionId);
+    return { subscription: clone(subscription), invoice: clone(invoice) };
+  }
+
   // draft → open (`invoice.finalized`); a zero-amount invoice is paid at once.
   finalizeInvoice(invoiceId: string): InvoiceObject {
     return clone(this.store.finalizeInvoice(invoiceId, automaticRequest));
@@ -288,6 +300,11 @@ export class FakeStripe {
 
   // Every card this customer holds now declines its charges (card_declined) until switched off again; a
   // card attached later pays, as a new card does on Stripe. Declines are per card: see setPaymentMethodDeclines.
+  /** The cardholder authenticates a PaymentIntent waiting on 3-D Secure: it succeeds (authentication.ts). */
+  completeAuthentication(paymentIntentId: string): PaymentIntentObject {
+    return clone(completeAuthentication(this.store, paymentIntentId));
+  }
+
   setCardDeclines(customerId: string, declines: boolean): void {
     this.store.customer(customerId);
     for (const paymentMethod of this.store.customerPaymentMethods(customerId)) {

@@ -697,6 +697,47 @@ export class StripeStore {
     return subscription;
   }
 
+  /**
+   * Stripe's billing engine at the end of a subscription's current period (FakeStripe.advanceSubscriptionPeriod):
+   * the items' period moves to the next one (`customer.subscription.updated`, with previous_attributes as
+   * every other update), then the ended period's invoice is made as a draft from the items and the meter
+   * events of that period (`invoice.created`; `latest_invoice` follows). The next period ends a month on
+   * from the billing cycle anchor, as Stripe counts months (a 31st anchor keeps coming back to the 31st).
+   */
+  advanceSubscriptionPeriod(id: string): { subscription: SubscriptionObject; invoice: InvoiceObject } {
+    const subscription = this.subscription(id);
+    if (subscription.status === 'canceled' || subscription.status === 'incomplete_expired') {
+      throw new Error(`fake Stripe: subscription ${id} is ${subscription.status}; its periods have ended`);
+    }
+    // Stripe's trial end (status change, trial_settings.end_behavior) is not modelled.
+    if (subscription.status === 'trialing') {
+      throw new Error(`fake Stripe: subscription ${id} is trialing; the end of a trial is not modelled`);
+    }
+    if (subscription.cancel_at_period_end || subscription.cancel_at !== null) {
+      throw new Error(
+        `fake Stripe: subscription ${id} is set to cancel; a period end that cancels is not modelled`,
+      );
+    }
+    const firstItem = subscription.items.data[0];
+    if (!firstItem) throw new Error(`fake Stripe: subscription ${id} has no items`);
+    const ended = { start: firstItem.current_period_start, end: firstItem.current_period_end };
+    let months = 1;
+    while (addMonths(subscription.billing_cycle_anchor, months) <= ended.end) months += 1;
+    const next = { start: ended.end, end: addMonths(subscription.billing_cycle_anchor, months) };
+    this.updateSubscription(id, automaticRequest, (target) => {
+      for (const item of target.items.data) {
+        item.current_period_start = next.start;
+        item.current_period_end = next.end;
+      }
+    });
+    const invoice = this.createInvoice(subscription.customer, {
+      subscription: id,
+      periodStart: ended.start,
+      periodEnd: ended.end,
+    });
+    return { subscription, invoice };
+  }
+
   setSubscriptionStatus(id: string, status: SubscriptionStatus): SubscriptionObject {
     if (status === 'canceled') return this.cancelSubscription(id, automaticRequest, 'payment_failed');
     return this.updateSubscription(id, automaticRequest, (target) => {
