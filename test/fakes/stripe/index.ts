@@ -8,7 +8,6 @@ import {
   type InvoiceInput,
   type InvoicePaymentAttempt,
 } from './store.js';
-import { completeAuthentication } from './authentication.js';
 import { MeterErrorReporter, type MeterErrorOptions } from './meter-errors.js';
 import {
   ApiServer,
@@ -300,11 +299,6 @@ export class FakeStripe {
 
   // Every card this customer holds now declines its charges (card_declined) until switched off again; a
   // card attached later pays, as a new card does on Stripe. Declines are per card: see setPaymentMethodDeclines.
-  /** The cardholder authenticates a PaymentIntent waiting on 3-D Secure: it succeeds (authentication.ts). */
-  completeAuthentication(paymentIntentId: string): PaymentIntentObject {
-    return clone(completeAuthentication(this.store, paymentIntentId));
-  }
-
   setCardDeclines(customerId: string, declines: boolean): void {
     this.store.customer(customerId);
     for (const paymentMethod of this.store.customerPaymentMethods(customerId)) {
