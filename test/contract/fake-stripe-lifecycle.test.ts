@@ -129,4 +129,119 @@ describe('fake Stripe: period rollover, saving a card in payment-mode Checkout',
     await stripe.subscriptions.cancel(subscription.id);
     expect(() => fake.advanceSubscriptionPeriod(subscription.id)).toThrow(/canceled/);
   });
+
+  /** A payment-mode session for a $20 credit purchase, shaped as api/routes/billing.ts creates it. */
+  async function creditPurchase(paymentIntentData: Stripe.Checkout.SessionCreateParams.PaymentIntentData) {
+    const customer = await stripe.customers.create({ email: 'credits@example.test' });
+    const session = await stripe.checkout.sessions.create({
+      mode: 'payment',
+      customer: customer.id,
+      success_url: 'http://127.0.0.1/success',
+      cancel_url: 'http://127.0.0.1/cancel',
+      line_items: [
+        {
+          quantity: 1,
+          price_data: { currency: 'usd', unit_amount: 2_000, product_data: { name: 'Credits' } },
+        },
+      ],
+      metadata: { purpose: 'credit_purchase' },
+      payment_intent_data: paymentIntentData,
+    });
+    return { customer, session };
+  }
+
+  it('should save the card on a payment-mode Checkout with setup_future_usage, attached before completion', async () => {
+    const { customer, session } = await creditPurchase({
+      metadata: { purpose: 'credit_purchase' },
+      setup_future_usage: 'off_session',
+    });
+    const before = fake.events.length;
+    const completed = fake.completeCheckoutSession(session.id);
+
+    expect(eventsSince(before).map((event) => event.type)).toEqual([
+      'payment_method.attached',
+      'checkout.session.completed',
+    ]);
+    const paymentIntent = await stripe.paymentIntents.retrieve(completed.payment_intent as string);
+    expect(paymentIntent).toMatchObject({ status: 'succeeded', setup_future_usage: 'off_session' });
+    const saved = await stripe.customers.listPaymentMethods(customer.id);
+    expect(saved.data.map((method) => method.id)).toEqual([paymentIntent.payment_method]);
+    expect(eventsSince(before)[0]!.data.object).toMatchObject({
+      id: paymentIntent.payment_method,
+      customer: customer.id,
+    });
+    for (const event of eventsSince(before)) expect(conformance.objectProblems(event)).toEqual([]);
+    expect(conformance.objectProblems(fake.paymentIntents.get(paymentIntent.id))).toEqual([]);
+  });
+
+  it('should save nothing on a payment-mode Checkout without setup_future_usage', async () => {
+    const { customer, session } = await creditPurchase({ metadata: { purpose: 'credit_purchase' } });
+    const before = fake.events.length;
+    const completed = fake.completeCheckoutSession(session.id);
+
+    expect(eventsSince(before).map((event) => event.type)).toEqual(['checkout.session.completed']);
+    const paymentIntent = await stripe.paymentIntents.retrieve(completed.payment_intent as string);
+    expect(paymentIntent).toMatchObject({ status: 'succeeded', setup_future_usage: null });
+    expect((await stripe.customers.listPaymentMethods(customer.id)).data).toEqual([]);
+    expect(fake.paymentMethods.get(paymentIntent.payment_method as string)?.customer).toBeNull();
+  });
+
+  const refusal = (promise: Promise<unknown>) =>
+    promise.then(
+      () => {
+        throw new Error('expected Stripe to refuse');
+      },
+      (error: unknown) => error as Stripe.errors.StripeError,
+    );
+
+  it('should refuse payment_method_types, which the pinned API version removed, as an unknown parameter', async () => {
+    const customer = await stripe.customers.create({ email: 'removed@example.test' });
+    const card = await stripe.paymentMethods.attach('pm_card_visa', { customer: customer.id });
+    const sessions = fake.checkoutSessions.size;
+    const intents = fake.paymentIntents.size;
+    const events = fake.events.length;
+    // The pinned types no longer have it: an integration written for an older version would send it.
+    const removed = { payment_method_types: ['card'] } as Record<string, unknown>;
+
+    const checkout = await refusal(
+      stripe.checkout.sessions.create({
+        mode: 'payment',
+        customer: customer.id,
+        success_url: 'http://127.0.0.1/success',
+        line_items: [
+          {
+            quantity: 1,
+            price_data: { currency: 'usd', unit_amount: 500, product_data: { name: 'Credits' } },
+          },
+        ],
+        ...removed,
+      }),
+    );
+    const paymentIntent = await refusal(
+      stripe.paymentIntents.create({
+        amount: 500,
+        currency: 'usd',
+        customer: customer.id,
+        payment_method: card.id,
+        confirm: true,
+        off_session: true,
+        ...removed,
+      }),
+    );
+
+    for (const error of [checkout, paymentIntent]) {
+      expect(error).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+      expect(error).toMatchObject({
+        statusCode: 400,
+        type: 'StripeInvalidRequestError',
+        code: 'parameter_unknown',
+        param: 'payment_method_types',
+        message: 'Received unknown parameter: payment_method_types',
+      });
+      expect(error.raw).toMatchObject({ type: 'invalid_request_error' });
+    }
+    expect(fake.checkoutSessions.size).toBe(sessions);
+    expect(fake.paymentIntents.size).toBe(intents);
+    expect(fake.events.length).toBe(events);
+  });
 });

@@ -44,6 +44,11 @@ export function invalidRequest(message: string, param?: string, code?: string): 
   });
 }
 
+// Stripe's answer to a parameter the API version does not know (one it removed, say).
+export function unknownParam(param: string): StripeApiError {
+  return invalidRequest(`Received unknown parameter: ${param}`, param, 'parameter_unknown');
+}
+
 export function missingParam(param: string): StripeApiError {
   return invalidRequest(`Missing required param: ${param}.`, param, 'parameter_missing');
 }

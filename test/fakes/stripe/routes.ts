@@ -1,4 +1,4 @@
-import { invalidRequest, missingParam, noSuch, StripeApiError } from './errors.js';
+import { invalidRequest, missingParam, noSuch, StripeApiError, unknownParam } from './errors.js';
 import {
   applyMetadata,
   optBool,
@@ -448,7 +448,29 @@ function lineItemsFromParams(store: StripeStore, params: Params, mode: CheckoutM
   });
 }
 
+/**
+ * Parameters the pinned API version removed, refused as Stripe refuses any unknown parameter (400
+ * `parameter_unknown`, before anything is created); other unknown parameters are still ignored (README).
+ * Checked against the installed SDK (stripe 23.1.0, API 2026-10-28.endive):
+ * - `payment_method_types`: absent from `Checkout.SessionCreateParams`
+ *   (node_modules/stripe/esm/resources/Checkout/Sessions.d.ts) and from `PaymentIntentCreateParams`
+ *   (node_modules/stripe/esm/resources/PaymentIntents.d.ts); the SDK's CHANGELOG, 23.0.0 (2026-09-30):
+ *   "Remove support for `payment_method_types` on `Checkout.SessionCreateParams`, …
+ *   `PaymentIntentCreateParams`, …" (`allowed_payment_method_types` replaces it). Older versions had it.
+ */
+export const REMOVED_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
+  'POST /v1/checkout/sessions': ['payment_method_types'],
+  'POST /v1/payment_intents': ['payment_method_types'],
+};
+
+function refuseRemovedParameters(route: string, params: Params): void {
+  for (const name of REMOVED_PARAMETERS[route] ?? []) {
+    if (Object.hasOwn(params, name)) throw unknownParam(name);
+  }
+}
+
 on('POST', '/v1/checkout/sessions', ({ store, params }) => {
+  refuseRemovedParameters('POST /v1/checkout/sessions', params);
   const mode = optEnum(params, 'mode', ['payment', 'setup', 'subscription'] as const);
   if (!mode) throw missingParam('mode');
   const customer = optString(params, 'customer');
@@ -460,7 +482,15 @@ on('POST', '/v1/checkout/sessions', ({ store, params }) => {
   const intentData =
     mode === 'setup' ? optObject(params, 'setup_intent_data') : optObject(params, 'payment_intent_data');
   const subscriptionData = optObject(params, 'subscription_data');
-  const paymentMethodTypes = optStringList(params, 'payment_method_types');
+  const setupFutureUsage =
+    mode === 'payment' && intentData
+      ? optEnum(
+          intentData,
+          'setup_future_usage',
+          ['on_session', 'off_session'] as const,
+          'payment_intent_data[setup_future_usage]',
+        )
+      : undefined;
   const customerEmail = optString(params, 'customer_email') ?? null;
   return store.createCheckoutSession(
     {
@@ -475,7 +505,7 @@ on('POST', '/v1/checkout/sessions', ({ store, params }) => {
       customer_email: customerEmail,
       metadata: metadataOf(params),
       mode,
-      payment_method_types: paymentMethodTypes.length > 0 ? paymentMethodTypes : ['card'],
+      payment_method_types: ['card'],
       success_url: optString(params, 'success_url') ?? null,
       total_details: mode === 'setup' ? null : { amount_discount: 0, amount_shipping: 0, amount_tax: 0 },
       ui_mode: 'hosted_page',
@@ -483,6 +513,7 @@ on('POST', '/v1/checkout/sessions', ({ store, params }) => {
     lineItems,
     intentData ? metadataOf(intentData) : {},
     subscriptionData ? metadataOf(subscriptionData) : {},
+    setupFutureUsage,
   );
 });
 
@@ -509,6 +540,7 @@ on('GET', '/v1/setup_intents/:id', (context) => {
 });
 
 on('POST', '/v1/payment_intents', ({ store, params, request }) => {
+  refuseRemovedParameters('POST /v1/payment_intents', params);
   const amount = optInt(params, 'amount');
   if (amount === undefined) throw missingParam('amount');
   if (amount < 50) throw invalidRequest('Amount must be at least $0.50 usd', 'amount', 'amount_too_small');

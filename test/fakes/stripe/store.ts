@@ -215,6 +215,8 @@ export class StripeStore {
   readonly authenticatingPaymentMethods = new Set<string>();
   readonly meterEvents: MeterEventObject[] = [];
   private readonly checkoutIntentMetadata = new Map<string, { intent: Metadata; subscription: Metadata }>();
+  // Payment-mode sessions created with payment_intent_data[setup_future_usage]: completing one saves the card.
+  private readonly checkoutSetupFutureUsage = new Map<string, 'on_session' | 'off_session'>();
   readonly meterIdentifiers = new Set<string>();
   readonly meters = new Map<string, MeterObject>();
   // Invoices whose metered lines the engine made from meter events: finalizing aggregates them again.
@@ -771,6 +773,7 @@ export class StripeStore {
     lineItems: CheckoutLineItem[],
     intentMetadata: Metadata,
     subscriptionMetadata: Metadata,
+    setupFutureUsage?: 'on_session' | 'off_session',
   ): CheckoutSessionObject {
     const now = this.now();
     const session: CheckoutSessionObject = {
@@ -813,6 +816,9 @@ export class StripeStore {
       intent: intentMetadata,
       subscription: subscriptionMetadata,
     });
+    if (input.mode === 'payment' && setupFutureUsage) {
+      this.checkoutSetupFutureUsage.set(session.id, setupFutureUsage);
+    }
     return session;
   }
 
@@ -844,8 +850,12 @@ export class StripeStore {
       session.customer = customer.id;
     }
     const paymentMethod = this.resolvePaymentMethod(options.paymentMethod ?? 'pm_card_visa', 'paymentMethod');
-    // Payment mode charges the card once without saving it (no setup_future_usage in the fake).
-    if (session.mode !== 'payment' && session.customer && paymentMethod.customer !== session.customer) {
+    // Payment mode charges the card once without saving it, unless the session was created with
+    // payment_intent_data[setup_future_usage]: then, as Stripe does, the card is attached to the
+    // session's customer (payment_method.attached, before checkout.session.completed).
+    const setupFutureUsage = session.mode === 'payment' ? this.checkoutSetupFutureUsage.get(id) : undefined;
+    const saves = session.mode !== 'payment' || setupFutureUsage !== undefined;
+    if (saves && session.customer && paymentMethod.customer !== session.customer) {
       this.attachPaymentMethod(paymentMethod.id, session.customer, request);
     }
     if (session.mode === 'setup') {
@@ -866,7 +876,7 @@ export class StripeStore {
         description: null,
         last_payment_error: null,
         next_action: null,
-        setup_future_usage: null,
+        setup_future_usage: setupFutureUsage ?? null,
         amount_received: processing ? 0 : (session.amount_total ?? 0),
         client_secret: '',
         created: this.now(),
