@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type Stripe from 'stripe';
 import {
   creditSettings,
+  findRefill,
   refillForCrossing,
   settleRefill,
   type CreditRefill,
@@ -11,13 +12,16 @@ import { appendEntry, balanceOf } from '../src/db/ledger.js';
 import { enqueueNotification } from '../src/db/notifications.js';
 import { microsFromJson, microsToCents, microsToDollars } from '../src/domain/money.js';
 import { isRetryableStripeError } from '../src/stripe/errors.js';
-import type { CreditBalanceReport } from '../workflows/customer/messages.js';
+import {
+  AUTO_REFILL_PURPOSE,
+  type CreditBalanceReport,
+  type RefillPaymentInput,
+} from '../workflows/customer/messages.js';
 import { stripeCall } from './stripe.js';
 
 /** The actor of auto-refill ledger entries. */
 export const AUTO_REFILL_ACTOR = 'auto-refill';
-/** `metadata.purpose` of the PaymentIntents auto-refill creates. */
-export const AUTO_REFILL_PURPOSE = 'auto_refill';
+export { AUTO_REFILL_PURPOSE };
 /**
  * Where a customer whose card asked for authentication completes the refill: the billing page (issue 10),
  * which confirms the refill's PaymentIntent on session with Stripe.js. A path on the installation's
@@ -132,6 +136,45 @@ export function createRefillActivities({ db, stripe }: { db: pg.Pool; stripe: Re
     );
   };
 
+  /**
+   * The refill's PaymentIntent succeeded: its credits land once, under the key both paths use
+   * (`refill:<pi>`), and the row, the customer and the balance follow.
+   */
+  const credit = async (
+    refill: CreditRefill,
+    intent: Stripe.PaymentIntent,
+    reason: string,
+  ): Promise<LowBalanceOutcome> => {
+    const { entry } = await appendEntry(db, {
+      customerId: refill.customerId,
+      kind: 'refill',
+      amountMicros: refill.amountMicros,
+      idempotencyKey: `refill:${intent.id}`,
+      actor: AUTO_REFILL_ACTOR,
+      reason,
+      stripeReference: intent.id,
+    });
+    await settleRefill(db, refill.id, {
+      status: 'succeeded',
+      paymentIntentId: intent.id,
+      ledgerEntryId: entry.id,
+    });
+    await enqueueNotification(db, {
+      customerId: refill.customerId,
+      kind: 'auto_refill_succeeded',
+      idempotencyKey: `auto-refill:${refill.id}:succeeded`,
+      payload: { refillId: refill.id, amount: microsToDollars(refill.amountMicros), currency: 'usd' },
+    });
+    const current: CreditBalanceReport = {
+      balanceMicros: (await balanceOf(db, refill.customerId)).toString(),
+      at: new Date().toISOString(),
+    };
+    return outcomeOf(
+      { ...refill, status: 'succeeded', stripePaymentIntentId: intent.id, ledgerEntryId: entry.id },
+      current,
+    );
+  };
+
   const defaultPaymentMethod = async (stripeCustomerId: string): Promise<string | null> => {
     const customer = await stripeCall(() => stripe.customers.retrieve(stripeCustomerId));
     if (customer.deleted) return null;
@@ -217,34 +260,43 @@ export function createRefillActivities({ db, stripe }: { db: pg.Pool; stripe: Re
       if (intent.status !== 'succeeded') {
         return fail(refill, intent.status, `the payment is ${intent.status}`, intent.id);
       }
-      const { entry } = await appendEntry(db, {
-        customerId: input.customerId,
-        kind: 'refill',
-        amountMicros: refill.amountMicros,
-        idempotencyKey: `refill:${intent.id}`,
-        actor: AUTO_REFILL_ACTOR,
-        reason: `auto-refill ${refill.id} after the balance fell under ${microsToDollars(threshold)} USD`,
-        stripeReference: intent.id,
-      });
-      await settleRefill(db, refill.id, {
-        status: 'succeeded',
-        paymentIntentId: intent.id,
-        ledgerEntryId: entry.id,
-      });
-      await enqueueNotification(db, {
-        customerId: input.customerId,
-        kind: 'auto_refill_succeeded',
-        idempotencyKey: `auto-refill:${refill.id}:succeeded`,
-        payload: { refillId: refill.id, amount: microsToDollars(refill.amountMicros), currency: 'usd' },
-      });
-      const current: CreditBalanceReport = {
-        balanceMicros: (await balanceOf(db, input.customerId)).toString(),
-        at: new Date().toISOString(),
-      };
-      return outcomeOf(
-        { ...refill, status: 'succeeded', stripePaymentIntentId: intent.id, ledgerEntryId: entry.id },
-        current,
+      return credit(
+        refill,
+        intent,
+        `auto-refill ${refill.id} after the balance fell under ${microsToDollars(threshold)} USD`,
       );
+    },
+
+    /**
+     * `payment_intent.succeeded` of an auto-refill's PaymentIntent, which the refill's own call left
+     * waiting (the customer authenticated the card, or the payment was processing): Stripe's copy of
+     * the intent, not the event, decides. It is credited only when it succeeded, is one this system made
+     * for a refill of this customer (our metadata, read back from Stripe), and received exactly the
+     * refill's amount in USD; a refill already credited is not credited again (and the ledger's key is
+     * the one the synchronous path uses, so the two can never both land).
+     */
+    async refillPaymentSucceeded(input: RefillPaymentInput): Promise<LowBalanceOutcome> {
+      const intent = await stripeCall(() => stripe.paymentIntents.retrieve(input.paymentIntentId));
+      const metadata = intent.metadata ?? {};
+      const refill = metadata.refill_id ? await findRefill(db, metadata.refill_id) : null;
+      const refuse = (why: string): LowBalanceOutcome => {
+        log.error('auto-refill payment not credited', {
+          customerId: input.customerId,
+          paymentIntentId: intent.id,
+          why,
+        });
+        return { refill: null, current: null };
+      };
+      if (metadata.purpose !== AUTO_REFILL_PURPOSE || metadata.customer_id !== input.customerId)
+        return refuse('not an auto-refill of this customer');
+      if (!refill || refill.customerId !== input.customerId) return refuse('no refill of this customer');
+      if (refill.stripePaymentIntentId !== null && refill.stripePaymentIntentId !== intent.id)
+        return refuse(`the refill was made with ${refill.stripePaymentIntentId}`);
+      if (intent.status !== 'succeeded') return outcomeOf(refill, null);
+      if (intent.currency !== 'usd' || intent.amount_received !== Number(microsToCents(refill.amountMicros)))
+        return refuse(`received ${intent.amount_received} ${intent.currency}, not the refill's amount`);
+      if (refill.status === 'succeeded') return outcomeOf(refill, null);
+      return credit(refill, intent, `auto-refill ${refill.id}, paid after the card was authenticated`);
     },
   };
 }

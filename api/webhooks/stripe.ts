@@ -72,6 +72,7 @@ const ROUTED_TYPES = new Set([
   'invoice.payment_failed',
   'invoice.marked_uncollectible',
   'invoice.voided',
+  'payment_intent.succeeded',
 ]);
 
 export interface StripeWebhookDependencies {

@@ -143,6 +143,13 @@ export async function refillForCrossing(
   return toRefill(rows[0]!);
 }
 
+/** A refill by its id, or null. */
+export async function findRefill(db: Queryable, id: string): Promise<CreditRefill | null> {
+  if (!/^[0-9]{1,18}$/.test(id)) return null;
+  const { rows } = await db.query(`SELECT ${REFILL_COLUMNS} FROM credit_refills WHERE id = $1`, [id]);
+  return rows[0] ? toRefill(rows[0]) : null;
+}
+
 export async function settleRefill(
   db: Queryable,
   id: string,

@@ -8,6 +8,7 @@ import {
   type LowBalanceCrossing,
   type LowBalanceOutcome,
 } from '../../activities/refills.js';
+import type { RefillPaymentInput } from '../../workflows/customer/messages.js';
 import { saveCreditSettings } from '../../src/db/credit-settings.js';
 import { appendEntry } from '../../src/db/ledger.js';
 import { startFakeStripe, type FakeStripe } from '../fakes/stripe/index.js';
@@ -217,6 +218,87 @@ describe('lowBalanceCrossed: the auto-refill PaymentIntent', () => {
       'low_balance',
       'auto_refill_action_required',
     ]);
+  });
+
+  const paid = (input: RefillPaymentInput): Promise<LowBalanceOutcome> =>
+    new MockActivityEnvironment().run(
+      createRefillActivities({ db: db.pool, stripe }).refillPaymentSucceeded,
+      input,
+    );
+
+  it('should credit a refill once when the customer authenticates its PaymentIntent later (payment_intent.succeeded), however often it is told', async () => {
+    const crossing = await crossingWith('pm_card_authenticationRequired');
+    await run(stripe, crossing);
+    const [intent] = intentsOf(crossing.stripeCustomerId);
+    const input = { customerId: crossing.customerId, paymentIntentId: intent!.id };
+
+    // Before the customer authenticates, Stripe's copy says it is not paid: nothing is credited.
+    expect(await paid(input)).toMatchObject({ refill: { status: 'requires_action' }, current: null });
+    expect(await refillEntries(crossing.customerId)).toEqual([]);
+
+    fake.completeAuthentication(intent!.id);
+    const first = await paid(input);
+    expect(first.refill).toMatchObject({ status: 'succeeded', paymentIntentId: intent!.id });
+    // $5 left + the $50 refill.
+    expect(first.current).toMatchObject({ balanceMicros: '55000000' });
+    const again = await paid(input);
+    expect(again).toMatchObject({ refill: { status: 'succeeded' }, current: null });
+    // The refill's own call, retried after all this (a task retried late): the ledger's key is shared.
+    await run(stripe, crossing);
+
+    expect(await refillEntries(crossing.customerId)).toEqual([
+      { key: `refill:${intent!.id}`, amount: '50000000' },
+    ]);
+    const [row] = await refillRow(crossing.crossingEntryId);
+    expect(row).toMatchObject({
+      status: 'succeeded',
+      stripe_payment_intent_id: intent!.id,
+      failure_code: null,
+    });
+    expect(
+      (await notificationsOf(crossing.customerId)).filter(
+        (notification) => notification.kind === 'auto_refill_succeeded',
+      ),
+    ).toHaveLength(1);
+  });
+
+  it('should credit nothing for a PaymentIntent that is no refill of this customer or received another amount', async () => {
+    const crossing = await crossingWith('pm_card_authenticationRequired');
+    await run(stripe, crossing);
+    const [intent] = intentsOf(crossing.stripeCustomerId);
+    fake.completeAuthentication(intent!.id);
+    const other = await crossingWith('pm_card_visa');
+
+    // Another customer's workflow told of this intent (a forged or misrouted event).
+    expect(await paid({ customerId: other.customerId, paymentIntentId: intent!.id })).toEqual({
+      refill: null,
+      current: null,
+    });
+    // A PaymentIntent this system did not make for a refill (a one-off payment of the same customer).
+    const visa = await stripe.paymentMethods.attach('pm_card_visa', { customer: crossing.stripeCustomerId });
+    const oneOff = await stripe.paymentIntents.create({
+      amount: 5_000,
+      currency: 'usd',
+      customer: crossing.stripeCustomerId,
+      payment_method: visa.id,
+      confirm: true,
+      automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
+      metadata: { customer_id: crossing.customerId },
+    });
+    expect(await paid({ customerId: crossing.customerId, paymentIntentId: oneOff.id })).toEqual({
+      refill: null,
+      current: null,
+    });
+    // The refill's row says $50; an intent naming it that received less is not credited.
+    await db.pool.query(`UPDATE credit_refills SET amount_micros = 60000000 WHERE crossing_entry_id = $1`, [
+      crossing.crossingEntryId,
+    ]);
+    expect(await paid({ customerId: crossing.customerId, paymentIntentId: intent!.id })).toEqual({
+      refill: null,
+      current: null,
+    });
+    expect(await refillEntries(crossing.customerId)).toEqual([]);
+    expect(await refillEntries(other.customerId)).toEqual([]);
   });
 
   it('should send a PaymentIntent request stripe-mock accepts (its OpenAPI spec)', async () => {

@@ -119,6 +119,10 @@ export function healthyActivities(): ActivityStubs {
     creditPurchase: stub<'creditPurchase'>(),
     expireCredits: stub<'expireCredits'>(),
     lowBalanceCrossed: stub<'lowBalanceCrossed'>().mockResolvedValue({ refill: null, current: null }),
+    refillPaymentSucceeded: stub<'refillPaymentSucceeded'>().mockResolvedValue({
+      refill: null,
+      current: null,
+    }),
     holdDraftInvoice: stub<'holdDraftInvoice'>().mockResolvedValue({ held: true, status: 'draft' }),
     // Stripe moved on to the next month; the invoice matched the ledger.
     closeBillingPeriod: stub<'closeBillingPeriod'>().mockImplementation(async (input) => ({

@@ -344,13 +344,13 @@ describe('prepaid credits through the API: admin grants, purchases and balances,
   describe('low balance and auto-refill', () => {
     let day = 0;
     /** A prepaid customer with a saved card, $20 of credits, and auto-refill of $50 under $10. */
-    const prepaidWithCard = async (name: string) => {
+    const prepaidWithCard = async (name: string, card = 'pm_card_visa') => {
       const customer = await newCustomer(name);
       const { stripeCustomerId } = await customer.handle.query(getStateQuery);
       const sdk = stripe.client();
-      const card = await sdk.paymentMethods.attach('pm_card_visa', { customer: stripeCustomerId! });
+      const saved = await sdk.paymentMethods.attach(card, { customer: stripeCustomerId! });
       await sdk.customers.update(stripeCustomerId!, {
-        invoice_settings: { default_payment_method: card.id },
+        invoice_settings: { default_payment_method: saved.id },
       });
       await customer.handle.executeUpdate(setBillingModeUpdate, {
         args: [{ actor: 'ops', reason: 'prepaid pilot', mode: 'prepaid' }],
@@ -452,6 +452,52 @@ describe('prepaid credits through the API: admin grants, purchases and balances,
         'auto_refill_succeeded',
       ]);
       await recordHistory(env.client, customerWorkflowId(hal.customerId), 'customer-workflow-auto-refill');
+    });
+
+    it('should credit an auto-refill once the customer authenticates the card (payment_intent.succeeded), exactly once', async () => {
+      const joy = await prepaidWithCard('credits-joy', 'pm_card_authenticationRequired');
+      const debit = await usageDay(joy.customerId, 15);
+      await debit();
+      await eventually(
+        () => joy.handle.query(getStateQuery),
+        (state) => state.lowBalance?.refill === 'requires_action',
+        'the refill waiting for authentication',
+      );
+      expect(await balanceOf(joy.token)).toMatchObject({ balance: '5' });
+      const [intent] = intentsOf(joy.stripeCustomerId);
+
+      // The customer confirms it on the billing page; Stripe tells us, twice (a redelivery).
+      const succeeded = stripe.completeAuthentication(intent!.id);
+      expect(succeeded.status).toBe('succeeded');
+      await stripe.flush();
+      await eventually(
+        () => joy.handle.query(getStateQuery),
+        (state) => state.lowBalance?.refill === 'succeeded' && state.creditBalance?.micros === '55000000',
+        'the authenticated refill credited',
+      );
+      const event = stripe.events.find(
+        (candidate) =>
+          candidate.type === 'payment_intent.succeeded' &&
+          (candidate.data.object as { id?: string }).id === intent!.id,
+      );
+      await stripe.redeliver(event!.id);
+      await stripe.flush();
+      await joy.handle.executeUpdate(setGracePeriodExemptUpdate, {
+        args: [{ actor: 'ops', reason: 'a no-op', exempt: false }],
+      });
+      const entries = await ledger(joy.customerId);
+      expect(entries.map((entry) => [entry.kind, entry.amount, entry.key])).toEqual([
+        ['grant', '20000000', 'credits-joy-start'],
+        ['usage', '-15000000', expect.any(String)],
+        ['refill', '50000000', `refill:${intent!.id}`],
+      ]);
+      expect(intentsOf(joy.stripeCustomerId)).toHaveLength(1);
+      expect(await balanceOf(joy.token)).toMatchObject({ balance: '55' });
+      await recordHistory(
+        env.client,
+        customerWorkflowId(joy.customerId),
+        'customer-workflow-auto-refill-authenticated',
+      );
     });
 
     it('should record a declined auto-refill, tell the customer and list it in the low-balance report', async () => {

@@ -93,7 +93,7 @@ export const credits = proxyActivities<Pick<Activities, 'creditPurchase'>>({
 
 // A low balance's notification and auto-refill: Stripe may be rate limiting or down for a while; the
 // PaymentIntent's idempotency key makes every retry the same charge.
-export const refills = proxyActivities<Pick<Activities, 'lowBalanceCrossed'>>({
+export const refills = proxyActivities<Pick<Activities, 'lowBalanceCrossed' | 'refillPaymentSucceeded'>>({
   startToCloseTimeout: '1 minute',
   retry: retry({ initialInterval: '5 seconds', maximumInterval: '5 minutes', maximumAttempts: 20 }),
 });

@@ -101,6 +101,26 @@ export async function onLowBalance(customer: CustomerEntity, crossing: Crossing)
   if (outcome.current) await applyLedgerBalance(customer, outcome.current);
 }
 
+/**
+ * `payment_intent.succeeded` of an auto-refill the customer had to authenticate (or that was still
+ * processing): the activity checks Stripe's copy and credits it once; the state follows.
+ */
+export async function onRefillPaymentSucceeded(
+  customer: CustomerEntity,
+  paymentIntentId: string,
+): Promise<void> {
+  const state = customer.state;
+  const outcome = await refills.refillPaymentSucceeded({ customerId: state.customerId, paymentIntentId });
+  const refill = outcome.refill;
+  if (!refill) return;
+  if (state.lowBalance && refill.status === 'succeeded') state.lowBalance.refill = 'succeeded';
+  log.info('auto-refill paid after authentication', {
+    refillId: refill.id,
+    credited: outcome.current !== null,
+  });
+  if (outcome.current) await applyLedgerBalance(customer, outcome.current);
+}
+
 /** Checkout in payment mode bought credits: credited once per session, however often Stripe tells. */
 export async function creditCheckoutPayment(
   customer: CustomerEntity,

@@ -146,3 +146,11 @@ export interface GrantCreditsResult {
 
 /** Checkout sessions that buy credits carry this `purpose` and the credits in `credits_micros`. */
 export const CREDITS_PURPOSE = 'credits';
+/** `metadata.purpose` of the PaymentIntents auto-refill creates (activities/refills.ts). */
+export const AUTO_REFILL_PURPOSE = 'auto_refill';
+
+/** A PaymentIntent of an auto-refill succeeded after the refill's own call (an authenticated card). */
+export interface RefillPaymentInput {
+  customerId: string;
+  paymentIntentId: string;
+}

@@ -8,9 +8,9 @@ import {
 } from '../../src/domain/customer.js';
 import { periodEndAtCancellation } from '../../src/domain/customer-periods.js';
 import { provisioningDecidesStatus, settledStatus } from '../../src/domain/customer-status.js';
-import type { StripeEventSignal } from './messages.js';
+import { AUTO_REFILL_PURPOSE, type StripeEventSignal } from './messages.js';
 import { bookkeeping, platform } from './activity-options.js';
-import { creditCheckoutPayment } from './credits.js';
+import { creditCheckoutPayment, onRefillPaymentSucceeded } from './credits.js';
 import type { CustomerEntity } from './customer-entity.js';
 import { openGrace, retryUnpaidInvoice, settleInvoice, suspend } from './dunning.js';
 import { openPeriod } from './periods.js';
@@ -180,6 +180,13 @@ function sameInvoice(before: InvoiceSnapshot | undefined, after: InvoiceSnapshot
   );
 }
 
+/** An auto-refill's PaymentIntent paid later than the refill's own call (other intents are not ours). */
+const onPaymentIntentSucceeded: EventHandler = async (customer, event) => {
+  if (event.object.metadata.purpose !== AUTO_REFILL_PURPOSE) return false;
+  await onRefillPaymentSucceeded(customer, event.object.id);
+  return true;
+};
+
 const HANDLERS = new Map<string, EventHandler>([
   ['checkout.session.completed', onCheckoutCompleted],
   ['checkout.session.async_payment_succeeded', onAsyncPaymentSucceeded],
@@ -196,4 +203,5 @@ const HANDLERS = new Map<string, EventHandler>([
   ['invoice.payment_failed', onInvoice],
   ['invoice.marked_uncollectible', onInvoice],
   ['invoice.voided', onInvoice],
+  ['payment_intent.succeeded', onPaymentIntentSucceeded],
 ]);

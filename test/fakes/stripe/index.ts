@@ -8,6 +8,7 @@ import {
   type InvoiceInput,
   type InvoicePaymentAttempt,
 } from './store.js';
+import { completeAuthentication } from './authentication.js';
 import { MeterErrorReporter, type MeterErrorOptions } from './meter-errors.js';
 import {
   ApiServer,
@@ -295,6 +296,11 @@ export class FakeStripe {
 
   voidInvoice(invoiceId: string): InvoiceObject {
     return clone(this.store.voidInvoice(invoiceId, automaticRequest));
+  }
+
+  /** The cardholder authenticates a PaymentIntent waiting on 3-D Secure: it succeeds (authentication.ts). */
+  completeAuthentication(paymentIntentId: string): PaymentIntentObject {
+    return clone(completeAuthentication(this.store, paymentIntentId));
   }
 
   // Every card this customer holds now declines its charges (card_declined) until switched off again; a
