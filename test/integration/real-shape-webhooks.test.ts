@@ -545,26 +545,21 @@ describe('the customer lifecycle from real-shape Stripe events, on real servers'
     expect(canceled.ignoredEvents).toEqual({});
   });
 
-  // PRODUCT BUG (found by this file): an invoice the workflow's own retry paid (payment_method.attached
-  // during a grace period → retryUnpaidInvoice in workflows/customer/dunning.ts) is marked paid in the
-  // workflow's state without bookkeeping.recordInvoice, and the invoice.paid that Stripe sends next is
-  // then skipped as "the same invoice" (sameInvoice in workflows/customer/stripe-events.ts compares it
-  // with that state, not with the row). The invoices row keeps `open` and amount_paid 0, and the
-  // customer's GET /api/billing/invoices shows the paid invoice as open. Remove `.fails` once fixed.
-  it.fails(
-    'should record the invoice the new card paid as paid in the invoices row and the billing API',
-    async () => {
-      expect(retried, 'the lifecycle case ran to its retry').toBeDefined();
-      const { customer, invoiceId } = retried!;
-      expect(await invoiceRow(invoiceId)).toMatchObject({
-        status: 'paid',
-        amount_due_micros: '43210000',
-        amount_paid_micros: '43210000',
-      });
-      const listed = await stack.call('GET', '/api/billing/invoices', customer.token);
-      expect(listed.status).toBe(200);
-      const { invoices } = (await listed.json()) as { invoices: { id: string; status: string }[] };
-      expect(invoices.find((invoice) => invoice.id === invoiceId)?.status).toBe('paid');
-    },
-  );
+  // Found by this file: the invoice the workflow's own retry paid (payment_method.attached during a
+  // grace period → retryUnpaidInvoice) was marked paid in the state only, and the invoice.paid Stripe
+  // sends next was skipped as the same invoice, so its row kept `open` and the customer's invoices said
+  // open. The retry now records it.
+  it('should record the invoice the new card paid as paid in the invoices row and the billing API', async () => {
+    expect(retried, 'the lifecycle case ran to its retry').toBeDefined();
+    const { customer, invoiceId } = retried!;
+    expect(await invoiceRow(invoiceId)).toMatchObject({
+      status: 'paid',
+      amount_due_micros: '43210000',
+      amount_paid_micros: '43210000',
+    });
+    const listed = await stack.call('GET', '/api/billing/invoices', customer.token);
+    expect(listed.status).toBe(200);
+    const { invoices } = (await listed.json()) as { invoices: { id: string; status: string }[] };
+    expect(invoices.find((invoice) => invoice.id === invoiceId)?.status).toBe('paid');
+  });
 });

@@ -1,4 +1,4 @@
-import { isCancellation } from '@temporalio/workflow';
+import { isCancellation, patched } from '@temporalio/workflow';
 import {
   applyInvoiceEvent,
   type GraceReason,
@@ -13,7 +13,8 @@ import {
   mayOpenGrace,
   openingGrace,
 } from '../../src/domain/dunning.js';
-import { infrastructure, platform } from './activity-options.js';
+import { bookkeeping, infrastructure, platform } from './activity-options.js';
+import type { InvoiceStatus } from '../../src/domain/invoice.js';
 import type { CustomerEntity } from './customer-entity.js';
 
 /**
@@ -163,5 +164,19 @@ export async function retryUnpaidInvoice(
     },
     created,
   );
+  // The invoices table follows, as for every other change: Stripe's invoice.paid that comes next
+  // finds the state already paid and records nothing. Histories from before this call replay without it.
+  // (An invoice the state never saw has no amounts here; its own invoice.paid records it.)
+  if (known && patched('record-retried-invoice')) {
+    await bookkeeping.recordInvoice({
+      customerId: state.customerId,
+      stripeInvoiceId: paid.id,
+      status: paid.status as InvoiceStatus,
+      amountDueCents: paid.amountDueCents,
+      amountPaidCents: paid.amountPaidCents,
+      periodStart: paid.periodStart,
+      periodEnd: paid.periodEnd,
+    });
+  }
   await settleInvoice(customer, paid);
 }
