@@ -21,7 +21,10 @@ export const LIFECYCLE_SCRIPTS = [
   'grace_open',
   /** Suspended by an admin, then an invoice paid while suspended. */
   'admin_suspended',
-  /** Credits, a second card kept beside the first, an invoice paid. */
+  /**
+   * Credits (the purchase's Checkout saves its card: a second visa), a mastercard kept beside them, an
+   * invoice paid.
+   */
   'mixed',
 ] as const;
 export type LifecycleScript = (typeof LIFECYCLE_SCRIPTS)[number];
@@ -59,7 +62,8 @@ export function expectedOutcome(index: number): Partial<Record<string, unknown>>
     case 'mixed':
       return {
         status: 'active',
-        paymentMethods: ['pm:visa', 'pm:mastercard'],
+        // The setup's card, the card the credit purchase saved (setup_future_usage), the mastercard.
+        paymentMethods: ['pm:visa', 'pm:visa', 'pm:mastercard'],
         creditBalance: { micros: '12500000', at: 't' },
         invoices: invoice('paid'),
       };

@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CustomerState } from '../../src/domain/customer.js';
 import { startFakeKubernetes, type FakeKubernetes } from '../fakes/kubernetes/index.js';
 import type { InvoiceObject } from '../fakes/stripe/index.js';
+import { customerWorkflowId } from '../../workflows/customer/messages.js';
 import { TEST_SECRETS } from '../helpers/app-config.js';
+import { recordHistory } from '../helpers/histories.js';
 import {
   eventually,
   startFullStack,
@@ -543,6 +545,11 @@ describe('the customer lifecycle from real-shape Stripe events, on real servers'
     );
     expect(stack.stripe.deliveries).toEqual([]);
     expect(canceled.ignoredEvents).toEqual({});
+    await recordHistory(
+      stack.env.client,
+      customerWorkflowId(customerId),
+      'customer-workflow-real-shape-lifecycle',
+    );
   });
 
   // Found by this file: the invoice the workflow's own retry paid (payment_method.attached during a
