@@ -47,6 +47,23 @@ describe('fake Stripe: period rollover, saving a card in payment-mode Checkout',
     });
     const start = created.items.data[0]!.current_period_start;
     const end = created.items.data[0]!.current_period_end;
+    // Stripe invoices a subscription as it starts; with only metered prices there is nothing to bill
+    // yet: a $0 invoice for the instant it starts, paid as it is made.
+    const first = await stripe.invoices.retrieve(created.latest_invoice as string);
+    expect(first).toMatchObject({
+      billing_reason: 'subscription_create',
+      status: 'paid',
+      amount_due: 0,
+      amount_paid: 0,
+      period_start: start,
+      period_end: start,
+      parent: { subscription_details: { subscription: created.id } },
+    });
+    expect(
+      fake.events
+        .filter((event) => (event.data.object as { id: string }).id === first.id)
+        .map((event) => event.type),
+    ).toEqual(['invoice.created', 'invoice.finalized', 'invoice.paid', 'invoice.payment_succeeded']);
     // Anchored on January 31st: the period ends on the last day of February.
     expect(end).toBe(Date.UTC(2026, 1, 28, 12, 0, 0) / 1000);
 

@@ -41,12 +41,15 @@ export function invoiceAmountCents(index: number): number {
 /** What a clean, in-order delivery of the script ends in (the clean arm is checked against it). */
 export function expectedOutcome(index: number): Partial<Record<string, unknown>> {
   const script = lifecycleScript(index);
+  // Stripe's first invoice of the all-metered subscription: $0, paid as it is made.
+  const first = expectedInvoice('paid', 0, 0);
   const invoice = (status: string) => [
+    first,
     expectedInvoice(status, invoiceAmountCents(index), status === 'paid' ? invoiceAmountCents(index) : 0),
   ];
   switch (script) {
     case 'setup':
-      return { status: 'active', grace: null, invoices: [], paymentMethods: ['pm:visa'] };
+      return { status: 'active', grace: null, invoices: [first], paymentMethods: ['pm:visa'] };
     case 'invoice_paid':
       return { status: 'active', grace: null, invoices: invoice('paid') };
     case 'grace_recovered':

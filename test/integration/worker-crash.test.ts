@@ -292,7 +292,8 @@ describe('a worker killed with SIGKILL mid-work, and a new worker', () => {
           );
           expect(items).toHaveLength(1);
           const invoices = [...stripe.invoices.values()].filter(
-            (candidate) => candidate.customer === invoice.customer,
+            (candidate) =>
+              candidate.customer === invoice.customer && candidate.billing_reason !== 'subscription_create',
           );
           expect(invoices).toHaveLength(1);
         }

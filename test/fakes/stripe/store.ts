@@ -89,6 +89,8 @@ export interface InvoiceInput {
   currency?: string;
   description?: string;
   metadata?: Metadata;
+  // Default: subscription_cycle for a subscription's invoice, else manual.
+  billingReason?: InvoiceObject['billing_reason'];
 }
 
 export interface InvoiceItemInput {
@@ -669,6 +671,26 @@ export class StripeStore {
     subscription.currency = subscription.items.data[0]?.price.currency ?? 'usd';
     this.subscriptions.set(subscription.id, subscription);
     this.emit('customer.subscription.created', subscription, request);
+    // Stripe invoices a new subscription at once (billing_reason subscription_create). With only metered
+    // prices there is nothing to bill yet: a $0 invoice for the instant it starts, finalized and paid as
+    // it is made (invoice.created, .finalized, .paid, .payment_succeeded); latest_invoice names it.
+    // Licensed prices, charged up front on this invoice, are not modelled here.
+    const allMetered = subscription.items.data.every(
+      (item) => item.price.recurring?.usage_type === 'metered',
+    );
+    if (status === 'active' && allMetered) {
+      const first = this.createInvoice(
+        customer.id,
+        {
+          subscription: subscription.id,
+          periodStart: now,
+          periodEnd: now,
+          billingReason: 'subscription_create',
+        },
+        request,
+      );
+      this.finalizeInvoice(first.id, request);
+    }
     return subscription;
   }
 
@@ -1095,7 +1117,7 @@ export class StripeStore {
       automatic_tax: { disabled_reason: null, enabled: false, liability: null, provider: null, status: null },
       // Stripe finalizes a subscription's draft about an hour after invoice.created; the fake never does.
       automatically_finalizes_at: autoAdvance ? now + 3600 : null,
-      billing_reason: subscription ? 'subscription_cycle' : 'manual',
+      billing_reason: input.billingReason ?? (subscription ? 'subscription_cycle' : 'manual'),
       collection_method: collectionMethod,
       created: now,
       currency,
