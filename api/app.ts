@@ -9,9 +9,10 @@ import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import Stripe from 'stripe';
 import type { Config } from '../src/config.js';
-import type { Queryable } from '../src/db/pool.js';
+import type { Database } from '../src/db/pool.js';
 import type { Logger } from '../src/logger.js';
 import { isRetryableStripeError } from '../src/stripe/errors.js';
+import { Entitlements } from '../src/usage/entitlements.js';
 import { adminAuth } from './auth.js';
 import { ApiError, errorBody, isDatabaseUnavailable, isTemporalUnavailable } from './errors.js';
 import { healthRoutes } from './health.js';
@@ -23,9 +24,11 @@ import { adminCreditRoutes } from './routes/admin-credits.js';
 import { adminCustomerRoutes } from './routes/admin-customers.js';
 import { adminInvoiceRoutes } from './routes/admin-invoices.js';
 import { adminMeterErrorRoutes } from './routes/admin-meter-errors.js';
+import { adminPlanRoutes } from './routes/admin-plans.js';
 import { adminPricingRoutes } from './routes/admin-pricing.js';
 import { adminStripeEventRoutes } from './routes/admin-stripe-events.js';
 import { billingRoutes } from './routes/billing.js';
+import { entitlementRoutes, USAGE_EVENTS_BODY_LIMIT } from './routes/entitlements.js';
 import { seedAdminBillingRoutes } from './routes/seed-admin-billing.js';
 import { usageRoutes } from './routes/usage.js';
 import { auth0WebhookRoutes } from './webhooks/auth0.js';
@@ -36,7 +39,7 @@ import { stripeWebhookRoutes } from './webhooks/stripe.js';
 export const API_BODY_LIMIT = 64 * 1024;
 
 export interface AppDependencies {
-  db: Queryable;
+  db: Database;
   temporal: Client;
   logger: Logger;
   /**
@@ -48,7 +51,15 @@ export interface AppDependencies {
   hopsworksFetch?: typeof fetch;
   config?: Pick<
     Config,
-    'stripe' | 'auth0' | 'temporal' | 'adminCredentials' | 'billing' | 'credits' | 'cronSecret' | 'rateLimits'
+    | 'stripe'
+    | 'auth0'
+    | 'temporal'
+    | 'adminCredentials'
+    | 'serviceCredentials'
+    | 'billing'
+    | 'credits'
+    | 'cronSecret'
+    | 'rateLimits'
   >;
 }
 
@@ -86,7 +97,22 @@ export function createApp(deps: AppDependencies) {
       throw new ApiError(413, 'payload_too_large', `The body is larger than ${API_BODY_LIMIT} bytes`);
     },
   });
-  for (const path of ['/api/billing/*', '/api/admin/*', '/api/usage/*']) app.use(path, apiBodyLimit);
+  // Usage events come in batches: their route has a larger limit of its own.
+  const usageEventsBodyLimit = bodyLimit({
+    maxSize: USAGE_EVENTS_BODY_LIMIT,
+    onError: () => {
+      throw new ApiError(
+        413,
+        'payload_too_large',
+        `The body is larger than ${USAGE_EVENTS_BODY_LIMIT} bytes`,
+      );
+    },
+  });
+  for (const path of ['/api/billing/*', '/api/admin/*', '/api/usage/*', '/api/entitlements/*']) {
+    app.use(path, (c, next) =>
+      c.req.path === '/api/usage/events' ? usageEventsBodyLimit(c, next) : apiBodyLimit(c, next),
+    );
+  }
 
   app.route('/', healthRoutes(deps));
   serveOpenApi(app);
@@ -122,6 +148,12 @@ export function createApp(deps: AppDependencies) {
     );
     // One admin credential check for every /api/admin/* route (an unknown one is a 401 too).
     app.use('/api/admin/*', adminAuth(config.adminCredentials));
+    // Postgres reads only, plan versions cached: the platform's hot path never waits on Temporal.
+    const entitlements = new Entitlements(deps.db);
+    app.route(
+      '/',
+      entitlementRoutes({ pool: deps.db, entitlements, credentials: config.serviceCredentials }),
+    );
     // Before the billing routes: their customer-JWT middleware covers /api/billing/*, and the seed's
     // /api/billing/sync-stripe authenticates with the cron secret instead.
     app.route(
@@ -137,6 +169,7 @@ export function createApp(deps: AppDependencies) {
       '/',
       billingRoutes({
         db: deps.db,
+        entitlements,
         stripe: deps.stripe,
         auth: config.auth0,
         purchaseLimits: {
@@ -156,6 +189,7 @@ export function createApp(deps: AppDependencies) {
       }),
     );
     app.route('/', adminPricingRoutes(admin));
+    app.route('/', adminPlanRoutes({ db: deps.db }));
     app.route('/', adminInvoiceRoutes(admin));
     app.route(
       '/',

@@ -83,6 +83,19 @@ export function customerAuth(options: CustomerAuthOptions): MiddlewareHandler<Ap
   };
 }
 
+/** Which of `credentials` the request's bearer token is, compared in constant time with every one. */
+function matchingActor(
+  credentials: AdminCredential[],
+  authorization: string | undefined,
+): string | undefined {
+  const token = bearer(authorization) ?? '';
+  let actor: string | undefined;
+  for (const credential of credentials) {
+    if (credential.token.equals(token)) actor = credential.actor;
+  }
+  return actor;
+}
+
 /**
  * Admins authenticate with their own credential (`Authorization: Bearer <token>`), never a customer
  * JWT. Every configured token is compared, in constant time, so timing reveals neither which nor how
@@ -90,13 +103,29 @@ export function customerAuth(options: CustomerAuthOptions): MiddlewareHandler<Ap
  */
 export function adminAuth(credentials: AdminCredential[]): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const token = bearer(c.req.header('authorization')) ?? '';
-    let actor: string | undefined;
-    for (const credential of credentials) {
-      if (credential.token.equals(token)) actor = credential.actor;
-    }
+    const actor = matchingActor(credentials, c.req.header('authorization'));
     if (!actor) throw new ApiError(401, 'unauthorized', 'A valid admin token is required');
     c.set('adminActor', actor);
+    await next();
+  };
+}
+
+/**
+ * The platform's services (SERVICE_CREDENTIALS) authenticate as admins do, with tokens of their own:
+ * a service token opens the entitlement check and usage events, and no admin or customer route.
+ */
+export function serviceAuth(credentials: AdminCredential[]): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (credentials.length === 0) {
+      throw new ApiError(
+        503,
+        'not_configured',
+        'Service credentials are not configured (SERVICE_CREDENTIALS)',
+      );
+    }
+    const actor = matchingActor(credentials, c.req.header('authorization'));
+    if (!actor) throw new ApiError(401, 'unauthorized', 'A valid service token is required');
+    c.set('serviceActor', actor);
     await next();
   };
 }

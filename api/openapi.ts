@@ -17,6 +17,11 @@ const INFO = {
 const SECURITY_SCHEMES: Record<Security, Record<string, string>> = {
   customer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The identity provider JWT' },
   admin: { type: 'http', scheme: 'bearer', description: 'An admin token (ADMIN_CREDENTIALS)' },
+  service: {
+    type: 'http',
+    scheme: 'bearer',
+    description: "A platform service's token (SERVICE_CREDENTIALS)",
+  },
   auth0Secret: { type: 'http', scheme: 'bearer', description: 'AUTH0_WEBHOOK_SECRET' },
   stripeSignature: { type: 'apiKey', in: 'header', name: 'Stripe-Signature' },
   cronSecret: { type: 'http', scheme: 'bearer', description: "CRON_SECRET (the seed's cron routes)" },

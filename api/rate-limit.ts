@@ -19,16 +19,16 @@ import { errorBody } from './errors.js';
 export const RATE_LIMIT_WINDOW_MS = 60_000;
 
 /** The kinds of caller, by path; each has its own limit per credential. */
-export type CallerKind = 'customer' | 'admin' | 'cron' | 'entitlement';
+export type CallerKind = 'customer' | 'admin' | 'cron' | 'service';
 
 /** Which limits a path falls under, or undefined for the unlimited ones (webhooks, health, docs). */
 export function callerKind(path: string): CallerKind | undefined {
   const under = (prefix: string) => path === prefix || path.startsWith(`${prefix}/`);
+  // The platform's services: entitlement checks and usage events (SERVICE_CREDENTIALS).
+  if (under('/api/entitlements') || under('/api/usage/events')) return 'service';
   // The seed's crons, authenticated by CRON_SECRET; sync-stripe lives under the customers' prefix.
   if (under('/api/usage') || path === '/api/billing/sync-stripe') return 'cron';
   if (under('/api/admin')) return 'admin';
-  // Issue 9's entitlement checks, once they are served: counted apart from the billing pages.
-  if (under('/api/entitlements')) return 'entitlement';
   if (under('/api/billing')) return 'customer';
   return undefined;
 }
@@ -84,7 +84,7 @@ export function rateLimits(settings: Config['rateLimits']): MiddlewareHandler<Ap
     customer: perMinute.customer,
     admin: perMinute.admin,
     cron: perMinute.cron,
-    entitlement: perMinute.customer,
+    service: perMinute.service,
   };
 
   const refuse = (scope: 'address' | 'credential', property: 'ipRateLimit' | 'credentialRateLimit') => {
@@ -113,7 +113,12 @@ export function rateLimits(settings: Config['rateLimits']): MiddlewareHandler<Ap
     // The two limiters' RateLimit-* headers would overwrite each other; Retry-After is set on refusal.
     standardHeaders: false,
     requestPropertyName: 'ipRateLimit',
-    skip: (c) => callerKind(c.req.path) === undefined,
+    // The platform's services call from a few addresses at rates no person reaches: they are limited
+    // per credential only.
+    skip: (c) => {
+      const kind = callerKind(c.req.path);
+      return kind === undefined || kind === 'service';
+    },
     keyGenerator: (c) => clientAddress(c, trust),
     handler: refuse('address', 'ipRateLimit'),
   });

@@ -21,7 +21,7 @@ export function createRouter() {
 export type Router = ReturnType<typeof createRouter>;
 
 /** The credentials a route takes, named as in the document's security schemes (api/openapi.ts). */
-export type Security = 'customer' | 'admin' | 'auth0Secret' | 'stripeSignature' | 'cronSecret';
+export type Security = 'customer' | 'admin' | 'service' | 'auth0Secret' | 'stripeSignature' | 'cronSecret';
 
 export function security(name: Security) {
   return [{ [name]: [] }];
@@ -45,6 +45,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'Invalid request: the body names the field or the reason',
   401: 'Missing or invalid credentials',
   404: 'Not found',
+  403: 'Not allowed: the body says why',
   409: 'Conflict with the current state',
   413: 'Body too large',
   422: 'Rejected by the workflow',

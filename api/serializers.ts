@@ -3,6 +3,7 @@ import type { CreditSettings, LowBalanceRow } from '../src/db/credit-settings.js
 import type { CustomerInvoice, UsageDay, UsageTotals } from '../src/db/customer-billing.js';
 import type { PricingOverrideRow } from '../src/db/pricing-overrides.js';
 import type { CustomerState } from '../src/domain/customer.js';
+import { seedLimits, type PlanVersion } from '../src/domain/plans.js';
 import { microsToDollars, type Micros } from '../src/domain/money.js';
 import { METRICS, type Metric } from '../src/domain/pricing.js';
 import type { HopsworksUser } from '../src/hopsworks/index.js';
@@ -180,5 +181,36 @@ export function customerInvoiceJson(invoice: CustomerInvoice) {
     amountDue: microsToDollars(invoice.amountDueMicros),
     amountPaid: microsToDollars(invoice.amountPaidMicros),
     hostedInvoiceUrl: invoice.hostedInvoiceUrl,
+  };
+}
+
+/** A plan version as customers see it. */
+export function planSummaryJson(plan: PlanVersion) {
+  return {
+    code: plan.planCode,
+    name: plan.planName,
+    version: plan.version,
+    baseFee: microsToDollars(plan.baseFeeMicros),
+    currency: plan.currency,
+    trialDays: plan.trialDays,
+  };
+}
+
+/** A plan version whole, as admins edit it: limits in seed 003's shape (-1 unlimited). */
+export function planVersionJson(plan: PlanVersion) {
+  return {
+    ...planSummaryJson(plan),
+    id: plan.id,
+    current: plan.current,
+    baseFeeMicros: plan.baseFeeMicros.toString(),
+    requiresPayment: plan.requiresPayment,
+    stripeLookupKey: plan.stripeLookupKey,
+    stripePriceId: plan.stripePriceId,
+    limits: seedLimits(plan.limits),
+    meteredMetrics: plan.meteredMetrics,
+    quotas: plan.quotas.map((quota) => ({ ...quota, unlimited: quota.amount === null })),
+    createdBy: plan.createdBy,
+    note: plan.note,
+    createdAt: plan.createdAt.toISOString(),
   };
 }

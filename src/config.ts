@@ -16,7 +16,13 @@ export const DEFAULT_WORKER_CACHE = 1_000;
  * Generous for people and scripts (a billing page makes a handful of calls, an admin script a few a
  * second, the seed's crons a few a day); their job is to stop floods and token guessing.
  */
-export const DEFAULT_RATE_LIMITS = { customer: 300, admin: 1_200, cron: 60, ip: 3_000 } as const;
+export const DEFAULT_RATE_LIMITS = {
+  customer: 300,
+  admin: 1_200,
+  cron: 60,
+  service: 60_000,
+  ip: 3_000,
+} as const;
 /**
  * Meter events the Stripe sync sends per second, by default Stripe's documented limit for the account's
  * mode (docs.stripe.com/rate-limits): in live mode, calls to the v1 Meter events endpoint have a limit of
@@ -92,7 +98,7 @@ const trustedProxies = z.string().transform((value, ctx) => {
   return entries;
 });
 
-const adminCredentials = z.string().transform((value, ctx) => {
+const actorCredentials = z.string().transform((value, ctx) => {
   const entries = value.split(',').map((entry) => entry.trim());
   const credentials: AdminCredential[] = [];
   for (const entry of entries) {
@@ -145,7 +151,8 @@ const schema = z.object({
   AUTH0_CLIENT_ID: z.string().min(1).max(200).optional(),
 
   CRON_SECRET: secret(32).optional(),
-  ADMIN_CREDENTIALS: adminCredentials.optional(),
+  ADMIN_CREDENTIALS: actorCredentials.optional(),
+  SERVICE_CREDENTIALS: actorCredentials.optional(),
 
   GRACE_PERIOD_DAYS: z.coerce.number().int().min(0).max(90).default(7),
   CREDIT_GRANT_MAX_USD: usdAmount.prefault('10000'),
@@ -160,6 +167,7 @@ const schema = z.object({
   RATE_LIMIT_CUSTOMER_PER_MINUTE: perMinute(DEFAULT_RATE_LIMITS.customer),
   RATE_LIMIT_ADMIN_PER_MINUTE: perMinute(DEFAULT_RATE_LIMITS.admin),
   RATE_LIMIT_CRON_PER_MINUTE: perMinute(DEFAULT_RATE_LIMITS.cron),
+  RATE_LIMIT_SERVICE_PER_MINUTE: perMinute(DEFAULT_RATE_LIMITS.service),
   RATE_LIMIT_IP_PER_MINUTE: perMinute(DEFAULT_RATE_LIMITS.ip),
   TRUSTED_PROXIES: trustedProxies.optional(),
 
@@ -216,6 +224,11 @@ export interface Config {
   };
   cronSecret: Secret | undefined;
   adminCredentials: AdminCredential[];
+  /**
+   * The platform's services (SERVICE_CREDENTIALS, actor:token like the admins'): they ask for
+   * entitlements and report usage events, and may do nothing else.
+   */
+  serviceCredentials: AdminCredential[];
   billing: { gracePeriodDays: number };
   /**
    * Prepaid credits, in micro-dollars as decimal strings (the configuration stays JSON): the most one
@@ -240,7 +253,7 @@ export interface Config {
    * of `trustedProxies`.
    */
   rateLimits: {
-    perMinute: { customer: number; admin: number; cron: number; ip: number };
+    perMinute: { customer: number; admin: number; cron: number; service: number; ip: number };
     trustedProxies: string[];
   };
   http: { host: string; port: number };
@@ -376,6 +389,7 @@ function toConfig(parsed: Parsed): Config {
     },
     cronSecret: parsed.CRON_SECRET,
     adminCredentials: parsed.ADMIN_CREDENTIALS ?? [],
+    serviceCredentials: parsed.SERVICE_CREDENTIALS ?? [],
     billing: { gracePeriodDays: parsed.GRACE_PERIOD_DAYS },
     credits: {
       maxGrantMicros: parsed.CREDIT_GRANT_MAX_USD.toString(),
@@ -393,6 +407,7 @@ function toConfig(parsed: Parsed): Config {
         customer: parsed.RATE_LIMIT_CUSTOMER_PER_MINUTE,
         admin: parsed.RATE_LIMIT_ADMIN_PER_MINUTE,
         cron: parsed.RATE_LIMIT_CRON_PER_MINUTE,
+        service: parsed.RATE_LIMIT_SERVICE_PER_MINUTE,
         ip: parsed.RATE_LIMIT_IP_PER_MINUTE,
       },
       trustedProxies: parsed.TRUSTED_PROXIES ?? [],

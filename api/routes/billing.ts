@@ -15,9 +15,11 @@ import { activeCreditPrice } from '../../src/db/prices.js';
 import { purchaseTerms } from '../../src/domain/credit-purchase.js';
 import { MICROS_PER_CENT, MICROS_PER_DOLLAR, microsToDollars } from '../../src/domain/money.js';
 import { CREDITS_PURPOSE } from '../../workflows/customer/messages.js';
+import type { Entitlements } from '../../src/usage/entitlements.js';
 import { customerAuth, type CustomerAuthOptions } from '../auth.js';
 import { ApiError, whenValid } from '../errors.js';
 import { createRouter, failures, json, jsonBody, openApiRoute, security } from '../router.js';
+import { addSubscriptionRoutes } from './subscription.js';
 import { balanceFields, billingMode, idCursor, pageLimit, usdAmount, usdMicros } from '../schemas.js';
 import { balanceJson, customerInvoiceJson, usageDayJson, usageTotalsJson } from '../serializers.js';
 import { DAY_MS } from '../../src/domain/time.js';
@@ -69,6 +71,7 @@ const RECENT_INVOICES = 5;
 
 export interface BillingRouteDependencies {
   db: Queryable;
+  entitlements: Entitlements;
   stripe: Pick<Stripe, 'checkout' | 'billingPortal'> | undefined;
   auth: CustomerAuthOptions;
   /** What one purchase may buy (CREDIT_PURCHASE_MIN_USD, CREDIT_PURCHASE_MAX_USD), micro-dollars as strings. */
@@ -221,6 +224,7 @@ export function billingRoutes(deps: BillingRouteDependencies) {
   // `/api/billing/*` covers `/api/billing` itself too.
   const router = createRouter();
   router.use('/api/billing/*', customerAuth(deps.auth));
+  addSubscriptionRoutes(router, { entitlements: deps.entitlements, customerOf });
 
   openApiRoute(router, overview, async (c) => {
     const customer = await customerOf(c.var.customerSubject);

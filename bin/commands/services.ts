@@ -8,7 +8,7 @@ import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createActivities, type ActivityDependencies } from '../../activities/index.js';
 import { createApp } from '../../api/app.js';
 import type { Config } from '../../src/config.js';
-import type { Queryable } from '../../src/db/pool.js';
+import type { Database } from '../../src/db/pool.js';
 import type { Shutdown } from '../../src/lifecycle.js';
 import type { Logger } from '../../src/logger.js';
 import { WORKFLOWS_PATH } from '../../src/paths.js';
@@ -74,7 +74,7 @@ export async function startWorkerService(options: WorkerServiceOptions): Promise
 export interface ApiServiceOptions {
   config: Config;
   logger: Logger;
-  db: Queryable;
+  db: Database;
   temporal: Client;
   stripe: Stripe | undefined;
   shutdown: Shutdown;

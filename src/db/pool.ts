@@ -3,6 +3,8 @@ import type { Logger } from '../logger.js';
 
 /** What data-access code needs from pg: a Pool, a PoolClient inside a transaction, or a test double. */
 export type Queryable = Pick<pg.Pool, 'query'>;
+/** A pool that also lends a client for a transaction. */
+export type Database = Pick<pg.Pool, 'query' | 'connect'>;
 
 // bigint (int8) columns hold money in micros: parse them as BigInt, never as a lossy JS number.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => BigInt(value));

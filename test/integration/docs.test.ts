@@ -3,7 +3,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app.js';
-import type { Queryable } from '../../src/db/pool.js';
+import type { Database } from '../../src/db/pool.js';
 import { silentLogger } from '../helpers/logger.js';
 
 // The docs page over real HTTP: it must work on a machine without internet, so every file it loads is
@@ -14,7 +14,7 @@ describe('the docs page (/docs) ships its own Swagger UI', () => {
 
   beforeAll(async () => {
     // /docs touches neither the database nor Temporal.
-    const app = createApp({ db: {} as Queryable, temporal: {} as Client, logger: silentLogger });
+    const app = createApp({ db: {} as Database, temporal: {} as Client, logger: silentLogger });
     server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
     await new Promise((resolve) => server.once('listening', resolve));
     baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

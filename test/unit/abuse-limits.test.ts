@@ -5,7 +5,7 @@ import type { ErrorBody } from '../../api/errors.js';
 import { callerKind } from '../../api/rate-limit.js';
 import { auth0SignupBody } from '../../api/webhooks/auth0.js';
 import { ConfigError, DEFAULT_RATE_LIMITS, loadConfig } from '../../src/config.js';
-import type { Queryable } from '../../src/db/pool.js';
+import type { Database } from '../../src/db/pool.js';
 import { silentLogger } from '../helpers/logger.js';
 
 const apiEnv = {
@@ -29,10 +29,10 @@ const fieldsOf = (env: Record<string, string>) => {
 describe('rate-limit configuration', () => {
   it('should default to the documented limits and no trusted proxy', () => {
     expect(loadConfig(apiEnv, 'api').rateLimits).toEqual({
-      perMinute: { customer: 300, admin: 1200, cron: 60, ip: 3000 },
+      perMinute: { customer: 300, admin: 1200, cron: 60, service: 60000, ip: 3000 },
       trustedProxies: [],
     });
-    expect(DEFAULT_RATE_LIMITS).toEqual({ customer: 300, admin: 1200, cron: 60, ip: 3000 });
+    expect(DEFAULT_RATE_LIMITS).toEqual({ customer: 300, admin: 1200, cron: 60, service: 60000, ip: 3000 });
   });
 
   it('should read each limit and the trusted proxies from the environment', () => {
@@ -42,13 +42,14 @@ describe('rate-limit configuration', () => {
         RATE_LIMIT_CUSTOMER_PER_MINUTE: '10',
         RATE_LIMIT_ADMIN_PER_MINUTE: '20',
         RATE_LIMIT_CRON_PER_MINUTE: '3',
+        RATE_LIMIT_SERVICE_PER_MINUTE: '7',
         RATE_LIMIT_IP_PER_MINUTE: '40',
         TRUSTED_PROXIES: 'loopback, 10.0.0.0/8,fd00::1',
       },
       'api',
     );
     expect(config.rateLimits).toEqual({
-      perMinute: { customer: 10, admin: 20, cron: 3, ip: 40 },
+      perMinute: { customer: 10, admin: 20, cron: 3, service: 7, ip: 40 },
       trustedProxies: ['loopback', '10.0.0.0/8', 'fd00::1'],
     });
   });
@@ -74,7 +75,8 @@ describe('callerKind: which limits a path falls under', () => {
     ['/api/usage/collect-k8s', 'cron'],
     ['/api/admin/customers', 'admin'],
     ['/api/admin/usage/backfill', 'admin'],
-    ['/api/entitlements/check', 'entitlement'],
+    ['/api/entitlements/check', 'service'],
+    ['/api/usage/events', 'service'],
     ['/api/webhooks/stripe', undefined],
     ['/api/webhooks/auth0', undefined],
     ['/api/billingx', undefined],
@@ -120,7 +122,7 @@ describe('the seed admin API measures userId (an Auth0 subject) in code points',
   it('should look up a userId of 255 emoji and refuse one of 256 as too long', async () => {
     const adminToken = 'a'.repeat(40);
     // No customer matches: every lookup finds nothing.
-    const db = { query: async () => ({ rows: [], rowCount: 0 }) } as unknown as Queryable;
+    const db = { query: async () => ({ rows: [], rowCount: 0 }) } as unknown as Database;
     const app = createApp({
       db,
       temporal: {} as Client,
