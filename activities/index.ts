@@ -10,6 +10,8 @@ import { createStripeActivities, type StripeApi } from './stripe.js';
 import { createSystemActivities } from './system.js';
 import { createUsageActivities, type UsageDependencies, type UsageStripeApi } from './usage.js';
 
+export { createResourceQuotaActivities, type PlanResourceQuotaInput } from './resource-quotas.js';
+
 export interface ActivityDependencies {
   db: pg.Pool;
   stripe: StripeApi & UsageStripeApi;

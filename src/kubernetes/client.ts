@@ -22,7 +22,7 @@ import { KubernetesError, typeForStatus } from './errors.js';
 import { KubernetesErrors } from '../domain/errors.js';
 
 /*
- * The part of the Kubernetes API the suspension and the usage observer need, over @kubernetes/client-node 1.x, with every
+ * The part of the Kubernetes API the suspension, the plan quota and the usage observer need, over @kubernetes/client-node 1.x, with every
  * failure turned into a KubernetesError that says whether a retry can help. One client per cluster,
  * built from that cluster's kubeconfig file and context (the `clusters` row), never from the worker's
  * own environment: a worker serves many clusters.
@@ -94,6 +94,19 @@ export interface PersistentVolumeClaimInfo {
   deletedAt: string | undefined;
 }
 
+/** What the plan quota reads of a ResourceQuota: its limits as the API server stores them. */
+export interface ResourceQuotaInfo {
+  namespace: string;
+  name: string;
+  /** `spec.hard` as stored: the API server writes quantities in canonical form (`2048Mi` reads `2Gi`). */
+  hard: Readonly<Record<string, string>>;
+  labels: Readonly<Record<string, string>>;
+  annotations: Readonly<Record<string, string>>;
+  /** True when `spec.scopes` or `spec.scopeSelector` narrows the quota to some pods only. */
+  scoped: boolean;
+  resourceVersion: string | undefined;
+}
+
 /** RFC 6902 operations, as the API server takes them under application/json-patch+json. */
 export type JsonPatchOperation =
   { op: 'test' | 'add' | 'replace'; path: string; value: unknown } | { op: 'remove'; path: string };
@@ -125,6 +138,13 @@ export interface KubernetesClient {
   ): Promise<'created' | 'exists' | 'no-namespace'>;
   /** False when there was nothing to delete. */
   deleteResourceQuota(namespace: string, name: string): Promise<boolean>;
+  /** Undefined when the quota (or its namespace) is gone. */
+  readResourceQuota(namespace: string, name: string): Promise<ResourceQuotaInfo | undefined>;
+  /**
+   * PUT of the whole object. With `metadata.resourceVersion` set, a quota written since is a 409
+   * Conflict KubernetesError (reason `Conflict`); undefined when the quota (or namespace) is gone.
+   */
+  replaceResourceQuota(namespace: string, quota: V1ResourceQuota): Promise<ResourceQuotaInfo | undefined>;
 }
 
 export interface KubernetesClientOptions {
@@ -260,6 +280,19 @@ function toClaimInfo(claim: V1PersistentVolumeClaim): PersistentVolumeClaimInfo 
     capacity: claim.status?.capacity?.storage,
     createdAt: iso(meta.creationTimestamp),
     deletedAt: iso(meta.deletionTimestamp),
+  };
+}
+
+function toQuotaInfo(quota: V1ResourceQuota, namespace: string): ResourceQuotaInfo {
+  const meta: V1ObjectMeta = quota.metadata ?? {};
+  return {
+    namespace: meta.namespace ?? namespace,
+    name: meta.name ?? '',
+    hard: { ...quota.spec?.hard },
+    labels: { ...meta.labels },
+    annotations: { ...meta.annotations },
+    scoped: (quota.spec?.scopes?.length ?? 0) > 0 || quota.spec?.scopeSelector !== undefined,
+    resourceVersion: meta.resourceVersion,
   };
 }
 
@@ -507,6 +540,25 @@ export function createKubernetesClient(kc: KubeConfig, options: KubernetesClient
         ),
       );
       return deleted !== undefined;
+    },
+
+    async readResourceQuota(namespace, name) {
+      const quota = await orUndefinedIfGone(
+        call(`get resourcequotas ${namespace}/${name}`, () =>
+          core.readNamespacedResourceQuota({ namespace, name }),
+        ),
+      );
+      return quota && toQuotaInfo(quota, namespace);
+    },
+
+    async replaceResourceQuota(namespace, quota) {
+      const name = quota.metadata?.name ?? '';
+      const replaced = await orUndefinedIfGone(
+        call(`replace resourcequotas ${namespace}/${name}`, () =>
+          core.replaceNamespacedResourceQuota({ namespace, name, body: quota }),
+        ),
+      );
+      return replaced && toQuotaInfo(replaced, namespace);
     },
   };
 }

@@ -11,10 +11,24 @@ export {
   type NamespaceInfo,
   type PersistentVolumeClaimInfo,
   type PodInfo,
+  type ResourceQuotaInfo,
   type Workload,
   type WorkloadKind,
 } from './client.js';
 export { KubernetesError } from './errors.js';
+export {
+  applyCustomerPlanQuota,
+  applyPlanQuota,
+  PLAN_QUOTA_NAME,
+  planQuota,
+  planQuotaHard,
+  planQuotaMatches,
+  type PlanQuotaAction,
+  type PlanQuotaLimits,
+  type PlanQuotaNamespaceOutcome,
+  type PlanQuotaOptions,
+  type PlanQuotaSummary,
+} from './plan-quota.js';
 export {
   CUSTOMER_NAMESPACE_LABEL,
   customerNamespaceSelector,

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { applyJsonPatch, mergePatch, PATCH_TYPES } from './patch.js';
-import { formatQuantity, parseQuantity } from './quantity.js';
+import { canonicalQuantity, formatQuantity, parseQuantity } from './quantity.js';
 import { formatSelector } from './selectors.js';
 import {
   alreadyExists,
@@ -19,7 +19,8 @@ import {
  * one cluster-wide counter (like etcd's revision), uids, creation timestamps, generations that move
  * with the spec, optimistic concurrency on resourceVersion, status that only the "controllers"
  * write (workload status follows spec.replicas at once; quota status follows spec.hard and the
- * pods in the namespace), and the ResourceQuota admission check on pod creation.
+ * objects in the namespace; spec.hard is stored in the canonical form of its quantities), and the
+ * ResourceQuota admission check on the creation of pods, services and persistent volume claims.
  */
 
 export type JsonObject = Record<string, unknown>;
@@ -75,6 +76,15 @@ export const RESOURCES = {
     listKind: 'PersistentVolumeClaimList',
     group: '',
     namespaced: true,
+    deleteReturnsObject: true,
+  },
+  services: {
+    plural: 'services',
+    kind: 'Service',
+    listKind: 'ServiceList',
+    group: '',
+    namespaced: true,
+    // pkg/registry/core/service/storage: the REST's Delete answers the deleted Service.
     deleteReturnsObject: true,
   },
   resourcequotas: {
@@ -173,6 +183,81 @@ function podContribution(pod: KubeObject, resource: string): number {
   return containersOf(pod).reduce((sum, c) => sum + (parseQuantity(c.resources?.[field]?.[name]) ?? 0), 0);
 }
 
+// Pod quota resources whose request or limit every container must state when a quota limits them
+// (quota's pod evaluator, "validationSet": a backward-compatibility rule of the API server).
+const MUST_SPECIFY = ['cpu', 'memory', 'requests.cpu', 'requests.memory', 'limits.cpu', 'limits.memory'];
+
+// The quota resources one container states (podComputeUsageHelper's keys, for the constraint check).
+function containerResources(container: ContainerLike): Set<string> {
+  const stated = new Set<string>();
+  const requests = container.resources?.requests ?? {};
+  const limits = container.resources?.limits ?? {};
+  for (const name of ['cpu', 'memory']) {
+    if (requests[name] !== undefined) stated.add(name).add(`requests.${name}`);
+    if (limits[name] !== undefined) stated.add(`limits.${name}`);
+  }
+  return stated;
+}
+
+// `must specify limits.cpu for: main; requests.memory for: main,sidecar`, or undefined when nothing
+// the quota requires is missing.
+function missingConstraints(pod: KubeObject, quotaResources: string[]): string | undefined {
+  const required = quotaResources.filter((r) => MUST_SPECIFY.includes(r));
+  if (required.length === 0) return undefined;
+  const initContainers = Array.isArray(pod.spec?.initContainers)
+    ? (pod.spec.initContainers.filter(isObject) as ContainerLike[])
+    : [];
+  const missing = new Map<string, Set<string>>();
+  for (const container of [...containersOf(pod), ...initContainers]) {
+    const stated = containerResources(container);
+    for (const resource of required) {
+      if (stated.has(resource)) continue;
+      const names = missing.get(resource) ?? new Set<string>();
+      names.add(typeof container.name === 'string' ? container.name : '');
+      missing.set(resource, names);
+    }
+  }
+  if (missing.size === 0) return undefined;
+  const parts = [...missing.keys()]
+    .sort()
+    .map((resource) => `${resource} for: ${[...(missing.get(resource) ?? [])].sort().join(',')}`);
+  return `must specify ${parts.join('; ')}`;
+}
+
+const SERVICE_TYPES_WITH_NODE_PORTS = ['NodePort', 'LoadBalancer'];
+
+// What one Service adds to a quota's resource (quota's service evaluator).
+function serviceContribution(service: KubeObject, resource: string): number {
+  if (resource === 'services' || resource === 'count/services') return 1;
+  const type = service.spec?.type;
+  if (resource === 'services.loadbalancers') return type === 'LoadBalancer' ? 1 : 0;
+  if (resource === 'services.nodeports') {
+    if (typeof type !== 'string' || !SERVICE_TYPES_WITH_NODE_PORTS.includes(type)) return 0;
+    return Array.isArray(service.spec?.ports) ? service.spec.ports.length : 0;
+  }
+  return 0;
+}
+
+function claimRequest(claim: KubeObject): number {
+  const resources = isObject(claim.spec?.resources) ? claim.spec.resources : {};
+  const requests = isObject(resources.requests) ? resources.requests : {};
+  return parseQuantity(requests.storage) ?? 0;
+}
+
+// What one claim adds to a quota's resource (quota's persistent volume claim evaluator).
+function claimContribution(claim: KubeObject, resource: string): number {
+  if (resource === 'persistentvolumeclaims' || resource === 'count/persistentvolumeclaims') return 1;
+  if (resource === 'requests.storage') return claimRequest(claim);
+  return 0;
+}
+
+// The objects whose creation quota admission checks, and what each adds to a quota resource.
+const ADMITTED: Partial<Record<ResourceName, (object: KubeObject, resource: string) => number>> = {
+  pods: podContribution,
+  services: serviceContribution,
+  persistentvolumeclaims: claimContribution,
+};
+
 export interface CreateOptions {
   /** State set up by a test: keep the given status and creationTimestamp, skip admission. */
   seed?: boolean;
@@ -232,6 +317,14 @@ export class Cluster {
 
   // Every write goes through here: a new resource version, derived status, a stored copy.
   private commit(resource: ResourceName, object: KubeObject): KubeObject {
+    if (resource === 'resourcequotas' && isObject(object.spec?.hard)) {
+      // Quantities are stored (and answered) in canonical form: 2048Mi comes back as 2Gi.
+      const hard = object.spec.hard;
+      for (const [key, value] of Object.entries(hard)) {
+        const canonical = typeof value === 'string' ? canonicalQuantity(value) : undefined;
+        if (canonical !== undefined) hard[key] = canonical;
+      }
+    }
     this.derive(resource, object);
     this.revision += 1;
     object.metadata.resourceVersion = String(this.revision);
@@ -299,7 +392,7 @@ export class Cluster {
     if (!options.seed || object.status === undefined) delete object.status;
     this.defaults(resource, object);
     this.validate(resource, object);
-    if (resource === 'pods' && !options.seed) this.admitPod(object);
+    if (!options.seed) this.admit(resource, object);
     return this.commit(resource, object);
   }
 
@@ -322,7 +415,24 @@ export class Cluster {
         object.metadata.generation = 1;
         break;
       case 'pods':
+        // SetDefaults_Pod: a container's limits stand for the requests it leaves out.
+        for (const container of [
+          ...containersOf(object),
+          ...(Array.isArray(spec.initContainers)
+            ? (spec.initContainers.filter(isObject) as ContainerLike[])
+            : []),
+        ]) {
+          const limits = container.resources?.limits;
+          if (!limits || Object.keys(limits).length === 0) continue;
+          container.resources = {
+            ...container.resources,
+            requests: { ...limits, ...container.resources?.requests },
+          };
+        }
         object.status ??= { phase: 'Pending', qosClass: this.qosClass(object) };
+        break;
+      case 'services':
+        this.defaultService(object);
         break;
       case 'persistentvolumeclaims':
         object.status ??= { phase: 'Pending' };
@@ -330,6 +440,38 @@ export class Cluster {
       case 'resourcequotas':
         break;
     }
+  }
+
+  private nextServiceIp = 1;
+  private nextNodePort = 30000;
+
+  // What the service registry and its defaulters fill in: a ClusterIP from 10.96.0.0/12 (none for a
+  // headless Service), the IP family fields, TCP ports with targetPort = port, node ports for
+  // NodePort and LoadBalancer Services.
+  private defaultService(service: KubeObject): void {
+    const spec = (service.spec ??= {});
+    spec.type ??= 'ClusterIP';
+    spec.sessionAffinity ??= 'None';
+    if (spec.clusterIP !== 'None') {
+      const n = this.nextServiceIp++;
+      spec.clusterIP ??= `10.96.${Math.floor(n / 256) % 256}.${n % 256}`;
+    }
+    spec.clusterIPs ??= [spec.clusterIP];
+    spec.ipFamilies ??= ['IPv4'];
+    spec.ipFamilyPolicy ??= 'SingleStack';
+    spec.internalTrafficPolicy ??= 'Cluster';
+    const nodePorts = typeof spec.type === 'string' && SERVICE_TYPES_WITH_NODE_PORTS.includes(spec.type);
+    if (nodePorts) spec.externalTrafficPolicy ??= 'Cluster';
+    if (spec.type === 'LoadBalancer') spec.allocateLoadBalancerNodePorts ??= true;
+    if (Array.isArray(spec.ports)) {
+      spec.ports = spec.ports.filter(isObject).map((port) => ({
+        protocol: 'TCP',
+        ...port,
+        targetPort: port.targetPort ?? port.port,
+        ...(nodePorts && port.nodePort === undefined ? { nodePort: this.nextNodePort++ } : {}),
+      }));
+    }
+    service.status ??= { loadBalancer: {} };
   }
 
   private qosClass(pod: KubeObject): string {
@@ -365,6 +507,12 @@ export class Cluster {
             });
           }
         });
+      }
+    }
+    if (resource === 'services') {
+      const ports = spec.ports;
+      if (spec.clusterIP !== 'None' && (!Array.isArray(ports) || ports.length === 0)) {
+        causes.push({ reason: 'FieldValueRequired', message: 'Required value', field: 'spec.ports' });
       }
     }
     if (resource === 'resourcequotas') {
@@ -427,11 +575,12 @@ export class Cluster {
       if (resource === 'persistentvolumeclaims' || resource === 'count/persistentvolumeclaims') {
         usage[resource] = claims.length;
       } else if (resource === 'requests.storage') {
-        usage[resource] = claims.reduce((sum, claim) => {
-          const resources = isObject(claim.spec?.resources) ? claim.spec.resources : {};
-          const requests = isObject(resources.requests) ? resources.requests : {};
-          return sum + (parseQuantity(requests.storage) ?? 0);
-        }, 0);
+        usage[resource] = claims.reduce((sum, claim) => sum + claimRequest(claim), 0);
+      } else if (resource.startsWith('services') || resource === 'count/services') {
+        usage[resource] = this.list('services', namespace).reduce(
+          (sum, service) => sum + serviceContribution(service, resource),
+          0,
+        );
       } else if (resource === 'count/deployments.apps') {
         usage[resource] = count('deployments');
       } else if (resource === 'count/statefulsets.apps') {
@@ -459,16 +608,29 @@ export class Cluster {
     }
   }
 
-  // The ResourceQuota admission plugin: a new pod that would take any quota of its namespace over
-  // its hard limit is refused with 403 Forbidden and the plugin's message.
-  private admitPod(pod: KubeObject): void {
-    if (isTerminal(pod)) return;
-    const namespace = pod.metadata.namespace ?? '';
-    for (const quota of this.list('resourcequotas', namespace)) {
+  // The ResourceQuota admission plugin: a new pod, Service or claim that would take any quota of its
+  // namespace over its hard limit is refused with 403 Forbidden and the plugin's message. For pods,
+  // every quota's constraints are checked first: containers must state the cpu/memory requests and
+  // limits a quota limits (`failed quota: <name>: must specify …`).
+  private admit(resource: ResourceName, object: KubeObject): void {
+    const contribution = ADMITTED[resource];
+    if (!contribution) return;
+    if (resource === 'pods' && isTerminal(object)) return;
+    const type = RESOURCES[resource];
+    const namespace = object.metadata.namespace ?? '';
+    const quotas = this.list('resourcequotas', namespace).map((quota) => {
       const hard = isObject(quota.status?.hard) ? (quota.status.hard as Record<string, string>) : {};
-      const resources = Object.keys(hard).sort();
+      return { name: quota.metadata.name, hard, resources: Object.keys(hard).sort() };
+    });
+    if (resource === 'pods') {
+      for (const quota of quotas) {
+        const missing = missingConstraints(object, quota.resources);
+        if (missing) throw forbidden(type, object.metadata.name, `failed quota: ${quota.name}: ${missing}`);
+      }
+    }
+    for (const { name, hard, resources } of quotas) {
       const used = this.usage(namespace, resources);
-      const requested = Object.fromEntries(resources.map((r) => [r, podContribution(pod, r)]));
+      const requested = Object.fromEntries(resources.map((r) => [r, contribution(object, r)]));
       const exceeded = resources.filter(
         (r) =>
           (requested[r] ?? 0) > 0 && (used[r] ?? 0) + (requested[r] ?? 0) > (parseQuantity(hard[r]) ?? 0),
@@ -478,9 +640,9 @@ export class Cluster {
         exceeded.map((r) => `${r}=${formatQuantity(values[r] ?? 0, r)}`).join(',');
       const limited = exceeded.map((r) => `${r}=${hard[r] ?? ''}`).join(',');
       throw forbidden(
-        RESOURCES.pods,
-        pod.metadata.name,
-        `exceeded quota: ${quota.metadata.name}, requested: ${show(requested)}, used: ${show(used)}, limited: ${limited}`,
+        type,
+        object.metadata.name,
+        `exceeded quota: ${name}, requested: ${show(requested)}, used: ${show(used)}, limited: ${limited}`,
       );
     }
   }

@@ -32,9 +32,10 @@ export { parseQuantity } from './quantity.js';
 /*
  * A fake Kubernetes API server on 127.0.0.1 that speaks the API's JSON wire format for the calls the
  * billing orchestrator makes through @kubernetes/client-node: namespaces with labels, Deployments and
- * StatefulSets with their autoscaling/v1 `scale` subresource, ResourceQuotas (with the quota admission
- * check on pod creation, which is what makes suspension stick), pods with requests, phases and
- * start/finish times, and PersistentVolumeClaims with capacities. Paths, `Status` error bodies,
+ * StatefulSets with their autoscaling/v1 `scale` subresource, ResourceQuotas (quantities stored in
+ * canonical form, and the quota admission check on the creation of pods, Services and claims, which is
+ * what makes suspension and plan limits stick), pods with requests, phases and start/finish times,
+ * Services, and PersistentVolumeClaims with capacities. Paths, `Status` error bodies,
  * list kinds, resource versions and the patch content types are those of the real API server, and
  * it knows nothing of the application, so tests through client-node test the wire format.
  * It is reached through a real kubeconfig file (plain http with insecure-skip-tls-verify, which
@@ -110,6 +111,16 @@ export interface PersistentVolumeClaimSeed {
   deletionTimestamp?: Date | string;
 }
 
+export interface ServiceSeed {
+  /** Default ClusterIP. */
+  type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+  /** Default one port, 80. */
+  ports?: number[];
+  /** Default `{ app: <name> }`. */
+  selector?: Record<string, string>;
+  labels?: Record<string, string>;
+}
+
 export interface RecordedRequest {
   method: string;
   /** Path without the query, e.g. `/apis/apps/v1/namespaces/ns/deployments/web/scale`. */
@@ -164,6 +175,8 @@ export interface FakeKubernetes {
   addStatefulSet(namespace: string, name: string, seed?: WorkloadSeed): KubeObject;
   addPod(namespace: string, name: string, seed?: PodSeed): KubeObject;
   addPersistentVolumeClaim(namespace: string, name: string, seed?: PersistentVolumeClaimSeed): KubeObject;
+  /** A Service as a test sets it up (no quota admission, like every seed). */
+  addService(namespace: string, name: string, seed?: ServiceSeed): KubeObject;
   addResourceQuota(namespace: string, name: string, hard: Record<string, string>): KubeObject;
   /** Moves a pod to a phase as the kubelet would; Succeeded/Failed terminate its containers at `at`. */
   setPodPhase(namespace: string, name: string, phase: PodPhase, at?: Date | string): KubeObject;
@@ -288,6 +301,7 @@ const FIELDS: Record<ResourceName, string[]> = {
     'status.nominatedNodeName',
   ],
   persistentvolumeclaims: [],
+  services: ['spec.clusterIP', 'spec.type'],
   resourcequotas: [],
   deployments: [],
   statefulsets: ['status.successful'],
@@ -768,6 +782,22 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions = {}): 
       return cluster.mutate('persistentvolumeclaims', namespace, name, (o) => {
         Object.assign(o.metadata, { deletionTimestamp, finalizers: ['kubernetes.io/pvc-protection'] });
       });
+    },
+
+    addService(namespace, name, seed = {}) {
+      return cluster.create(
+        'services',
+        namespace,
+        {
+          metadata: { name, ...(seed.labels ? { labels: { ...seed.labels } } : {}) },
+          spec: {
+            ...(seed.type ? { type: seed.type } : {}),
+            selector: seed.selector ?? { app: name },
+            ports: (seed.ports ?? [80]).map((port) => ({ port })),
+          },
+        },
+        { seed: true },
+      );
     },
 
     addResourceQuota(namespace, name, hard) {
