@@ -1,4 +1,5 @@
 import type { Period } from '../domain/plans.js';
+import { formatQuantity, parseQuantity } from '../domain/pricing.js';
 import type { Queryable } from './pool.js';
 
 // What the entitlement check and the subscription/quota routes read: the customer's plan and status,
@@ -66,7 +67,7 @@ export async function quotaUsed(
       `SELECT used::text AS used FROM quota_usage WHERE customer_id = $1 AND metric = $2 AND period_start = $3`,
       [customerId, metric.metric, period.start],
     );
-    return rows[0]?.used ?? '0';
+    return normalized(rows[0]?.used ?? '0');
   }
   const column = DAILY_COLUMNS[metric.metric];
   if (!column) throw new RangeError(`${metric.metric} is not a collected metric`);
@@ -77,7 +78,12 @@ export async function quotaUsed(
        AND (usage_date + time '12:00') AT TIME ZONE 'UTC' < $3`,
     [customerId, period.start, period.end],
   );
-  return rows[0]!.used;
+  return normalized(rows[0]!.used);
+}
+
+/** numeric's text ("99000.000000000") as the shortest exact decimal ("99000"). */
+function normalized(value: string): string {
+  return formatQuantity(parseQuantity(value));
 }
 
 export interface ClusterHoldings {

@@ -10,6 +10,7 @@ export const TEST_SECRETS = {
   auth0Webhook: 'auth0-webhook-secret-'.padEnd(40, 'x'),
   cron: 'cron-secret-'.padEnd(40, 'x'),
   adminToken: 'admin-token-'.padEnd(40, 'x'),
+  serviceToken: 'service-token-'.padEnd(40, 'x'),
 };
 
 /** A complete API configuration for tests, pointing at the run's Temporal server. */
@@ -25,6 +26,7 @@ export function testConfig(overrides: Record<string, string>): Config {
       AUTH0_CLIENT_ID: 'test-client',
       CRON_SECRET: TEST_SECRETS.cron,
       ADMIN_CREDENTIALS: `ops:${TEST_SECRETS.adminToken}`,
+      SERVICE_CREDENTIALS: `platform:${TEST_SECRETS.serviceToken}`,
       ...overrides,
     },
     'api',

@@ -29,6 +29,8 @@ export interface CorpusContext {
   clusterId: string;
   adminToken: string;
   cronSecret: string;
+  /** The platform service's token (entitlement checks, usage events). */
+  serviceToken: string;
   auth0Secret: string;
   stripeSecrets: { live: string; test: string };
   /** Customer JWTs that must not authenticate (expired, other audience, other key, alg none, …). */
@@ -446,6 +448,14 @@ function forgedCredentials(
         ['cron secret', `Bearer ${cronSecret}`],
         ['Auth0 webhook secret', `Bearer ${auth0Secret}`],
       ];
+    case 'service':
+      return [
+        ...common,
+        ...secret('service token', ctx.serviceToken),
+        ['admin token', `Bearer ${adminToken}`],
+        ['customer JWT', `Bearer ${aJwt}`],
+        ['cron secret', `Bearer ${cronSecret}`],
+      ];
     case 'cronSecret':
       return [
         ...common,
@@ -499,6 +509,8 @@ function validCredential(
       return { authorization: `Bearer ${ctx.adminToken}` };
     case 'cronSecret':
       return { authorization: `Bearer ${ctx.cronSecret}` };
+    case 'service':
+      return { authorization: `Bearer ${ctx.serviceToken}` };
     case 'auth0Secret':
       return { authorization: `Bearer ${ctx.auth0Secret}` };
     case 'customer':

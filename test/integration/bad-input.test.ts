@@ -156,6 +156,7 @@ describe('bad input: malformed and hostile requests against every route, on real
       clusterId: 'eu-1',
       adminToken: TEST_SECRETS.adminToken,
       cronSecret: TEST_SECRETS.cron,
+      serviceToken: TEST_SECRETS.serviceToken,
       auth0Secret: TEST_SECRETS.auth0Webhook,
       stripeSecrets: { live: TEST_SECRETS.stripeLiveWebhook, test: TEST_SECRETS.stripeWebhook },
       forgedCustomerTokens,
