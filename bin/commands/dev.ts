@@ -34,20 +34,28 @@ interface DevSecrets {
   POSTGRES_PASSWORD: string;
   CRON_SECRET: string;
   ADMIN_CREDENTIALS: string;
+  SERVICE_CREDENTIALS: string;
   AUTH0_WEBHOOK_SECRET: string;
   STRIPE_TEST_WEBHOOK_SECRET: string;
 }
 
 async function loadDevSecrets(dataDir: string): Promise<{ path: string; secrets: DevSecrets }> {
   const path = join(dataDir, 'dev-secrets.json');
+  const token = () => randomBytes(32).toString('base64url');
   try {
-    return { path, secrets: JSON.parse(await readFile(path, 'utf8')) as DevSecrets };
+    const secrets = JSON.parse(await readFile(path, 'utf8')) as DevSecrets;
+    // Secrets added since the file was made are added to it, once.
+    if (!secrets.SERVICE_CREDENTIALS) {
+      secrets.SERVICE_CREDENTIALS = `platform:${token()}`;
+      await writeFile(path, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+    }
+    return { path, secrets };
   } catch {
-    const token = () => randomBytes(32).toString('base64url');
     const secrets: DevSecrets = {
       POSTGRES_PASSWORD: token(),
       CRON_SECRET: token(),
       ADMIN_CREDENTIALS: `admin:${token()}`,
+      SERVICE_CREDENTIALS: `platform:${token()}`,
       AUTH0_WEBHOOK_SECRET: token(),
       STRIPE_TEST_WEBHOOK_SECRET: `whsec_${token()}`,
     };
