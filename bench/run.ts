@@ -1,12 +1,13 @@
 import { billingPeriods } from './billing-periods.js';
 import { collection } from './collection.js';
 import { devStartup } from './dev-startup.js';
+import { entitlements } from './entitlements.js';
 import { openWorkflows } from './open-workflows.js';
 import { report, type Scenario } from './report.js';
 import { webhooks } from './webhooks.js';
 
 // `npm run bench [name…]`: runs the scenarios (all by default) and records their figures.
-const scenarios: Scenario[] = [devStartup, webhooks, billingPeriods, openWorkflows, collection];
+const scenarios: Scenario[] = [devStartup, webhooks, billingPeriods, openWorkflows, collection, entitlements];
 
 const wanted = process.argv.slice(2);
 for (const scenario of scenarios) {

@@ -30,7 +30,7 @@ const HTTP_TIMEOUT_MS = 10_000;
 const WEBHOOK_SECRET = `whsec_bench_${randomBytes(16).toString('hex')}`;
 const DATABASE = 'billing_bench_webhooks';
 
-interface Phase {
+export interface Phase {
   count: number;
   errors: number;
   firstError: string | undefined;
@@ -43,7 +43,7 @@ interface Phase {
  * index (a closed loop: a worker sends its next request when its previous one has been answered).
  * A call fails by returning a message or throwing; either counts as one error.
  */
-async function drive(
+export async function drive(
   count: number,
   concurrency: number,
   call: (index: number) => Promise<true | string>,
@@ -83,7 +83,7 @@ function combine(...phases: Phase[]): Phase {
   };
 }
 
-function summary(phase: Phase) {
+export function summary(phase: Phase) {
   const sorted = [...phase.latencies].sort((a, b) => a - b);
   // Nearest rank: the smallest latency that at least p % of the calls did not exceed.
   const percentile = (p: number) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;

@@ -235,9 +235,7 @@ export function entitlementRoutes(deps: EntitlementRouteDependencies) {
       }
 
       const customerIds = [...new Set(body.events.map((event) => event.customerId))];
-      const customers = new Map(
-        await Promise.all(customerIds.map(async (id) => [id, await deps.entitlements.customer(id)] as const)),
-      );
+      const customers = await deps.entitlements.customers(customerIds);
       const missing = body.events.flatMap((event, index) =>
         customers.get(event.customerId)
           ? []

@@ -1,6 +1,8 @@
 import {
   clusterHoldings,
   findEntitlementCustomer,
+  findEntitlementCustomers,
+  findEntitlementCustomerWithUsage,
   quotaUsed,
   type EntitlementCustomer,
 } from '../db/entitlements.js';
@@ -96,6 +98,10 @@ export class Entitlements {
     return findEntitlementCustomer(this.db, id);
   }
 
+  customers(ids: readonly string[]): Promise<Map<string, EntitlementCustomer>> {
+    return findEntitlementCustomers(this.db, ids);
+  }
+
   /** The quota period of `metric` for the customer at `at` (the plan's reset rule; default its period). */
   periodOf(customer: EntitlementCustomer, plan: PlanVersion, metric: string, at: Date): Period {
     const reset = plan.quotas.find((quota) => quota.metric === metric)?.reset ?? 'billing_period';
@@ -169,8 +175,14 @@ export class Entitlements {
    * of a limit? An inactive customer (suspended, canceled, not yet set up) is refused whatever it asks.
    */
   async check(request: CheckRequest): Promise<CheckOutcome> {
-    const customer = await this.customer(request.customerId);
-    if (!customer) return { found: false };
+    const found =
+      'metric' in request
+        ? await findEntitlementCustomerWithUsage(this.db, request.customerId, request.metric)
+        : await this.customer(request.customerId).then(
+            (customer) => customer && { customer, usedInCurrentPeriod: null },
+          );
+    if (!found) return { found: false };
+    const { customer } = found;
     const plan = await this.planVersion(customer.planVersionId);
     if (!plan)
       throw new Error(`customer ${customer.id} is on plan version ${customer.planVersionId}, which is gone`);
@@ -195,8 +207,15 @@ export class Entitlements {
         return { found: true, allowed: true, remaining: null, overQuota: false };
       }
       const catalog = await this.metricCatalog();
+      const metric = catalog.get(request.metric)!;
       const period = this.periodOf(customer, plan, request.metric, this.now());
-      const used = await quotaUsed(this.db, customer.id, catalog.get(request.metric)!, period);
+      // The counter read with the customer is the one wanted when the quota period is the current
+      // billing period (the common case); otherwise (a calendar month, no period) it is read now.
+      const current =
+        metric.source === 'event' && customer.currentPeriod?.start.getTime() === period.start.getTime();
+      const used = current
+        ? (found.usedInCurrentPeriod ?? '0')
+        : await quotaUsed(this.db, customer.id, metric, period);
       return {
         found: true,
         ...decideEntitlement({
