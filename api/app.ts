@@ -14,6 +14,7 @@ import type { Logger } from '../src/logger.js';
 import { isRetryableStripeError } from '../src/stripe/errors.js';
 import { Entitlements } from '../src/usage/entitlements.js';
 import { adminAuth } from './auth.js';
+import { accountLookup } from './customer-lookup.js';
 import { ApiError, errorBody, isDatabaseUnavailable, isTemporalUnavailable } from './errors.js';
 import { healthRoutes } from './health.js';
 import { serveOpenApi } from './openapi.js';
@@ -24,6 +25,7 @@ import { adminCreditRoutes } from './routes/admin-credits.js';
 import { adminCustomerRoutes } from './routes/admin-customers.js';
 import { adminInvoiceRoutes } from './routes/admin-invoices.js';
 import { adminMeterErrorRoutes } from './routes/admin-meter-errors.js';
+import { adminOrganisationRoutes } from './routes/admin-organisations.js';
 import { adminPlanRoutes } from './routes/admin-plans.js';
 import { adminPricingRoutes } from './routes/admin-pricing.js';
 import { adminStripeEventRoutes } from './routes/admin-stripe-events.js';
@@ -171,7 +173,8 @@ export function createApp(deps: AppDependencies) {
         db: deps.db,
         entitlements,
         stripe: deps.stripe,
-        auth: config.auth0,
+        // A member's token answers for its organisation (api/customer-lookup.ts).
+        auth: { ...config.auth0, account: accountLookup(deps.db) },
         purchaseLimits: {
           minMicros: config.credits.minPurchaseMicros,
           maxMicros: config.credits.maxPurchaseMicros,
@@ -190,6 +193,7 @@ export function createApp(deps: AppDependencies) {
     );
     app.route('/', adminPricingRoutes(admin));
     app.route('/', adminPlanRoutes({ db: deps.db }));
+    app.route('/', adminOrganisationRoutes({ db: deps.db }));
     app.route('/', adminInvoiceRoutes(admin));
     app.route(
       '/',

@@ -1,7 +1,9 @@
 import type { MiddlewareHandler } from 'hono';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { AdminCredential } from '../src/config.js';
+import { BILLING_ROLES } from '../src/db/organisations.js';
 import { isStorableText } from '../src/domain/text.js';
+import type { AccountLookup } from './customer-lookup.js';
 import type { AppEnv } from './env.js';
 import { ApiError } from './errors.js';
 
@@ -10,6 +12,8 @@ export interface CustomerAuthOptions {
   /** Required with a JWKS (config makes sure): without them any tenant's token for any API would pass. */
   issuer: string | undefined;
   audience: string | undefined;
+  /** Who the verified subject answers for (api/customer-lookup.ts): its organisation, or itself. */
+  account: AccountLookup;
 }
 
 /** Clock skew forgiven between the identity provider and this API, on `exp`, `nbf` and `iat`. */
@@ -44,8 +48,15 @@ function claimsProblem(payload: JWTPayload, nowSeconds: number): string | null {
 /**
  * Customers authenticate with the identity provider's JWT (`Authorization: Bearer …`), verified with
  * jose against the configured JWKS (keys cached and refreshed on rotation): this issuer, this
- * audience, an `exp` no more than a day away, a subject that is a customer's. The subject is the
- * customer. Every refusal is the same 401, so a caller learns nothing about which check failed.
+ * audience, an `exp` no more than a day away, a subject that is a customer's. Every refusal is the same
+ * 401, so a caller learns nothing about which check failed.
+ *
+ * The subject is a user; the request answers for its billing account. `customerSubject` is set to the
+ * subject of the customer every route behind this middleware then reads: the organisation's, for a
+ * member of one (its usage and billing are the organisation's), else the user's own. So no customer
+ * route names a customer from the request, and a route added later answers for the organisation too.
+ * These routes are billing: a member whose role is `member` (not owner or admin) is refused with 403
+ * `forbidden`. A subject nobody signed up with passes through unchanged, to the routes' usual 404.
  */
 export function customerAuth(options: CustomerAuthOptions): MiddlewareHandler<AppEnv> {
   const { issuer, audience } = options;
@@ -78,7 +89,16 @@ export function customerAuth(options: CustomerAuthOptions): MiddlewareHandler<Ap
     } catch {
       throw new ApiError(401, 'unauthorized', 'The bearer token is invalid or expired');
     }
-    c.set('customerSubject', subject);
+    // After the token, so an unauthenticated caller never reaches the database.
+    const account = await options.account(subject);
+    if (account && !BILLING_ROLES.has(account.role)) {
+      throw new ApiError(
+        403,
+        'forbidden',
+        "Only the organisation's owners and admins see its billing; ask one of them",
+      );
+    }
+    c.set('customerSubject', account?.accountSubject ?? subject);
     await next();
   };
 }

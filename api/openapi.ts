@@ -38,7 +38,7 @@ export function openApiDocument(app: Router) {
 
 /** One served route as its definition states it (method, Hono path, credential, body and query schemas). */
 export interface Operation {
-  method: 'get' | 'post' | 'put';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   path: string;
   summary: string;
   security?: Security;

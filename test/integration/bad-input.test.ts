@@ -416,4 +416,53 @@ describe('bad input: malformed and hostile requests against every route, on real
       expect(after.temporal).toEqual(before.temporal);
     },
   );
+  it(
+    'should refuse organisation changes that name no organisation, no customer or no reason, and change nothing',
+    { timeout: 60_000 },
+    async () => {
+      const { a, b } = context.customers;
+      const cases: [string, string, unknown, number][] = [
+        [
+          'POST',
+          '/api/admin/organisations',
+          { customerId: 'nonexistent-org-owner', name: 'Ghost', reason: 'x' },
+          404,
+        ],
+        [
+          'POST',
+          `/api/admin/organisations/${a.id}/members`,
+          { customerId: b.id, role: 'member', reason: 'x' },
+          404,
+        ],
+        [
+          'POST',
+          `/api/admin/organisations/${a.id}/members`,
+          { email: 'nobody@example.test', role: 'owner', reason: 'x' },
+          404,
+        ],
+        [
+          'POST',
+          `/api/admin/organisations/${a.id}/members`,
+          { customerId: b.id, email: 'b@example.test', role: 'member', reason: 'x' },
+          400,
+        ],
+        ['PATCH', `/api/admin/organisations/${a.id}/members/${a.id}`, { role: 'member', reason: 'x' }, 404],
+        ['PATCH', `/api/admin/organisations/${a.id}/members/${b.id}`, { role: 'root', reason: 'x' }, 400],
+        ['DELETE', `/api/admin/organisations/${a.id}/members/${a.id}`, { reason: 'x' }, 404],
+        ['DELETE', `/api/admin/organisations/${a.id}/members/${b.id}`, {}, 400],
+        ['GET', `/api/admin/organisations/${a.id}`, undefined, 404],
+      ];
+      const before = await settledSnapshot();
+      const answers = [];
+      for (const [method, path, body] of cases) answers.push((await call(method, path, admin, body)).status);
+      expect(answers).toEqual(cases.map(([, , , status]) => status));
+      // A customer's token on an organisation route is a 401: admin routes take admin tokens only.
+      expect(
+        (await call('GET', `/api/admin/organisations/${a.id}`, { authorization: `Bearer ${a.token}` }))
+          .status,
+      ).toBe(401);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await snapshot()).toEqual(before);
+    },
+  );
 });
