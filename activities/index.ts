@@ -5,6 +5,8 @@ import { createCustomerActivities } from './customers.js';
 import { createHopsworksActivities, type HopsworksDependencies } from './hopsworks.js';
 import { createKubernetesActivities, type KubernetesDependencies } from './kubernetes.js';
 import { createNotificationActivities, type NotificationDependencies } from './notifications.js';
+import { createPlanActivities } from './plans.js';
+import { createResourceQuotaActivities } from './resource-quotas.js';
 import { createRefillActivities } from './refills.js';
 import { createStripeActivities, type StripeApi } from './stripe.js';
 import { createSystemActivities } from './system.js';
@@ -35,6 +37,8 @@ export function createActivities(deps: ActivityDependencies) {
     ...createRefillActivities(deps),
     ...createHopsworksActivities({ db: deps.db, ...deps.hopsworks }),
     ...createKubernetesActivities({ db: deps.db, ...deps.kubernetes }),
+    ...createResourceQuotaActivities({ db: deps.db, ...deps.kubernetes }),
+    ...createPlanActivities(deps),
     ...createNotificationActivities({ db: deps.db, ...deps.notifications }),
     ...createUsageActivities({
       db: deps.db,

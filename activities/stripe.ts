@@ -3,6 +3,9 @@ import type Stripe from 'stripe';
 import type { Queryable } from '../src/db/pool.js';
 import { findCustomer, setStripeCustomerId } from '../src/db/customers.js';
 import { activeSubscriptionPriceIds } from '../src/db/prices.js';
+import { findPlanVersion } from '../src/db/plans.js';
+import { planChoiceOf, type PlanChoice } from '../src/domain/plan-changes.js';
+import { planSubscriptionItems } from '../src/stripe/plan-subscription.js';
 import type { SubscriptionSnapshot } from '../src/domain/customer.js';
 import { isRetryableStripeError } from '../src/stripe/errors.js';
 import { CustomerErrors } from '../src/domain/errors.js';
@@ -19,6 +22,8 @@ export type StripeApi = Pick<
   | 'checkout'
   | 'invoices'
   | 'invoiceItems'
+  | 'prices'
+  | 'subscriptionSchedules'
 >;
 
 /**
@@ -161,8 +166,20 @@ export function createStripeActivities({ stripe, db }: { stripe: StripeApi; db: 
       customerId: string;
       stripeCustomerId: string;
       checkoutSessionId: string;
-    }): Promise<{ subscription: SubscriptionSnapshot; paymentMethodId: string | null }> {
-      const prices = await activeSubscriptionPriceIds(db);
+      /** The plan chosen at checkout (its session's metadata); absent: the metered prices alone. */
+      planVersionId?: string;
+    }): Promise<{ subscription: SubscriptionSnapshot; paymentMethodId: string | null; plan?: PlanChoice }> {
+      const version = input.planVersionId ? await findPlanVersion(db, input.planVersionId) : undefined;
+      if (input.planVersionId && !version) {
+        throw ApplicationFailure.create({
+          type: CustomerErrors.PLAN_NOT_FOUND,
+          message: `no plan version ${input.planVersionId}`,
+          nonRetryable: true,
+        });
+      }
+      const prices = version
+        ? (await planSubscriptionItems(db, stripe, version)).map((item) => item.price)
+        : await activeSubscriptionPriceIds(db);
       if (prices.length === 0) {
         throw ApplicationFailure.create({
           type: CustomerErrors.NO_STRIPE_PRICES,
@@ -187,13 +204,21 @@ export function createStripeActivities({ stripe, db }: { stripe: StripeApi; db: 
           {
             customer: input.stripeCustomerId,
             items: prices.map((price) => ({ price })),
-            metadata: { customer_id: input.customerId },
+            metadata: {
+              customer_id: input.customerId,
+              ...(version ? { plan_code: version.planCode, plan_version_id: version.id } : {}),
+            },
+            ...(version && version.trialDays > 0 ? { trial_period_days: version.trialDays } : {}),
             ...(paymentMethodId ? { default_payment_method: paymentMethodId } : {}),
           },
           { idempotencyKey: `subscription:${input.customerId}:${input.checkoutSessionId}` },
         ),
       );
-      return { subscription: subscriptionSnapshot(subscription), paymentMethodId };
+      return {
+        subscription: subscriptionSnapshot(subscription),
+        paymentMethodId,
+        ...(version ? { plan: planChoiceOf(version) } : {}),
+      };
     },
 
     async fetchSubscription(input: { subscriptionId: string }): Promise<SubscriptionSnapshot> {

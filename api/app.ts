@@ -172,6 +172,7 @@ export function createApp(deps: AppDependencies) {
       billingRoutes({
         db: deps.db,
         entitlements,
+        temporal: deps.temporal,
         stripe: deps.stripe,
         // A member's token answers for its organisation (api/customer-lookup.ts).
         auth: { ...config.auth0, account: accountLookup(deps.db) },
@@ -192,7 +193,7 @@ export function createApp(deps: AppDependencies) {
       }),
     );
     app.route('/', adminPricingRoutes(admin));
-    app.route('/', adminPlanRoutes({ db: deps.db }));
+    app.route('/', adminPlanRoutes({ db: deps.db, temporal: deps.temporal, entitlements }));
     app.route('/', adminOrganisationRoutes({ db: deps.db }));
     app.route('/', adminInvoiceRoutes(admin));
     app.route(

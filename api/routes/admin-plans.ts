@@ -14,16 +14,25 @@ import { formatQuantity, parseQuantity } from '../../src/domain/pricing.js';
 import type { AppEnv } from '../env.js';
 import { ApiError, type RequestProblems } from '../errors.js';
 import { createRouter, failures, json, jsonBody, openApiRoute, security } from '../router.js';
-import { usdAmount, usdMicros, visibleText } from '../schemas.js';
+import { customerParams, reasonBody, usdAmount, usdMicros, visibleText } from '../schemas.js';
 import { planVersionJson } from '../serializers.js';
 import type { Context } from 'hono';
+import type { Client } from '@temporalio/client';
+import type { Entitlements } from '../../src/usage/entitlements.js';
+import {
+  cancelPendingPlanChange,
+  idempotencyKey,
+  planChangeAnswer,
+  planChangeJson,
+  planCode,
+  requestPlanChange,
+} from '../plan-changes.js';
 
 /*
  * The plan catalog, edited by admins. A change is a new version (a plan's price, limits and quotas are
  * never rewritten): new subscribers get it, existing ones stay on theirs until moved. Audited.
  */
 
-const planCode = z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'must be a plan code (a-z, 0-9, _)');
 const planParams = z.object({ code: planCode });
 
 /** A limit as seed 003 writes it: a non-negative number, -1 for unlimited. */
@@ -155,8 +164,84 @@ function limitsOf(limits: Record<LimitName, number>, problems: RequestProblems):
   return result;
 }
 
-export function adminPlanRoutes(deps: { db: Database }) {
+export const adminChangePlanBody = reasonBody.extend({
+  plan: planCode,
+  version: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe("A version of the plan (migrating a customer to it); default the plan's newest"),
+  idempotencyKey: idempotencyKey.optional(),
+});
+
+const adminChangePlanRoute = createRoute({
+  method: 'post',
+  path: '/api/admin/customers/{id}/plan',
+  summary:
+    "Move a customer to a plan or a plan version (how subscribers migrate to a new version), as the customer's own change does (audited)",
+  tags: ['admin'],
+  security: security('admin'),
+  request: { params: customerParams, body: jsonBody(adminChangePlanBody) },
+  responses: {
+    200: json('The change, made or scheduled', planChangeAnswer),
+    ...failures(400, 401, 404, 409, 502, 503),
+  },
+});
+
+const adminCancelPendingRoute = createRoute({
+  method: 'post',
+  path: '/api/admin/customers/{id}/plan/cancel-pending',
+  summary: "Cancel a customer's pending downgrade (audited)",
+  tags: ['admin'],
+  security: security('admin'),
+  request: { params: customerParams, body: jsonBody(reasonBody) },
+  responses: { 200: json('The canceled change', planChangeAnswer), ...failures(400, 401, 404, 409, 503) },
+});
+
+export function adminPlanRoutes(deps: { db: Database; temporal: Client; entitlements: Entitlements }) {
   const router = createRouter();
+
+  openApiRoute(router, adminChangePlanRoute, async (c, { params, body }) => {
+    const result = await requestPlanChange(deps, {
+      customerId: params.id,
+      plan: body.plan,
+      ...(body.version !== undefined ? { version: body.version } : {}),
+      ...(body.idempotencyKey ? { idempotencyKey: body.idempotencyKey } : {}),
+      actor: c.var.adminActor,
+      reason: body.reason,
+    });
+    const answer = planChangeJson(result);
+    if (!result.replayed) {
+      await audit(deps.db, {
+        actor: c.var.adminActor,
+        action: 'plan_changed',
+        customerId: params.id,
+        reason: body.reason,
+        details: answer,
+        requestId: c.var.requestId,
+      });
+    }
+    return c.json(answer);
+  });
+
+  openApiRoute(router, adminCancelPendingRoute, async (c, { params, body }) => {
+    const result = await cancelPendingPlanChange(deps, {
+      customerId: params.id,
+      actor: c.var.adminActor,
+      reason: body.reason,
+    });
+    const answer = planChangeJson(result);
+    await audit(deps.db, {
+      actor: c.var.adminActor,
+      action: 'plan_change_canceled',
+      customerId: params.id,
+      reason: body.reason,
+      details: answer,
+      requestId: c.var.requestId,
+    });
+    return c.json(answer);
+  });
 
   openApiRoute(
     router,

@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import type { Client } from '@temporalio/client';
 import type Stripe from 'stripe';
 import { z } from 'zod';
 import {
@@ -14,7 +15,9 @@ import type { Queryable } from '../../src/db/pool.js';
 import { activeCreditPrice } from '../../src/db/prices.js';
 import { purchaseTerms } from '../../src/domain/credit-purchase.js';
 import { MICROS_PER_CENT, MICROS_PER_DOLLAR, microsToDollars } from '../../src/domain/money.js';
-import { CREDITS_PURPOSE } from '../../workflows/customer/messages.js';
+import { CREDITS_PURPOSE, PLAN_VERSION_METADATA } from '../../workflows/customer/messages.js';
+import { findCurrentPlanVersion } from '../../src/db/plans.js';
+import { planCode } from '../plan-changes.js';
 import type { Entitlements } from '../../src/usage/entitlements.js';
 import { customerAuth, type CustomerAuthOptions } from '../auth.js';
 import { ApiError, whenValid } from '../errors.js';
@@ -25,15 +28,23 @@ import { balanceJson, customerInvoiceJson, usageDayJson, usageTotalsJson } from 
 import { DAY_MS } from '../../src/domain/time.js';
 import { INVOICE_STATUSES } from '../../src/domain/invoice.js';
 
-export const checkoutSessionBody = z.object({
+const urls = {
   successUrl: z.url({ protocol: /^https?$/ }).max(2000),
   cancelUrl: z.url({ protocol: /^https?$/ }).max(2000),
+};
+
+export const checkoutSessionBody = z.object({
+  ...urls,
+  plan: planCode
+    .optional()
+    .describe('The plan the subscription starts on (its base fee and metered prices); default pay as you go'),
 });
 
 /** The credit packs the seed sells, in USD: one credit is one dollar. */
 export const CREDIT_PACKS = [25, 50, 100, 500] as const;
 
-export const purchaseCreditsBody = checkoutSessionBody
+export const purchaseCreditsBody = z
+  .object(urls)
   .extend({
     pack: z
       .union(CREDIT_PACKS.map((pack) => z.literal(pack)) as [z.ZodLiteral<25>, ...z.ZodLiteral<number>[]])
@@ -72,6 +83,8 @@ const RECENT_INVOICES = 5;
 export interface BillingRouteDependencies {
   db: Queryable;
   entitlements: Entitlements;
+  /** The plan change routes ask the customer's workflow. */
+  temporal: Client;
   stripe: Pick<Stripe, 'checkout' | 'billingPortal'> | undefined;
   auth: CustomerAuthOptions;
   /** What one purchase may buy (CREDIT_PURCHASE_MIN_USD, CREDIT_PURCHASE_MAX_USD), micro-dollars as strings. */
@@ -224,7 +237,12 @@ export function billingRoutes(deps: BillingRouteDependencies) {
   // `/api/billing/*` covers `/api/billing` itself too.
   const router = createRouter();
   router.use('/api/billing/*', customerAuth(deps.auth));
-  addSubscriptionRoutes(router, { entitlements: deps.entitlements, customerOf });
+  addSubscriptionRoutes(router, {
+    db: deps.db,
+    entitlements: deps.entitlements,
+    temporal: deps.temporal,
+    customerOf,
+  });
 
   openApiRoute(router, overview, async (c) => {
     const customer = await customerOf(c.var.customerSubject);
@@ -399,15 +417,33 @@ export function billingRoutes(deps: BillingRouteDependencies) {
       throw new ApiError(409, 'not_provisioned', 'The account is still being set up; try again shortly');
     }
     if (!deps.stripe) throw new ApiError(503, 'not_configured', 'Stripe is not configured');
+    const plan = body.plan === undefined ? undefined : await findCurrentPlanVersion(deps.db, body.plan);
+    if (body.plan !== undefined && !plan) {
+      throw new ApiError(404, 'plan_not_found', `No plan ${body.plan}`, [
+        { field: 'plan', message: 'no such plan' },
+      ]);
+    }
+    if (plan && !plan.requiresPayment) {
+      throw new ApiError(
+        409,
+        'no_payment_needed',
+        `${plan.planCode} needs no card: choose it with POST /api/billing/subscription/plan`,
+        [{ field: 'plan', message: 'needs no checkout' }],
+      );
+    }
     // Payment setup: the customer saves a card; the subscription is created when Stripe reports
-    // checkout.session.completed, by the customer's workflow.
+    // checkout.session.completed, by the customer's workflow, on the plan named in the metadata.
     const session = await deps.stripe.checkout.sessions.create({
       mode: 'setup',
       customer: customer.stripeCustomerId,
       currency: 'usd',
       success_url: body.successUrl,
       cancel_url: body.cancelUrl,
-      metadata: { customer_id: customer.id, purpose: 'payment_setup' },
+      metadata: {
+        customer_id: customer.id,
+        purpose: 'payment_setup',
+        ...(plan ? { [PLAN_VERSION_METADATA]: plan.id, plan_code: plan.planCode } : {}),
+      },
       setup_intent_data: { metadata: { customer_id: customer.id } },
     });
     return c.json({ id: session.id, url: session.url }, 201);

@@ -1,11 +1,20 @@
 import { createRoute } from '@hono/zod-openapi';
+import type { Client } from '@temporalio/client';
 import { z } from 'zod';
+import type { Queryable } from '../../src/db/pool.js';
 import type { CustomerRow } from '../../src/db/customers.js';
 import type { EntitlementCustomer } from '../../src/db/entitlements.js';
 import { LIMIT_NAMES, type PlanVersion } from '../../src/domain/plans.js';
 import type { Entitlements } from '../../src/usage/entitlements.js';
 import { ApiError } from '../errors.js';
-import { failures, json, openApiRoute, security, type Router } from '../router.js';
+import {
+  cancelPendingPlanChange,
+  planChangeAnswer,
+  planChangeBody,
+  planChangeJson,
+  requestPlanChange,
+} from '../plan-changes.js';
+import { failures, json, jsonBody, openApiRoute, security, type Router } from '../router.js';
 import { planSummaryJson } from '../serializers.js';
 
 /*
@@ -76,10 +85,36 @@ const quotaRoute = createRoute({
   responses: { 200: json('The quotas', quotaAnswer), ...failures(401, 404, 503) },
 });
 
-/** Adds the subscription and quota routes to the customer router (its JWT middleware covers them). */
+const changePlanRoute = createRoute({
+  ...customer,
+  method: 'post',
+  path: '/api/billing/subscription/plan',
+  summary:
+    "Move to another plan: an upgrade now, with Stripe's proration invoiced at once; a downgrade at the period's end",
+  request: { body: jsonBody(planChangeBody) },
+  responses: {
+    200: json('The change, made or scheduled', planChangeAnswer),
+    ...failures(400, 401, 404, 409, 502, 503),
+  },
+});
+
+const cancelPendingRoute = createRoute({
+  ...customer,
+  method: 'delete',
+  path: '/api/billing/subscription/plan/pending',
+  summary: 'Cancel the pending downgrade: the plan stays as it is',
+  responses: { 200: json('The canceled change', planChangeAnswer), ...failures(401, 404, 409, 503) },
+});
+
+/** Adds the subscription, quota and plan routes to the customer router (its JWT middleware covers them). */
 export function addSubscriptionRoutes(
   router: Router,
-  deps: { entitlements: Entitlements; customerOf: (subject: string) => Promise<CustomerRow> },
+  deps: {
+    db: Queryable;
+    entitlements: Entitlements;
+    temporal: Client;
+    customerOf: (subject: string) => Promise<CustomerRow>;
+  },
 ): void {
   const planOf = async (subject: string): Promise<{ customer: EntitlementCustomer; plan: PlanVersion }> => {
     const row = await deps.customerOf(subject);
@@ -138,5 +173,27 @@ export function addSubscriptionRoutes(
         ]),
       ),
     });
+  });
+
+  openApiRoute(router, changePlanRoute, async (c, { body }) => {
+    const row = await deps.customerOf(c.var.customerSubject);
+    const result = await requestPlanChange(deps, {
+      customerId: row.id,
+      plan: body.plan,
+      ...(body.idempotencyKey ? { idempotencyKey: body.idempotencyKey } : {}),
+      actor: 'customer',
+      reason: null,
+    });
+    return c.json(planChangeJson(result));
+  });
+
+  openApiRoute(router, cancelPendingRoute, async (c) => {
+    const row = await deps.customerOf(c.var.customerSubject);
+    const result = await cancelPendingPlanChange(deps, {
+      customerId: row.id,
+      actor: 'customer',
+      reason: 'canceled by the customer',
+    });
+    return c.json(planChangeJson(result));
   });
 }

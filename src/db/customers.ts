@@ -68,7 +68,8 @@ export async function syncCustomerRecord(db: Queryable, record: CustomerRecordMi
     `UPDATE customers SET status = $2, cluster_id = $3,
        stripe_subscription_id = COALESCE($4, stripe_subscription_id),
        billing_mode = $5, prepaid_enabled = $6, grace_period_exempt = $7,
-       current_period_start = $8, current_period_end = $9
+       current_period_start = $8, current_period_end = $9,
+       plan_version_id = COALESCE($10::bigint, plan_version_id)
      WHERE id = $1`,
     [
       record.customerId,
@@ -80,6 +81,7 @@ export async function syncCustomerRecord(db: Queryable, record: CustomerRecordMi
       record.gracePeriodExempt,
       record.periodStart,
       record.periodEnd,
+      record.planVersionId ?? null,
     ],
   );
 }

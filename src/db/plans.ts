@@ -242,3 +242,19 @@ export async function planSubscriberCounts(
   );
   return rows;
 }
+
+/** Records the Stripe price a plan version's fee is billed with (created once, then found by id). */
+export async function setPlanStripePrice(db: Queryable, versionId: string, priceId: string): Promise<void> {
+  await db.query(
+    `UPDATE plan_versions SET stripe_price_id = $2 WHERE id = $1 AND stripe_price_id IS DISTINCT FROM $2`,
+    [versionId, priceId],
+  );
+}
+
+/** Every Stripe price of a plan fee: a subscription item on one of them is the plan's base item. */
+export async function planStripePriceIds(db: Queryable): Promise<Set<string>> {
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT stripe_price_id AS id FROM plan_versions WHERE stripe_price_id IS NOT NULL`,
+  );
+  return new Set(rows.map((row) => row.id));
+}

@@ -71,3 +71,12 @@ export async function linkSandboxPrices(db: Queryable): Promise<void> {
      WHERE stripe_price_id IS NULL AND active AND metric <> 'credits'`,
   );
 }
+
+/** The active metered prices with a Stripe price id, by metric (a plan's metered prices are among them). */
+export async function activeMeteredStripePrices(db: Queryable): Promise<Map<string, string>> {
+  const { rows } = await db.query<{ metric: string; stripePriceId: string }>(
+    `SELECT metric, stripe_price_id AS "stripePriceId" FROM prices
+     WHERE active AND metric <> 'credits' AND stripe_price_id IS NOT NULL ORDER BY metric`,
+  );
+  return new Map(rows.map((row) => [row.metric, row.stripePriceId]));
+}

@@ -28,7 +28,7 @@ export const CAPACITY_RECHECK_MS = HOUR_MS;
  */
 export function customerDeadlines(
   state: CustomerState,
-  run: { capacityCheckedAt: number; periodCloseRetryAt: number },
+  run: { capacityCheckedAt: number; periodCloseRetryAt: number; planQuotaRetryAt?: number },
 ): Deadline[] {
   const due: Deadline[] = [];
   if (state.status === 'awaiting_capacity') {
@@ -48,6 +48,20 @@ export function customerDeadlines(
   const close = periodCloseDueAt(state, run.periodCloseRetryAt);
   if (close !== undefined) due.push({ at: close, what: 'billing period closes' });
   if (state.creditExpiresAt) due.push({ at: Date.parse(state.creditExpiresAt), what: 'credits expire' });
+  if (
+    state.plan &&
+    state.clusterId &&
+    state.planQuotaVersionId !== state.plan.versionId &&
+    (run.planQuotaRetryAt ?? 0) > 0
+  ) {
+    due.push({ at: run.planQuotaRetryAt!, what: "the plan's ResourceQuota is written again" });
+  }
+  if (state.pendingPlanChange) {
+    due.push({
+      at: Date.parse(state.pendingPlanChange.effectiveAt),
+      what: `plan changes to ${state.pendingPlanChange.target.code}`,
+    });
+  }
   return due;
 }
 
@@ -63,7 +77,9 @@ export function customerDetails(state: CustomerState, next: Deadline | undefined
     `**${state.email ?? state.customerId}** (${state.customerId})`,
     `Status: **${state.status}** · mode: **${state.billingMode}**` +
       (state.pendingBillingMode ? ` (→ ${state.pendingBillingMode} at period end)` : '') +
-      (state.clusterId ? ` · cluster: ${state.clusterId}` : ''),
+      (state.clusterId ? ` · cluster: ${state.clusterId}` : '') +
+      (state.plan ? ` · plan: ${state.plan.code}` : '') +
+      (state.pendingPlanChange ? ` (→ ${state.pendingPlanChange.target.code} at period end)` : ''),
   ];
   if (state.period) {
     lines.push(`Period: ${iso(state.period.start * 1000)} → ${iso(state.period.end * 1000)}`);

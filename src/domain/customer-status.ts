@@ -28,9 +28,13 @@ export function provisioningDecidesStatus(status: BillingStatus): boolean {
   return !isProvisioned(status) || status === 'provisioning_failed';
 }
 
-/** The status of a customer just provisioned: Stripe's subscription decides, if there is one yet. */
+/**
+ * The status of a customer just provisioned: Stripe's subscription decides, if there is one yet; a
+ * plan that needs no payment (FREE) is active without one.
+ */
 export function provisionedStatus(state: CustomerState): BillingStatus {
-  return state.subscription ? statusForSubscription('active', state.subscription) : 'awaiting_payment_method';
+  if (state.subscription) return statusForSubscription('active', state.subscription);
+  return state.plan?.requiresPayment === false ? 'active' : 'awaiting_payment_method';
 }
 
 /** The status a provisioned customer has, from what is known: cancellation, suspension, grace, Stripe. */
@@ -77,5 +81,7 @@ export function customerRecordMirror(state: CustomerState): CustomerRecordMirror
     gracePeriodExempt: state.gracePeriodExempt,
     periodStart: isoOf(state.period?.start),
     periodEnd: isoOf(state.period?.end),
+    // Only a chosen plan is written: a customer that never chose keeps the row's (the default).
+    ...(state.plan ? { planVersionId: state.plan.versionId } : {}),
   };
 }

@@ -1,6 +1,7 @@
 import type { BillingPeriod, ClosedPeriod } from './billing-period.js';
 import { DAY_MS } from './time.js';
 import type { InvoiceFacts } from './invoice.js';
+import type { PendingPlanChange, PlanChangeRecord, PlanChoice } from './plan-changes.js';
 
 /**
  * The billing state of one customer, owned by their customerWorkflow. Plain JSON only (no Map, Set,
@@ -81,6 +82,14 @@ export interface CustomerState {
   creditExpiresAt: string | null;
   /** Prepaid: the latest crossing of the low-balance threshold handled, and what its refill did. */
   lowBalance: LowBalanceState | null;
+  /** The plan the customer is on (src/domain/plan-changes.ts); null: never chosen, the installation's default. */
+  plan: PlanChoice | null;
+  /** A downgrade waiting for the period's end (Stripe's subscription schedule switches the prices then). */
+  pendingPlanChange: PendingPlanChange | null;
+  /** The latest plan changes, newest last (a bounded window): a change delivered twice applies once. */
+  planChanges: PlanChangeRecord[];
+  /** The plan version whose limits the cluster's `billing-plan` ResourceQuota holds; null: not written yet. */
+  planQuotaVersionId: string | null;
 }
 
 export interface LowBalanceState {
@@ -105,6 +114,8 @@ export interface CustomerRecordMirror {
   /** ISO 8601 instants of the current period, or null when none runs. */
   periodStart: string | null;
   periodEnd: string | null;
+  /** The plan version the customer is on; absent or null leaves the row's as it is (never chosen). */
+  planVersionId?: string | null;
 }
 
 export interface CreditBalance {
@@ -227,6 +238,10 @@ export function initialCustomerState(customerId: string): CustomerState {
     creditBalance: null,
     creditExpiresAt: null,
     lowBalance: null,
+    plan: null,
+    pendingPlanChange: null,
+    planChanges: [],
+    planQuotaVersionId: null,
   };
 }
 

@@ -22,6 +22,10 @@ export const CustomerErrors = {
    * stored (src/domain/credit-purchase.ts): the workflow records it as its problem and credits nothing.
    */
   CREDIT_PURCHASE_REFUSED: 'CreditPurchaseRefused',
+  /** A plan version the customer was asked to move to is gone from the catalog. */
+  PLAN_NOT_FOUND: 'PlanNotFound',
+  /** Stripe refused a plan change (a card declined is not this: the change is made and dunning follows). */
+  PLAN_CHANGE_FAILED: 'PlanChangeFailed',
 } as const;
 
 /** The usage workflows' failures. */

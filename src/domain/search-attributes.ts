@@ -15,10 +15,14 @@ export const ClusterIdKey = defineSearchAttributeKey('ClusterId', 'KEYWORD');
  */
 export const ReconciliationStatusKey = defineSearchAttributeKey('ReconciliationStatus', 'KEYWORD');
 
+/** The plan the customer is on (`Plan = "pro"`); `pay_as_you_go` until one is chosen. */
+export const PlanKey = defineSearchAttributeKey('Plan', 'KEYWORD');
+
 export const SEARCH_ATTRIBUTES = [
   CustomerIdKey,
   BillingModeKey,
   BillingStatusKey,
   ClusterIdKey,
   ReconciliationStatusKey,
+  PlanKey,
 ] as const;

@@ -157,6 +157,15 @@ export function healthyActivities(): ActivityStubs {
     collectUsageBatch: stub<'collectUsageBatch'>(),
     observeClusters: stub<'observeClusters'>(),
     syncUsageWithStripe: stub<'syncUsageWithStripe'>(),
+    upgradeSubscriptionPlan: stub<'upgradeSubscriptionPlan'>().mockResolvedValue({
+      prorationCents: '0',
+      invoiceId: null,
+      invoiceStatus: null,
+      amountDueCents: null,
+    }),
+    schedulePlanDowngrade: stub<'schedulePlanDowngrade'>(),
+    releasePlanSchedule: stub<'releasePlanSchedule'>().mockResolvedValue(undefined),
+    applyPlanResourceQuota: stub<'applyPlanResourceQuota'>().mockResolvedValue({ namespaces: [] }),
   };
 }
 

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { BillingStatus, CustomerState } from '../../src/domain/customer.js';
 import { customerWorkflow } from '../../workflows/customer/customer-workflow.js';
 import {
+  cancelPlanChangeUpdate,
+  changePlanUpdate,
   creditBalanceSignal,
   grantCreditsUpdate,
   reactivateUpdate,
@@ -107,6 +109,36 @@ describe('customerWorkflow: every message in every status', () => {
       }),
       handle.startUpdate(grantCreditsUpdate, {
         args: [{ ...action, amountMicros: '5000000', idempotencyKey: randomUUID(), expiresAt: null }],
+        waitForStage: WorkflowUpdateStage.ACCEPTED,
+      }),
+      handle.startUpdate(changePlanUpdate, {
+        args: [
+          {
+            changeId: randomUUID(),
+            target: {
+              code: 'pro',
+              versionId: '5',
+              name: 'Pro',
+              feeMicros: '99000000',
+              currency: 'usd',
+              requiresPayment: true,
+              limits: {
+                maxServices: '20',
+                maxMemoryMB: '8192',
+                maxCPUCores: '8',
+                maxBandwidthGB: null,
+                maxStorageGB: null,
+              },
+            },
+            actor: action.actor,
+            reason: action.reason,
+            prorationDate: Math.floor(Date.now() / 1000),
+          },
+        ],
+        waitForStage: WorkflowUpdateStage.ACCEPTED,
+      }),
+      handle.startUpdate(cancelPlanChangeUpdate, {
+        args: [action],
         waitForStage: WorkflowUpdateStage.ACCEPTED,
       }),
     ];

@@ -29,8 +29,10 @@ import {
   BillingStatusKey,
   ClusterIdKey,
   CustomerIdKey,
+  PlanKey,
   ReconciliationStatusKey,
 } from '../../src/domain/search-attributes.js';
+import { currentPlanCode } from '../../src/domain/plan-changes.js';
 import {
   type CreditBalanceReport,
   type CustomerWorkflowInput,
@@ -45,6 +47,7 @@ import { applyBalance, expireCredits, onLowBalance } from './credits.js';
 import { onGraceTimers } from './dunning.js';
 import { failureMessage } from './failures.js';
 import { closePeriod, periodCloseDue } from './periods.js';
+import { applyDuePlanChange, applyPlanQuota, planChangeDue, planQuotaDue } from './plans.js';
 import { provision } from './provisioning.js';
 import { handleStripeEvent } from './stripe-events.js';
 import { CustomerErrors } from '../../src/domain/errors.js';
@@ -76,6 +79,8 @@ export class CustomerEntity {
   periodClosedThisRun = false;
   capacityCheckedAt = 0;
   periodCloseRetryAt = 0;
+  /** When a failed write of the plan's ResourceQuota is tried again (0: whenever it is due). */
+  planQuotaRetryAt = 0;
   private busy = false;
   private publishedAttributes = '';
   private publishedRecord = '';
@@ -172,7 +177,7 @@ export class CustomerEntity {
       }
       Object.assign(state, known);
     }
-    if (!this.carried) upsertMemo({ email: state.email });
+    if (!this.carried) upsertMemo({ email: state.email, plan: currentPlanCode(state) });
     this.showsDetails = true;
     await this.publish();
   }
@@ -184,6 +189,7 @@ export class CustomerEntity {
       mode: this.state.billingMode,
       cluster: this.state.clusterId,
       reconciliation: reconciliationStatus(this.state),
+      plan: currentPlanCode(this.state),
     };
   }
 
@@ -206,6 +212,7 @@ export class CustomerEntity {
         { key: BillingModeKey, value: state.billingMode },
         ...(state.clusterId ? [{ key: ClusterIdKey, value: state.clusterId }] : []),
         ...(reconciliation ? [{ key: ReconciliationStatusKey, value: reconciliation }] : []),
+        { key: PlanKey, value: currentPlanCode(state) },
       ]);
     }
     const row = customerRecordMirror(state);
@@ -280,6 +287,8 @@ export class CustomerEntity {
       // An update moved a deadline (a grant that expires): arm the timer for it.
       alarm.at !== this.nextDeadline() ||
       periodCloseDue(this) ||
+      planChangeDue(this) ||
+      planQuotaDue(this) ||
       this.shouldContinueAsNew() ||
       this.accountClosed()
     );
@@ -319,5 +328,7 @@ export class CustomerEntity {
     if (state.creditExpiresAt && Date.now() >= Date.parse(state.creditExpiresAt)) {
       await this.exclusive(() => expireCredits(this));
     }
+    if (planChangeDue(this)) await this.exclusive(() => applyDuePlanChange(this));
+    if (planQuotaDue(this)) await this.exclusive(() => applyPlanQuota(this));
   }
 }

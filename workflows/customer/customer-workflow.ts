@@ -12,6 +12,7 @@ import { createAlarm, createProgressGuard } from './alarm.js';
 import { grantCredits, validateGrant } from './credits.js';
 import { CustomerEntity } from './customer-entity.js';
 import { openPeriod } from './periods.js';
+import { cancelPlanChange, changePlan, validateCancelPlanChange, validateChangePlan } from './plans.js';
 
 /**
  * One customer's billing life as a durable workflow (`customer-<customerId>`), started by
@@ -47,6 +48,12 @@ export async function customerWorkflow(input: messages.CustomerWorkflowInput): P
   });
   setHandler(messages.grantCreditsUpdate, (grant) => grantCredits(customer, grant), {
     validator: (grant) => validateGrant(customer, grant),
+  });
+  setHandler(messages.changePlanUpdate, (request) => changePlan(customer, request), {
+    validator: (request) => validateChangePlan(customer, request),
+  });
+  setHandler(messages.cancelPlanChangeUpdate, (action) => cancelPlanChange(customer, action), {
+    validator: (action) => validateCancelPlanChange(customer, action),
   });
 
   await customer.load(input);

@@ -68,6 +68,8 @@ export async function reactivate(customer: CustomerEntity, by: string): Promise<
   const since = state.suspension.at;
   state.suspension = null;
   if (state.problem?.step === 'suspend' || state.problem?.step === 'reactivate') state.problem = null;
+  // The plan's ResourceQuota is written again (the main loop), so the restored cluster is under it.
+  state.planQuotaVersionId = null;
   await customer.publish(settledStatus(state));
   await customer.notify('reactivated', `reactivated:${since}`, { by });
 }

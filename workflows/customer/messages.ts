@@ -2,6 +2,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BillingMode, CustomerRecordMirror, CustomerState } from '../../src/domain/customer.js';
 import type { CreditEntryJson } from '../../src/domain/ledger-json.js';
 import type { InvoiceAmounts } from '../../src/domain/invoice.js';
+import type { ChangePlanRequest, PlanChangeResult } from '../../src/domain/plan-changes.js';
 
 /** Workflow ids are derived from the customer id: one workflow per customer, found by name. */
 export function customerWorkflowId(customerId: string): string {
@@ -144,6 +145,20 @@ export interface GrantCreditsResult {
   replayed: boolean;
 }
 
+/**
+ * The customer (through the API) or an admin: move to another plan (src/domain/plan-changes.ts says
+ * how: an upgrade now with Stripe's proration invoiced, a downgrade at the period's end). The
+ * validator refuses what the state does not allow (`InvalidAdminAction`, the API's 409); the API has
+ * checked the catalog and the customer's usage against the target's limits before. The same
+ * `changeId` answers the first change again (`replayed`).
+ */
+export const changePlanUpdate = defineUpdate<PlanChangeResult, [ChangePlanRequest]>('changePlan');
+
+/** Cancels the pending downgrade (its Stripe schedule is released); the plan stays as it is. */
+export const cancelPlanChangeUpdate = defineUpdate<PlanChangeResult, [AdminAction]>('cancelPlanChange');
+
+/** Setup sessions that choose a plan carry its version in this metadata key. */
+export const PLAN_VERSION_METADATA = 'plan_version_id';
 /** Checkout sessions that buy credits carry this `purpose` and the credits in `credits_micros`. */
 export const CREDITS_PURPOSE = 'credits';
 /** `metadata.purpose` of the PaymentIntents auto-refill creates (activities/refills.ts). */

@@ -1,4 +1,5 @@
-import { log } from '@temporalio/workflow';
+import { log, upsertMemo } from '@temporalio/workflow';
+import { currentPlanCode, rememberPlanChange } from '../../src/domain/plan-changes.js';
 import {
   applyInvoiceEvent,
   applyPaymentMethodEvent,
@@ -8,7 +9,7 @@ import {
 } from '../../src/domain/customer.js';
 import { periodEndAtCancellation } from '../../src/domain/customer-periods.js';
 import { provisioningDecidesStatus, settledStatus } from '../../src/domain/customer-status.js';
-import { AUTO_REFILL_PURPOSE, type StripeEventSignal } from './messages.js';
+import { AUTO_REFILL_PURPOSE, PLAN_VERSION_METADATA, type StripeEventSignal } from './messages.js';
 import { bookkeeping, platform } from './activity-options.js';
 import { creditCheckoutPayment, onRefillPaymentSucceeded } from './credits.js';
 import type { CustomerEntity } from './customer-entity.js';
@@ -55,11 +56,30 @@ const onCheckoutCompleted: EventHandler = async (customer, event) => {
     return false;
   }
   // The one place a subscription is created (the seed's race-free rule), keyed by the session.
+  const planVersionId = object.metadata[PLAN_VERSION_METADATA];
   const created = await platform.createSubscription({
     customerId: state.customerId,
     stripeCustomerId: state.stripeCustomerId ?? object.customer!,
     checkoutSessionId: object.id,
+    ...(planVersionId ? { planVersionId } : {}),
   });
+  if (created.plan) {
+    const from = currentPlanCode(state);
+    state.plan = created.plan;
+    rememberPlanChange(state, {
+      changeId: `checkout:${object.id}`,
+      kind: 'without_subscription',
+      from,
+      to: created.plan.code,
+      toVersionId: created.plan.versionId,
+      status: 'applied',
+      effectiveAt: new Date().toISOString(),
+      prorationCents: null,
+      invoiceId: null,
+      actor: 'customer',
+    });
+    upsertMemo({ plan: created.plan.code });
+  }
   if (created.paymentMethodId) {
     applyPaymentMethodEvent(state, created.paymentMethodId, 'attached', event.created);
   }
