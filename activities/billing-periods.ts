@@ -10,6 +10,7 @@ import {
 } from '../src/db/billing-periods.js';
 import { upsertInvoice } from '../src/db/invoices.js';
 import { balanceOf } from '../src/db/ledger.js';
+import { planFeeCentsByStripePrice } from '../src/db/plans.js';
 import type { Queryable } from '../src/db/pool.js';
 import {
   finalUsageDay,
@@ -132,12 +133,13 @@ export function createBillingPeriodActivities({ db, stripe }: { db: Queryable; s
       // so a held draft gets invoice items only for usage its meters never received, and the finalized
       // invoice is what is reconciled with the ledger.
       const metrics = await metricsByStripePrice(db);
+      const planFees = await planFeeCentsByStripePrice(db);
       const readLines = async (invoiceId: string) =>
         (
           await stripeCall(() =>
             stripe.invoices.listLineItems(invoiceId, { limit: 100 }).autoPagingToArray({ limit: 10_000 }),
           )
-        ).map((line) => lineFact(line, metrics));
+        ).map((line) => lineFact(line, metrics, planFees));
       const lines = await readLines(invoice.id);
       beat('lines read');
       let current = invoice;
@@ -278,22 +280,37 @@ async function periodInvoice(
       .list({ subscription: input.stripeSubscriptionId!, limit: 100 })
       .autoPagingToArray({ limit: 1_000 }),
   );
-  const live = invoices.filter((invoice) => invoice.status !== 'void');
+  // A plan change's proration invoice (subscription_update) is billed on its own, never a period's.
+  const live = invoices.filter(
+    (invoice) => invoice.status !== 'void' && invoice.billing_reason !== 'subscription_update',
+  );
   return (
     live.find((invoice) => invoice.period_end === period.end) ??
     live.find((invoice) => invoice.period_start >= period.start && invoice.period_start < period.end)
   );
 }
 
-function lineFact(line: Stripe.InvoiceLineItem, metrics: Map<string, Metric>): InvoiceLineFact {
+function lineFact(
+  line: Stripe.InvoiceLineItem,
+  metrics: Map<string, Metric>,
+  planFees: Map<string, bigint>,
+): InvoiceLineFact {
   const price = line.pricing?.price_details?.price;
   const priceId = typeof price === 'string' ? price : (price?.id ?? null);
   const tag = line.metadata?.purpose === LATE_USAGE ? line.metadata.metric : undefined;
   const tagged = METRICS.find((metric) => metric === tag) ?? null;
+  const fee = priceId ? planFees.get(priceId) : undefined;
+  const proration =
+    line.parent?.subscription_item_details?.proration === true ||
+    line.parent?.invoice_item_details?.proration === true;
   return {
     metric: (priceId ? metrics.get(priceId) : undefined) ?? tagged ?? null,
     amountCents: line.amount,
     description: line.description,
     lateUsage: tagged !== null,
+    // A plan's base fee: billed in advance at the plan's price (a proration of it is Stripe's own sum).
+    ...(fee !== undefined
+      ? { planFee: { expectedCents: proration ? null : Number(fee) * (line.quantity ?? 1) } }
+      : {}),
   };
 }

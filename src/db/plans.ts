@@ -258,3 +258,12 @@ export async function planStripePriceIds(db: Queryable): Promise<Set<string>> {
   );
   return new Set(rows.map((row) => row.id));
 }
+
+/** The fee of every plan version with a Stripe price, in cents, by that price. */
+export async function planFeeCentsByStripePrice(db: Queryable): Promise<Map<string, bigint>> {
+  const { rows } = await db.query<{ id: string; feeMicros: string }>(
+    `SELECT stripe_price_id AS id, base_fee_micros AS "feeMicros" FROM plan_versions
+     WHERE stripe_price_id IS NOT NULL`,
+  );
+  return new Map(rows.map((row) => [row.id, BigInt(row.feeMicros) / 10_000n]));
+}

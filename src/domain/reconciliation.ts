@@ -44,6 +44,11 @@ export interface InvoiceLineFact {
   description: string | null;
   /** An invoice item a close added for late usage. */
   lateUsage: boolean;
+  /**
+   * A line of a plan's base fee (licensed, billed in advance): not usage, so not compared with the
+   * ledger; checked against the plan's fee instead (`expectedCents`, null for Stripe's proration of it).
+   */
+  planFee?: { expectedCents: number | null };
 }
 
 export interface MetricComparison {
@@ -91,9 +96,21 @@ function compare(ledgerMicros: Record<Metric, Micros>, lines: InvoiceLineFact[])
 }
 
 function unbilledLines(lines: InvoiceLineFact[]): string[] {
-  return lines
-    .filter((line) => line.metric === null && line.amountCents !== 0)
+  const unknown = lines
+    .filter((line) => line.metric === null && !line.planFee && line.amountCents !== 0)
     .map((line) => `line "${line.description ?? 'unnamed'}" of ${line.amountCents} cents bills no metric`);
+  const wrongFees = lines
+    .filter(
+      (line) =>
+        line.planFee &&
+        line.planFee.expectedCents !== null &&
+        line.planFee.expectedCents !== line.amountCents,
+    )
+    .map(
+      (line) =>
+        `plan fee line "${line.description ?? 'unnamed'}" of ${line.amountCents} cents, the plan's fee is ${line.planFee!.expectedCents} cents`,
+    );
+  return [...unknown, ...wrongFees];
 }
 
 /** Step 1 of the rule: the late-usage items a held draft needs before it is finalized. */

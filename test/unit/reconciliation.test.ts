@@ -93,3 +93,44 @@ describe('reconcileInvoice (the finalized invoice)', () => {
     });
   });
 });
+
+describe('plan fee lines', () => {
+  const fee = (amountCents: number, expectedCents: number | null): InvoiceLineFact => ({
+    metric: null,
+    amountCents,
+    description: 'Pro plan',
+    lateUsage: false,
+    planFee: { expectedCents },
+  });
+
+  it('should leave a base fee billed at the plan price out of the usage comparison', () => {
+    expect(
+      reconcileInvoice({ ledgerMicros: days(30), lines: [line(3_000), fee(9_900, 9_900)] }),
+    ).toMatchObject({
+      status: 'matched',
+      note: null,
+    });
+    expect(
+      lateUsageItems({
+        ledgerMicros: days(30),
+        meteredMicros: days(30),
+        lines: [line(3_000), fee(9_900, 9_900)],
+      }),
+    ).toMatchObject({ status: 'ready', adjustments: [] });
+  });
+
+  it("should accept Stripe's proration of a fee as it is", () => {
+    expect(reconcileInvoice({ ledgerMicros: days(30), lines: [line(3_000), fee(-1_935, null)] }).status).toBe(
+      'matched',
+    );
+  });
+
+  it('should flag a fee line that is not the plan fee', () => {
+    expect(
+      reconcileInvoice({ ledgerMicros: days(30), lines: [line(3_000), fee(9_000, 9_900)] }),
+    ).toMatchObject({
+      status: 'mismatch',
+      note: expect.stringContaining("the plan's fee is 9900 cents"),
+    });
+  });
+});
