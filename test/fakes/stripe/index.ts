@@ -28,6 +28,7 @@ import type {
   CheckoutSessionObject,
   CustomerObject,
   InvoiceItemObject,
+  SubscriptionScheduleObject,
   InvoiceObject,
   MeterEventObject,
   MeterObject,
@@ -201,6 +202,10 @@ export class FakeStripe {
 
   get invoiceItems(): ReadonlyMap<string, InvoiceItemObject> {
     return this.store.invoiceItems;
+  }
+
+  get subscriptionSchedules(): ReadonlyMap<string, SubscriptionScheduleObject> {
+    return this.store.subscriptionSchedules;
   }
 
   // Every collection attempt (API pay and attemptInvoicePayment), in order: what was charged, and how it went.

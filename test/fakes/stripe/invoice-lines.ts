@@ -3,10 +3,17 @@
  * finalization.
  *
  * - A renewal draft (`createInvoice` for a subscription with neither `lines` nor `amountDue`) gets one
- *   line per subscription item: a licensed price bills `quantity × unit_amount`; a metered price bills
- *   what its Billing Meter aggregated (`default_aggregation.formula` over the meter events of the
- *   invoice's customer whose `timestamp` is in [period_start, period_end)) at the price's
- *   `unit_amount_decimal`, rounded to the cent once per line, half up.
+ *   line per subscription item: a licensed price bills `quantity × unit_amount` in advance, for the
+ *   item's current period (at a renewal, the period that starts; Stripe bills licensed prices at the
+ *   start of each cycle); a metered price bills what its Billing Meter aggregated
+ *   (`default_aggregation.formula` over the meter events of the invoice's customer whose `timestamp` is
+ *   in [period_start, period_end), the period that ended) at the price's `unit_amount_decimal`, rounded
+ *   to the cent once per line, half up.
+ * - Prorations (`prorationAmount`): a licensed item changed at `t` in its period [start, end) is credited
+ *   `unit_amount × quantity × (end − t) / (end − start)` on its old price and debited the same on its
+ *   new one. Stripe documents that "the prorated amount is calculated down to the second" (Prorations
+ *   guide), not how it rounds to the cent: the fake rounds each proration half up (away from zero for a
+ *   credit), in exact integer arithmetic.
  * - Finalizing such an invoice (`POST /v1/invoices/:id/finalize`, `/pay` on a draft, or the test's
  *   `finalizeInvoice`, which stands for Stripe's own finalization at `automatically_finalizes_at`)
  *   aggregates the meters again first. Stripe: "During the finalization grace period, you can continue
@@ -117,6 +124,30 @@ function meteredAmount(quantity: string, price: PriceObject): number {
   return Number(roundHalfUp({ units: amount.units * unit.units, scale: amount.scale + unit.scale }));
 }
 
+/** A licensed price for a whole period: quantity × `unit_amount_decimal` cents, rounded once, half up. */
+export function licensedAmount(price: PriceObject, quantity: number): number {
+  return meteredAmount(String(quantity), price);
+}
+
+/**
+ * A proration's magnitude in cents: `quantity × unit_amount_decimal × remaining / whole`, rounded half
+ * up once (the caller negates a credit, so a credit rounds away from zero as well). All integers.
+ */
+export function prorationAmount(
+  price: PriceObject,
+  quantity: number,
+  remaining: number,
+  whole: number,
+): number {
+  if (!Number.isInteger(remaining) || !Number.isInteger(whole) || whole <= 0 || remaining < 0) {
+    throw new Error(`fake Stripe: cannot prorate ${remaining} of ${whole} seconds`);
+  }
+  const unit = parseDecimal(price.unit_amount_decimal ?? String(price.unit_amount ?? 0));
+  const numerator = unit.units * BigInt(quantity) * BigInt(remaining);
+  const denominator = 10n ** BigInt(unit.scale) * BigInt(whole);
+  return Number((numerator * 2n + denominator) / (2n * denominator));
+}
+
 /** The meter feeding a metered price, when the fake has it. */
 function meterOf(meters: ReadonlyMap<string, MeterObject>, price: PriceObject): MeterObject | undefined {
   return price.recurring?.usage_type === 'metered' && price.recurring.meter
@@ -130,8 +161,9 @@ interface MeterSource {
 }
 
 /**
- * One line per subscription item for the period [start, end), as `createInvoice` takes lines. A metered
- * price whose meter the fake never saw bills nothing (Stripe requires a meter on metered prices).
+ * One line per subscription item, as `createInvoice` takes lines: a metered price for the usage of
+ * `period` [start, end), a licensed one in advance for the item's current period. A metered price whose
+ * meter the fake never saw bills nothing (Stripe requires a meter on metered prices).
  */
 export function subscriptionCycleLines(
   source: MeterSource,
@@ -143,7 +175,14 @@ export function subscriptionCycleLines(
     const metadata: Metadata = { ...subscription.metadata };
     if (price.recurring?.usage_type !== 'metered') {
       const quantity = item.quantity ?? 1;
-      return { price: price.id, quantity, amount: quantity * (price.unit_amount ?? 0), metadata };
+      return {
+        price: price.id,
+        quantity,
+        amount: licensedAmount(price, quantity),
+        periodStart: item.current_period_start,
+        periodEnd: item.current_period_end,
+        metadata,
+      };
     }
     const meter = meterOf(source.meters, price);
     const quantity = meter

@@ -237,7 +237,8 @@ export function subscriptionDefaults() {
     pending_invoice_item_interval: null,
     pending_setup_intent: null,
     pending_update: null,
-    schedule: null,
+    // The subscription schedule managing it (POST /v1/subscription_schedules with from_subscription).
+    schedule: null as string | null,
     transfer_data: null,
     trial_settings: null,
   };
@@ -533,21 +534,34 @@ export const invoiceStatuses: readonly InvoiceStatus[] = ['draft', 'open', 'paid
 // came from live under `parent`, no longer at the top level; the SDK (v23) types only `parent`.
 export interface InvoiceParent {
   quote_details: null;
-  subscription_details: { metadata: Metadata | null; subscription: string } | null;
+  subscription_details: {
+    metadata: Metadata | null;
+    subscription: string;
+    // Only on a preview (POST /v1/invoices/create_preview) that shows prorations: the time they use.
+    subscription_proration_date?: number;
+  } | null;
   type: 'subscription_details' | 'quote_details';
+}
+
+// What a credit proration credits: the invoice lines that billed the time it gives back.
+export interface LineCreditedItems {
+  invoice: string;
+  invoice_line_items: string[];
 }
 
 export interface InvoiceLineParent {
   invoice_item_details: {
     invoice_item: string;
     proration: boolean;
-    proration_details: { credited_items: null } | null;
+    proration_details: { credited_items: LineCreditedItems | null } | null;
     subscription: string | null;
   } | null;
+  // A proration line is one of these too, with `invoice_item` naming its invoice item (Stripe: "consider
+  // line items where parent.subscription_item_details.proration is true").
   subscription_item_details: {
     invoice_item: string | null;
     proration: boolean;
-    proration_details: { credited_items: null } | null;
+    proration_details: { credited_items: LineCreditedItems | null } | null;
     subscription: string | null;
     subscription_item: string;
   } | null;
@@ -602,8 +616,22 @@ export interface InvoiceItemObject {
     type: 'subscription_details';
   } | null;
   period: { end: number; start: number };
-  pricing: null;
+  // A proration's price (SDK v23: `pricing.price_details`, no `price` since API 2025-03-31.basil).
+  pricing: {
+    price_details: { price: string; product: string };
+    type: 'price_details';
+    unit_amount_decimal: string | null;
+  } | null;
   proration: boolean;
+  // On prorations: what a credit gives back (flexible billing mode names the debit it credits).
+  proration_details?: {
+    credited_items: {
+      invoice_line_item_details?: LineCreditedItems;
+      invoice_item?: string;
+      type: 'invoice_line_items' | 'invoice_item';
+    } | null;
+    discount_amounts: [];
+  };
   quantity: number;
   quantity_decimal: string;
   tax_rates: [];
@@ -633,7 +661,8 @@ export interface InvoiceObject {
     status: null;
   };
   automatically_finalizes_at: number | null;
-  billing_reason: 'manual' | 'subscription_cycle' | 'subscription_create';
+  billing_reason:
+    'manual' | 'subscription_cycle' | 'subscription_create' | 'subscription_update' | 'upcoming';
   collection_method: 'charge_automatically' | 'send_invoice';
   created: number;
   currency: string;
@@ -697,6 +726,88 @@ export interface InvoiceObject {
   webhooks_delivered_at: number | null;
 }
 
+// --- subscription schedules (SDK v23 SubscriptionSchedule, API 2026-10-28.endive) ---
+
+export interface SubscriptionSchedulePhaseItem {
+  billing_thresholds: null;
+  discounts: [];
+  metadata: Metadata;
+  // The SDK types `plan` as the price's id as well (prices stand in for plans).
+  plan: string;
+  price: string;
+  // Licensed prices only, as on subscription items.
+  quantity?: number;
+  tax_rates: [];
+}
+
+export type ProrationBehaviorValue = 'always_invoice' | 'create_prorations' | 'none';
+
+export interface SubscriptionSchedulePhase {
+  add_invoice_items: [];
+  application_fee_percent: null;
+  billing_cycle_anchor: null;
+  billing_thresholds: null;
+  collection_method: null;
+  currency: string;
+  default_payment_method: null;
+  default_tax_rates: [];
+  description: null;
+  discounts: [];
+  end_date: number;
+  invoice_settings: null;
+  items: SubscriptionSchedulePhaseItem[];
+  metadata: Metadata;
+  on_behalf_of: null;
+  proration_behavior: ProrationBehaviorValue;
+  start_date: number;
+  transfer_data: null;
+  trial_end: null;
+}
+
+export type SubscriptionScheduleStatus = 'not_started' | 'active' | 'completed' | 'released' | 'canceled';
+
+export interface SubscriptionScheduleObject {
+  id: string;
+  object: 'subscription_schedule';
+  application: null;
+  billing_mode: { flexible: { proration_discounts: 'included' } | null; type: 'flexible' | 'classic' };
+  canceled_at: number | null;
+  completed_at: number | null;
+  created: number;
+  current_phase: { end_date: number; start_date: number } | null;
+  customer: string;
+  customer_account: null;
+  default_settings: {
+    application_fee_percent: null;
+    automatic_tax: { disabled_reason: null; enabled: false; liability: null };
+    billing_cycle_anchor: 'automatic';
+    billing_thresholds: null;
+    collection_method: 'charge_automatically' | 'send_invoice';
+    default_payment_method: string | null;
+    description: string | null;
+    invoice_settings: {
+      account_tax_ids: null;
+      custom_fields: null;
+      days_until_due: number | null;
+      description: null;
+      footer: null;
+      issuer: { type: 'self' };
+    };
+    on_behalf_of: null;
+    transfer_data: null;
+  };
+  end_behavior: 'release' | 'cancel';
+  livemode: boolean;
+  metadata: Metadata;
+  pause_schedules: [];
+  phases: SubscriptionSchedulePhase[];
+  released_at: number | null;
+  released_subscription: string | null;
+  status: SubscriptionScheduleStatus;
+  subscription: string | null;
+  test_clock: null;
+}
+
 export type StripeObject =
   | CustomerObject
   | DeletedCustomerObject
@@ -708,7 +819,8 @@ export type StripeObject =
   | CheckoutSessionObject
   | InvoiceObject
   | InvoiceItemObject
-  | MeterObject;
+  | MeterObject
+  | SubscriptionScheduleObject;
 
 export type EventType =
   | 'customer.created'
@@ -730,7 +842,12 @@ export type EventType =
   | 'invoice.payment_failed'
   | 'invoice.marked_uncollectible'
   | 'invoice.voided'
-  | 'invoiceitem.created';
+  | 'invoiceitem.created'
+  | 'subscription_schedule.created'
+  | 'subscription_schedule.updated'
+  | 'subscription_schedule.released'
+  | 'subscription_schedule.canceled'
+  | 'subscription_schedule.completed';
 
 export interface StripeEvent {
   id: string;

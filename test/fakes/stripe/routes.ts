@@ -25,10 +25,16 @@ import {
   type MeterObject,
   type PriceObject,
   type RequestRef,
-  type SubscriptionItemObject,
   type SubscriptionStatus,
 } from './objects.js';
-import { clone, type StripeStore, type SubscriptionItemInput } from './store.js';
+import {
+  clone,
+  type StripeStore,
+  type SchedulePhaseInput,
+  type SubscriptionChangeInput,
+  type SubscriptionItemChange,
+  type SubscriptionItemInput,
+} from './store.js';
 
 export interface RouteContext {
   store: StripeStore;
@@ -386,9 +392,18 @@ function priceFromParams(
   };
 }
 
+// The name a price's inline product was given (`product_data[name]`): the fake keeps no products, but
+// proration lines name them ("Unused time on Base plan after …").
+function productNameOf(params: Params): { productName?: string } {
+  const productData = optObject(params, 'product_data');
+  const name = productData ? optString(productData, 'name', 'product_data[name]') : undefined;
+  return name ? { productName: name } : {};
+}
+
 on('POST', '/v1/prices', ({ store, params }) =>
   store.createPrice(priceFromParams(params), {
     transferLookupKey: optBool(params, 'transfer_lookup_key') ?? false,
+    ...productNameOf(params),
   }),
 );
 
@@ -461,6 +476,11 @@ function lineItemsFromParams(store: StripeStore, params: Params, mode: CheckoutM
 export const REMOVED_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
   'POST /v1/checkout/sessions': ['payment_method_types'],
   'POST /v1/payment_intents': ['payment_method_types'],
+  // API 2025-03-31.basil removed `coupon` (and `promotion_code`) from subscriptions and the upcoming
+  // invoice in favour of `discounts`; the pinned SDK's SubscriptionUpdateParams and
+  // InvoiceCreatePreviewParams have neither.
+  'POST /v1/subscriptions/:id': ['coupon', 'promotion_code'],
+  'POST /v1/invoices/create_preview': ['coupon', 'promotion_code'],
 };
 
 function refuseRemovedParameters(route: string, params: Params): void {
@@ -614,11 +634,17 @@ on('POST', '/v1/subscriptions', ({ store, params, request }) => {
   const trialPeriodDays = optInt(params, 'trial_period_days');
   const description = optString(params, 'description');
   const cancelAtPeriodEnd = optBool(params, 'cancel_at_period_end');
+  const paymentBehavior = optEnum(params, 'payment_behavior', [
+    'allow_incomplete',
+    'default_incomplete',
+    'error_if_incomplete',
+  ] as const);
   return store.createSubscription(
     {
       customer,
       items: itemInputs(params),
       metadata: metadataOf(params),
+      ...(paymentBehavior ? { paymentBehavior } : {}),
       ...(defaultPaymentMethod ? { defaultPaymentMethod } : {}),
       ...(collectionMethod ? { collectionMethod } : {}),
       ...(daysUntilDue !== undefined ? { daysUntilDue } : {}),
@@ -652,6 +678,7 @@ on('GET', '/v1/subscriptions/:id', (context) => context.store.subscription(pathP
 on('POST', '/v1/subscriptions/:id', (context) => {
   const { store, params, request } = context;
   const id = pathParam(context, 'id');
+  refuseRemovedParameters('POST /v1/subscriptions/:id', params);
   const current = store.subscription(id);
   if (current.status === 'canceled') {
     const allowed = new Set(['metadata', 'cancellation_details', 'expand']);
@@ -674,9 +701,8 @@ on('POST', '/v1/subscriptions/:id', (context) => {
     'charge_automatically',
     'send_invoice',
   ] as const);
-  const itemChanges = optList(params, 'items') ?? [];
   const now = store.now();
-  return store.updateSubscription(id, request, (target, helpers) => {
+  return store.changeSubscription(id, request, subscriptionChangeOf(params), (target) => {
     target.metadata = metadata;
     if (description !== undefined) target.description = description || null;
     if (defaultPaymentMethod !== undefined) target.default_payment_method = defaultPaymentMethod;
@@ -686,46 +712,59 @@ on('POST', '/v1/subscriptions/:id', (context) => {
       target.cancel_at = cancelAtPeriodEnd ? (target.items.data[0]?.current_period_end ?? null) : null;
       target.canceled_at = cancelAtPeriodEnd ? now : null;
     }
-    if (itemChanges.length > 0) {
-      const items: SubscriptionItemObject[] = [...target.items.data];
-      itemChanges.forEach((change, index) => {
-        const itemId = optString(change, 'id', `items[${index}][id]`);
-        const deleted = optBool(change, 'deleted', `items[${index}][deleted]`) ?? false;
-        const price = optString(change, 'price', `items[${index}][price]`);
-        const quantity = optInt(change, 'quantity', `items[${index}][quantity]`);
-        if (!itemId) {
-          if (!price) throw missingParam(`items[${index}][price]`);
-          items.push(helpers.item({ price, ...(quantity !== undefined ? { quantity } : {}) }, index));
-          return;
-        }
-        const position = items.findIndex((item) => item.id === itemId);
-        const existing = items[position];
-        if (!existing) throw noSuch('subscription_item', itemId, `items[${index}][id]`);
-        if (deleted) {
-          items.splice(position, 1);
-          return;
-        }
-        const replacement =
-          price || quantity !== undefined
-            ? helpers.item(
-                { price: price ?? existing.price.id, ...(quantity !== undefined ? { quantity } : {}) },
-                index,
-              )
-            : existing;
-        items[position] = {
-          ...replacement,
-          id: existing.id,
-          created: existing.created,
-          metadata: applyMetadata(existing.metadata, change),
-        };
-      });
-      if (items.length === 0) {
-        throw invalidRequest('A subscription must have at least one active plan.', 'items');
-      }
-      target.items = { ...target.items, data: items };
-    }
   });
 });
+
+const prorationBehaviors = ['create_prorations', 'always_invoice', 'none'] as const;
+
+/**
+ * `items[N][id|price|quantity|deleted|metadata]` of POST /v1/subscriptions/:id (or, with `prefix`
+ * `subscription_details`, of a preview), as the store's item changes.
+ */
+function itemChangesOf(params: Params, prefix?: string): SubscriptionItemChange[] {
+  const label = (index: number, field: string) =>
+    `${prefix ? `${prefix}[items]` : 'items'}[${index}][${field}]`;
+  return (optList(params, 'items') ?? []).map((entry, index) => {
+    const id = optString(entry, 'id', label(index, 'id'));
+    const price = optString(entry, 'price', label(index, 'price'));
+    const quantity = optInt(entry, 'quantity', label(index, 'quantity'));
+    const deleted = optBool(entry, 'deleted', label(index, 'deleted'));
+    if (entry.metadata !== undefined) applyMetadata({}, entry, 'metadata');
+    return {
+      ...(id ? { id } : {}),
+      ...(price ? { price } : {}),
+      ...(quantity !== undefined ? { quantity } : {}),
+      ...(deleted ? { deleted } : {}),
+      ...(entry.metadata !== undefined ? { params: entry } : {}),
+    };
+  });
+}
+
+/** The plan-change part of a subscription update (or of a preview's `subscription_details`). */
+function subscriptionChangeOf(params: Params, prefix?: string): SubscriptionChangeInput {
+  const label = (name: string) => (prefix ? `${prefix}[${name}]` : name);
+  const prorationBehavior = optEnum(
+    params,
+    'proration_behavior',
+    prorationBehaviors,
+    label('proration_behavior'),
+  );
+  const prorationDate = optInt(params, 'proration_date', label('proration_date'));
+  const paymentBehavior = prefix
+    ? undefined
+    : optEnum(params, 'payment_behavior', [
+        'allow_incomplete',
+        'default_incomplete',
+        'error_if_incomplete',
+        'pending_if_incomplete',
+      ] as const);
+  return {
+    items: itemChangesOf(params, prefix),
+    ...(prorationBehavior ? { prorationBehavior } : {}),
+    ...(prorationDate !== undefined ? { prorationDate } : {}),
+    ...(paymentBehavior ? { paymentBehavior } : {}),
+  };
+}
 
 function defaultPaymentMethodParamCheck(store: StripeStore, customerId: string, id: string): string {
   const paymentMethod = store.paymentMethod(id, 'default_payment_method');
@@ -743,6 +782,123 @@ on('DELETE', '/v1/subscriptions/:id', (context) =>
   context.store.cancelSubscription(pathParam(context, 'id'), context.request),
 );
 
+// --- subscription schedules ---
+
+function timestampOrNow(params: Params, name: string, label: string): number | 'now' | undefined {
+  return params[name] === 'now' ? 'now' : optInt(params, name, label);
+}
+
+const durationIntervals = ['day', 'week', 'month', 'year'] as const;
+
+/** `phases[N][items|start_date|end_date|duration|proration_behavior|metadata]`. */
+function phaseInputs(params: Params): SchedulePhaseInput[] | undefined {
+  const phases = optList(params, 'phases');
+  if (!phases) return undefined;
+  return phases.map((phase, index) => {
+    const label = (...path: string[]) => `phases[${index}]${path.map((part) => `[${part}]`).join('')}`;
+    const items = (optList(phase, 'items') ?? []).map((item, itemIndex) => {
+      const at = (field: string) => label('items', String(itemIndex), field);
+      const price = optString(item, 'price', at('price'));
+      if (!price) {
+        throw item.price_data !== undefined
+          ? invalidRequest('The fake Stripe does not model price_data on schedule phases.', at('price_data'))
+          : missingParam(at('price'));
+      }
+      const quantity = optInt(item, 'quantity', at('quantity'));
+      return {
+        price,
+        ...(quantity !== undefined ? { quantity } : {}),
+        ...(item.metadata !== undefined ? { metadata: applyMetadata({}, item, 'metadata') } : {}),
+      };
+    });
+    const startDate = timestampOrNow(phase, 'start_date', label('start_date'));
+    const endDate = timestampOrNow(phase, 'end_date', label('end_date'));
+    const durationParams = optObject(phase, 'duration', label('duration'));
+    let duration: SchedulePhaseInput['duration'];
+    if (durationParams) {
+      const interval = optEnum(durationParams, 'interval', durationIntervals, label('duration', 'interval'));
+      if (!interval) throw missingParam(label('duration', 'interval'));
+      const intervalCount =
+        optInt(durationParams, 'interval_count', label('duration', 'interval_count')) ?? 1;
+      if (intervalCount < 1) {
+        throw invalidRequest(
+          'Invalid interval_count: must be at least 1',
+          label('duration', 'interval_count'),
+        );
+      }
+      duration = { interval, intervalCount };
+    }
+    // Stripe's older `iterations` is gone from the pinned API version (SubscriptionScheduleUpdateParams.Phase).
+    if (phase.iterations !== undefined) throw unknownParam(label('iterations'));
+    const prorationBehavior = optEnum(
+      phase,
+      'proration_behavior',
+      prorationBehaviors,
+      label('proration_behavior'),
+    );
+    return {
+      items,
+      ...(startDate !== undefined ? { startDate } : {}),
+      ...(endDate !== undefined ? { endDate } : {}),
+      ...(duration ? { duration } : {}),
+      ...(prorationBehavior ? { prorationBehavior } : {}),
+      ...(phase.metadata !== undefined ? { metadata: applyMetadata({}, phase, 'metadata') } : {}),
+    };
+  });
+}
+
+on('POST', '/v1/subscription_schedules', ({ store, params, request }) => {
+  const fromSubscription = optString(params, 'from_subscription');
+  if (fromSubscription) {
+    // Stripe: a schedule made from a subscription takes its phases and settings from it.
+    for (const name of ['phases', 'customer', 'start_date', 'end_behavior', 'default_settings']) {
+      if (params[name] !== undefined) {
+        throw invalidRequest(`You cannot set \`${name}\` if \`from_subscription\` is set.`, name);
+      }
+    }
+  }
+  return store.createSubscriptionSchedule(
+    { ...(fromSubscription ? { fromSubscription } : {}), metadata: metadataOf(params) },
+    request,
+  );
+});
+
+on('GET', '/v1/subscription_schedules', ({ store, params }) => {
+  const customer = optString(params, 'customer');
+  const schedules = [...store.subscriptionSchedules.values()].filter(
+    (schedule) => !customer || schedule.customer === customer,
+  );
+  return list(schedules, params, '/v1/subscription_schedules');
+});
+
+on('GET', '/v1/subscription_schedules/:id', (context) =>
+  context.store.subscriptionSchedule(pathParam(context, 'id')),
+);
+
+on('POST', '/v1/subscription_schedules/:id', (context) => {
+  const { store, params, request } = context;
+  const endBehavior = optEnum(params, 'end_behavior', ['release', 'cancel'] as const);
+  const prorationBehavior = optEnum(params, 'proration_behavior', prorationBehaviors);
+  const phases = phaseInputs(params);
+  return store.updateSubscriptionSchedule(pathParam(context, 'id'), request, {
+    ...(endBehavior ? { endBehavior } : {}),
+    ...(prorationBehavior ? { prorationBehavior } : {}),
+    ...(phases ? { phases } : {}),
+    ...(params.metadata !== undefined ? { metadata: params } : {}),
+  });
+});
+
+on('POST', '/v1/subscription_schedules/:id/release', (context) => {
+  optBool(context.params, 'preserve_cancel_date');
+  return context.store.releaseSubscriptionSchedule(pathParam(context, 'id'), context.request);
+});
+
+on('POST', '/v1/subscription_schedules/:id/cancel', (context) => {
+  optBool(context.params, 'invoice_now');
+  optBool(context.params, 'prorate');
+  return context.store.cancelSubscriptionSchedule(pathParam(context, 'id'), context.request);
+});
+
 // --- invoices ---
 
 on('GET', '/v1/invoices', ({ store, params }) => {
@@ -759,6 +915,21 @@ on('GET', '/v1/invoices', ({ store, params }) => {
 });
 
 on('GET', '/v1/invoices/:id', (context) => context.store.invoice(pathParam(context, 'id')));
+
+// Registered before POST /v1/invoices/:id, which would otherwise take `create_preview` for an id.
+// `customer`, `subscription` and `subscription_details[items|proration_behavior|proration_date]`;
+// the preview's other inputs (invoice_items, schedule, customer_details, …) are not modelled.
+on('POST', '/v1/invoices/create_preview', ({ store, params }) => {
+  refuseRemovedParameters('POST /v1/invoices/create_preview', params);
+  const customer = optString(params, 'customer');
+  const subscription = optString(params, 'subscription');
+  const details = optObject(params, 'subscription_details') ?? {};
+  return store.previewInvoice({
+    ...subscriptionChangeOf(details, 'subscription_details'),
+    ...(customer ? { customer } : {}),
+    ...(subscription ? { subscription } : {}),
+  });
+});
 
 on('GET', '/v1/invoices/:id/lines', (context) => {
   const invoice = context.store.invoice(pathParam(context, 'id'));

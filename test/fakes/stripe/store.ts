@@ -1,7 +1,19 @@
-import { authenticationRequired, cardDeclined, invalidRequest, noSuch, returnUrlRequired } from './errors.js';
-import type { Metadata } from './form.js';
+import {
+  authenticationRequired,
+  cardDeclined,
+  invalidRequest,
+  missingParam,
+  noSuch,
+  returnUrlRequired,
+} from './errors.js';
+import { applyMetadata, type Metadata, type Params } from './form.js';
 import { newId } from './ids.js';
-import { refreshMeteredLines, subscriptionCycleLines } from './invoice-lines.js';
+import {
+  licensedAmount,
+  prorationAmount,
+  refreshMeteredLines,
+  subscriptionCycleLines,
+} from './invoice-lines.js';
 import type {
   CardDetails,
   CheckoutLineItem,
@@ -12,6 +24,7 @@ import type {
   InvoiceItemObject,
   InvoiceLineItemObject,
   InvoiceObject,
+  LineCreditedItems,
   MeterEventObject,
   MeterObject,
   PaymentIntentObject,
@@ -23,6 +36,9 @@ import type {
   StripeObject,
   SubscriptionItemObject,
   SubscriptionObject,
+  SubscriptionSchedulePhase,
+  SubscriptionSchedulePhaseItem,
+  SubscriptionScheduleObject,
   SubscriptionStatus,
 } from './objects.js';
 import { paymentIntentDefaults, planOf, setupIntentDefaults, subscriptionDefaults } from './objects.js';
@@ -52,9 +68,50 @@ export interface SubscriptionItemInput {
   metadata?: Metadata;
 }
 
+// Stripe's `payment_behavior` on subscription create and update (SDK: SubscriptionCreateParams.PaymentBehavior).
+export type PaymentBehavior =
+  'allow_incomplete' | 'default_incomplete' | 'error_if_incomplete' | 'pending_if_incomplete';
+
+export type ProrationBehavior = 'create_prorations' | 'always_invoice' | 'none';
+
+/** One entry of `items[]` on POST /v1/subscriptions/:id or a preview's `subscription_details[items]`. */
+export interface SubscriptionItemChange {
+  id?: string;
+  price?: string;
+  quantity?: number;
+  deleted?: boolean;
+  // The entry's own parameters, for `metadata` (merged into the item's as Stripe merges metadata).
+  params?: Params;
+}
+
+export interface SubscriptionChangeInput {
+  items: SubscriptionItemChange[];
+  // Default create_prorations.
+  prorationBehavior?: ProrationBehavior;
+  // Unix seconds; default the fake's clock.
+  prorationDate?: number;
+  // Default allow_incomplete.
+  paymentBehavior?: PaymentBehavior;
+}
+
+export type DurationInterval = 'day' | 'week' | 'month' | 'year';
+
+/** One entry of `phases[]` on POST /v1/subscription_schedules/:id, as the route parsed it. */
+export interface SchedulePhaseInput {
+  items: { price: string; quantity?: number; metadata?: Metadata }[];
+  startDate?: number | 'now';
+  endDate?: number | 'now';
+  // The pinned API version's SubscriptionScheduleUpdateParams.Phase has `duration`, no `iterations`.
+  duration?: { interval: DurationInterval; intervalCount: number };
+  prorationBehavior?: ProrationBehavior;
+  metadata?: Metadata;
+}
+
 export interface SubscriptionInput {
   customer: string;
   items: SubscriptionItemInput[];
+  // Default allow_incomplete; matters only when the first invoice has something to charge.
+  paymentBehavior?: Exclude<PaymentBehavior, 'pending_if_incomplete'>;
   metadata?: Metadata;
   defaultPaymentMethod?: string;
   collectionMethod?: 'charge_automatically' | 'send_invoice';
@@ -152,6 +209,14 @@ const testCards: Record<string, TestCard> = {
   },
 };
 
+function noPaymentMethodError() {
+  return invalidRequest(
+    'This customer has no attached payment source or default payment method. Please consider adding a default payment method. For more information, visit https://stripe.com/docs/billing/subscriptions/payment-methods-setting#payment-method-priority.',
+  );
+}
+
+const monthNames = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
 export function clone<T>(value: T): T {
   return structuredClone(value);
 }
@@ -197,6 +262,12 @@ export function addMonths(seconds: number, months: number): number {
   return Math.floor(target.getTime() / 1000);
 }
 
+function addInterval(start: number, interval: DurationInterval, count: number): number {
+  if (interval === 'day') return start + count * 86_400;
+  if (interval === 'week') return start + count * 7 * 86_400;
+  return addMonths(start, interval === 'year' ? 12 * count : count);
+}
+
 export class StripeStore {
   readonly customers = new Map<string, CustomerObject>();
   readonly deletedCustomers = new Map<string, DeletedCustomerObject>();
@@ -209,6 +280,7 @@ export class StripeStore {
   readonly paymentIntents = new Map<string, PaymentIntentObject>();
   readonly invoices = new Map<string, InvoiceObject>();
   readonly invoiceItems = new Map<string, InvoiceItemObject>();
+  readonly subscriptionSchedules = new Map<string, SubscriptionScheduleObject>();
   readonly invoicePaymentAttempts: InvoicePaymentAttempt[] = [];
   // Cards whose charges fail (pm_card_chargeCustomerFail, FakeStripe.setCardDeclines): declines belong
   // to a card, as with Stripe's test cards, so another card of the same customer still pays.
@@ -216,6 +288,8 @@ export class StripeStore {
   // Cards whose issuer asks for authentication on every payment (pm_card_authenticationRequired).
   readonly authenticatingPaymentMethods = new Set<string>();
   readonly meterEvents: MeterEventObject[] = [];
+  // Names of the products prices were created with (`product_data[name]`), for proration descriptions.
+  readonly productNames = new Map<string, string>();
   private readonly checkoutIntentMetadata = new Map<string, { intent: Metadata; subscription: Metadata }>();
   // Payment-mode sessions created with payment_intent_data[setup_future_usage]: completing one saves the card.
   private readonly checkoutSetupFutureUsage = new Map<string, 'on_session' | 'off_session'>();
@@ -294,6 +368,7 @@ export class StripeStore {
       this.paymentIntents.get(id) ??
       this.invoices.get(id) ??
       this.invoiceItems.get(id) ??
+      this.subscriptionSchedules.get(id) ??
       this.meters.get(id)
     );
   }
@@ -491,7 +566,7 @@ export class StripeStore {
   // take it over (`transfer_lookup_key`), which leaves the old price without it.
   createPrice(
     input: Omit<PriceObject, 'id' | 'object' | 'created' | 'livemode'>,
-    options: { transferLookupKey?: boolean } = {},
+    options: { transferLookupKey?: boolean; productName?: string } = {},
   ): PriceObject {
     const holder =
       input.lookup_key === null
@@ -509,6 +584,7 @@ export class StripeStore {
       ...input,
     };
     this.prices.set(price.id, price);
+    if (options.productName !== undefined) this.productNames.set(price.product, options.productName);
     return price;
   }
 
@@ -630,7 +706,39 @@ export class StripeStore {
       input.defaultPaymentMethod !== undefined ||
       collectionMethod === 'send_invoice' ||
       this.hasPaymentMethod(customer);
-    const status: SubscriptionStatus = trialEnd ? 'trialing' : payable ? 'active' : 'incomplete';
+    // Licensed prices are charged up front on the first invoice: with payment_behavior allow_incomplete
+    // (the default) Stripe creates the subscription `incomplete` when that invoice cannot be paid,
+    // default_incomplete always leaves it incomplete until paid, error_if_incomplete answers 402 and
+    // creates nothing (SDK SubscriptionCreateParams.payment_behavior). The charge's outcome is known
+    // beforehand here (declines belong to cards), so the created event already carries the status.
+    const upFront = trialEnd
+      ? 0
+      : input.items.reduce((sum, item, index) => {
+          const price = this.priceForSubscription(item.price, `items[${index}][price]`);
+          return price.recurring?.usage_type === 'licensed'
+            ? sum + licensedAmount(price, item.quantity ?? 1)
+            : sum;
+        }, 0);
+    const licensedItems = input.items.some(
+      (item, index) =>
+        this.priceForSubscription(item.price, `items[${index}][price]`).recurring?.usage_type === 'licensed',
+    );
+    const paymentBehavior = input.paymentBehavior ?? 'allow_incomplete';
+    const charges = upFront > 0 && collectionMethod === 'charge_automatically';
+    const chargeable = this.chargeSucceeds(
+      customer,
+      input.defaultPaymentMethod ?? customer.invoice_settings.default_payment_method,
+    );
+    if (charges && paymentBehavior === 'error_if_incomplete' && chargeable !== true) {
+      throw chargeable === 'no_payment_method' ? noPaymentMethodError() : cardDeclined();
+    }
+    let status: SubscriptionStatus = trialEnd ? 'trialing' : payable ? 'active' : 'incomplete';
+    if (!trialEnd && licensedItems) {
+      status =
+        !charges || (paymentBehavior !== 'default_incomplete' && chargeable === true)
+          ? 'active'
+          : 'incomplete';
+    }
     const subscription: SubscriptionObject = {
       ...subscriptionDefaults(),
       id: this.id('sub'),
@@ -671,27 +779,44 @@ export class StripeStore {
     subscription.currency = subscription.items.data[0]?.price.currency ?? 'usd';
     this.subscriptions.set(subscription.id, subscription);
     this.emit('customer.subscription.created', subscription, request);
-    // Stripe invoices a new subscription at once (billing_reason subscription_create). With only metered
-    // prices there is nothing to bill yet: a $0 invoice for the instant it starts, finalized and paid as
-    // it is made (invoice.created, .finalized, .paid, .payment_succeeded); latest_invoice names it.
-    // Licensed prices, charged up front on this invoice, are not modelled here.
-    const allMetered = subscription.items.data.every(
-      (item) => item.price.recurring?.usage_type === 'metered',
+    // Stripe invoices a new subscription at once (billing_reason subscription_create), for the instant it
+    // starts (period_start = period_end = now). With only metered prices there is nothing to bill yet: a
+    // $0 invoice, finalized and paid as it is made (invoice.created, .finalized, .paid,
+    // .payment_succeeded). Licensed prices are billed on it up front for the first period (their lines'
+    // period is the items'), metered ones at $0; it is finalized and charged as any other invoice
+    // (invoice.paid + .payment_succeeded, or invoice.payment_failed). latest_invoice names it.
+    if (status === 'trialing' || (!licensedItems && status !== 'active')) return subscription;
+    const first = this.createInvoice(
+      customer.id,
+      {
+        subscription: subscription.id,
+        periodStart: now,
+        periodEnd: now,
+        billingReason: 'subscription_create',
+      },
+      request,
     );
-    if (status === 'active' && allMetered) {
-      const first = this.createInvoice(
-        customer.id,
-        {
-          subscription: subscription.id,
-          periodStart: now,
-          periodEnd: now,
-          billingReason: 'subscription_create',
-        },
-        request,
-      );
-      this.finalizeInvoice(first.id, request);
+    this.finalizeInvoice(first.id, request);
+    const paymentMethod = this.invoicePaymentMethod(first, undefined);
+    // Without a card there is nothing to attempt: the invoice stays open, unattempted (not confirmed
+    // against Stripe: whether it raises invoice.payment_failed then is not documented).
+    if (first.status === 'open' && charges && paymentBehavior !== 'default_incomplete' && paymentMethod) {
+      this.payInvoice(first.id, request, { via: 'automatic' });
     }
     return subscription;
+  }
+
+  /**
+   * Whether a charge on this card would go through now: true, 'declined' (a declining card) or
+   * 'no_payment_method'. The outcome payInvoice would record, known before anything is created.
+   */
+  private chargeSucceeds(
+    customer: CustomerObject,
+    paymentMethodId: string | null | undefined,
+  ): true | 'declined' | 'no_payment_method' {
+    const paymentMethod = paymentMethodId ? this.paymentMethods.get(paymentMethodId) : undefined;
+    if (!paymentMethod || paymentMethod.customer !== customer.id) return 'no_payment_method';
+    return this.decliningPaymentMethods.has(paymentMethod.id) ? 'declined' : true;
   }
 
   updateSubscription(
@@ -718,6 +843,13 @@ export class StripeStore {
     subscription.ended_at = now;
     subscription.cancellation_details = { ...subscription.cancellation_details, reason };
     this.emit('customer.subscription.deleted', subscription, request);
+    // Its schedule, if it still runs, ends with it.
+    const schedule = subscription.schedule
+      ? this.subscriptionSchedules.get(subscription.schedule)
+      : undefined;
+    if (schedule && (schedule.status === 'active' || schedule.status === 'not_started')) {
+      this.endSchedule(schedule, 'canceled', request);
+    }
     return subscription;
   }
 
@@ -745,21 +877,871 @@ export class StripeStore {
     const firstItem = subscription.items.data[0];
     if (!firstItem) throw new Error(`fake Stripe: subscription ${id} has no items`);
     const ended = { start: firstItem.current_period_start, end: firstItem.current_period_end };
-    let months = 1;
-    while (addMonths(subscription.billing_cycle_anchor, months) <= ended.end) months += 1;
-    const next = { start: ended.end, end: addMonths(subscription.billing_cycle_anchor, months) };
+    const next = this.nextPeriod(subscription);
+    // A schedule's phase that starts now changes the items first, so the renewal bills its prices.
+    const phase = this.schedulePhaseAt(subscription, next);
     this.updateSubscription(id, automaticRequest, (target) => {
+      phase?.apply(target);
       for (const item of target.items.data) {
         item.current_period_start = next.start;
         item.current_period_end = next.end;
       }
     });
+    phase?.after();
     const invoice = this.createInvoice(subscription.customer, {
       subscription: id,
       periodStart: ended.start,
       periodEnd: ended.end,
     });
     return { subscription, invoice };
+  }
+
+  // The period after the current one: from its end to a month on from the billing cycle anchor.
+  private nextPeriod(subscription: SubscriptionObject): { start: number; end: number } {
+    const end = subscription.items.data[0]?.current_period_end ?? this.now();
+    let months = 1;
+    while (addMonths(subscription.billing_cycle_anchor, months) <= end) months += 1;
+    return { start: end, end: addMonths(subscription.billing_cycle_anchor, months) };
+  }
+
+  // --- plan changes: items[] on an update, with prorations ---
+
+  /**
+   * The items `changes` would leave the subscription with (nothing changes yet): `{ id, price }` swaps
+   * an item's price (its quantity kept for a licensed price), `{ id, quantity }` changes its quantity,
+   * `{ id, deleted: true }` removes it, `{ price }` adds one. An item keeps its id when its price changes.
+   */
+  private plannedItems(subscription: SubscriptionObject, changes: SubscriptionItemChange[]) {
+    const items: SubscriptionItemObject[] = [...subscription.items.data];
+    changes.forEach((change, index) => {
+      if (!change.id) {
+        if (!change.price) throw missingParam(`items[${index}][price]`);
+        const quantity = change.quantity;
+        items.push(
+          this.subscriptionItem(
+            subscription,
+            { price: change.price, ...(quantity !== undefined ? { quantity } : {}) },
+            index,
+          ),
+        );
+        return;
+      }
+      const position = items.findIndex((item) => item.id === change.id);
+      const existing = items[position];
+      if (!existing) throw noSuch('subscription_item', change.id, `items[${index}][id]`);
+      if (change.deleted) {
+        items.splice(position, 1);
+        return;
+      }
+      let replacement = existing;
+      if (change.price !== undefined || change.quantity !== undefined) {
+        const priceId = change.price ?? existing.price.id;
+        const licensed =
+          this.priceForSubscription(priceId, `items[${index}][price]`).recurring?.usage_type !== 'metered';
+        const quantity = change.quantity ?? (licensed ? existing.quantity : undefined);
+        replacement = this.subscriptionItem(
+          subscription,
+          { price: priceId, ...(quantity !== undefined ? { quantity } : {}) },
+          index,
+        );
+      }
+      items[position] = {
+        ...replacement,
+        id: existing.id,
+        created: existing.created,
+        metadata: change.params ? applyMetadata(existing.metadata, change.params) : existing.metadata,
+      };
+    });
+    if (items.length === 0) {
+      throw invalidRequest('A subscription must have at least one active plan.', 'items');
+    }
+    return items;
+  }
+
+  /** What a change does: the items it leaves, the prorations it makes, at which time. */
+  private planChange(subscription: SubscriptionObject, input: SubscriptionChangeInput) {
+    const at = input.prorationDate ?? this.now();
+    const period = {
+      start: subscription.items.data[0]?.current_period_start ?? at,
+      end: subscription.items.data[0]?.current_period_end ?? at,
+    };
+    // Stripe (SDK, InvoiceCreatePreviewParams.subscription_details.proration_date): "The time given must
+    // be within the current subscription period". The fake's message is its own.
+    if (input.prorationDate !== undefined && (at < period.start || at >= period.end)) {
+      throw invalidRequest(
+        `The proration_date (${at}) must be within the current period of the subscription [${period.start}, ${period.end}).`,
+        'proration_date',
+      );
+    }
+    const items = input.items.length > 0 ? this.plannedItems(subscription, input.items) : undefined;
+    const behavior = input.prorationBehavior ?? 'create_prorations';
+    const prorations = items && behavior !== 'none' ? this.prorations(subscription, items, at) : [];
+    return { items, prorations, at, behavior };
+  }
+
+  /**
+   * Prorations, as Stripe documents them (Prorations guide): a licensed item whose price or quantity
+   * changes, or that is removed, is credited for the unused time on what it was ("Unused time on …
+   * after …"), and a licensed item whose price or quantity changes, or that is added, is debited for the
+   * remaining time on what it becomes ("Remaining time on … after …"), each over the item's current
+   * period, to the second, from `at`. Metered prices are billed in arrears and never prorated. Credits
+   * come before debits. Amounts: `prorationAmount` (invoice-lines.ts).
+   *
+   * The subscription is in flexible billing mode, where Stripe credits "based on the original amount
+   * previously debited"; the fake credits price × quantity of the time left, which is that amount
+   * whenever the debit was the whole period at the same price and quantity (what the fake bills), and
+   * names that debit's invoice line in `proration_details.credited_items`. Two changes within one
+   * period may credit a cent differently from Stripe.
+   */
+  private prorations(subscription: SubscriptionObject, after: SubscriptionItemObject[], at: number) {
+    const licensed = (item: SubscriptionItemObject) => item.price.recurring?.usage_type !== 'metered';
+    const same = (a: SubscriptionItemObject, b: SubscriptionItemObject | undefined) =>
+      b !== undefined && a.price.id === b.price.id && (a.quantity ?? 1) === (b.quantity ?? 1);
+    const credits = subscription.items.data
+      .filter(
+        (old) =>
+          licensed(old) &&
+          !same(
+            old,
+            after.find((item) => item.id === old.id),
+          ),
+      )
+      .map((old) => this.proration(subscription, old, at, 'credit'));
+    const debits = after
+      .filter(
+        (item) =>
+          licensed(item) &&
+          !same(
+            item,
+            subscription.items.data.find((old) => old.id === item.id),
+          ),
+      )
+      .map((item) => this.proration(subscription, item, at, 'debit'));
+    return [...credits, ...debits].filter((proration) => proration.amount !== 0);
+  }
+
+  private proration(
+    subscription: SubscriptionObject,
+    item: SubscriptionItemObject,
+    at: number,
+    kind: 'credit' | 'debit',
+  ) {
+    const period = { start: item.current_period_start, end: item.current_period_end };
+    const quantity = item.quantity ?? 1;
+    const magnitude = prorationAmount(item.price, quantity, period.end - at, period.end - period.start);
+    const product = this.productNames.get(item.price.product) ?? item.price.nickname ?? item.price.product;
+    const what = quantity === 1 ? product : `${quantity} × ${product}`;
+    const date = new Date(at * 1000);
+    const day = `${String(date.getUTCDate()).padStart(2, '0')} ${monthNames[date.getUTCMonth()]} ${date.getUTCFullYear()}`;
+    return {
+      amount: kind === 'credit' ? -magnitude : magnitude,
+      description: `${kind === 'credit' ? 'Unused' : 'Remaining'} time on ${what} after ${day}`,
+      item,
+      quantity,
+      period: { start: at, end: period.end },
+      credited: kind === 'credit' ? this.creditedLine(subscription, item, at) : null,
+    };
+  }
+
+  // The newest invoice line (not a proration) that billed this item's price for a period holding `at`.
+  private creditedLine(
+    subscription: SubscriptionObject,
+    item: SubscriptionItemObject,
+    at: number,
+  ): LineCreditedItems | null {
+    for (const invoice of [...this.invoices.values()].reverse()) {
+      if (
+        invoice.status === 'void' ||
+        invoice.parent?.subscription_details?.subscription !== subscription.id
+      ) {
+        continue;
+      }
+      const line = invoice.lines.data.find((candidate) => {
+        const details = candidate.parent.subscription_item_details;
+        return (
+          details?.subscription_item === item.id &&
+          !details.proration &&
+          candidate.pricing?.price_details.price === item.price.id &&
+          candidate.amount > 0 &&
+          candidate.period.start <= at &&
+          at < candidate.period.end
+        );
+      });
+      if (line) return { invoice: invoice.id, invoice_line_items: [line.id] };
+    }
+    return null;
+  }
+
+  // A proration as an invoice item of the subscription (pending unless `invoice` is given).
+  private prorationItem(
+    subscription: SubscriptionObject,
+    proration: ReturnType<StripeStore['proration']>,
+    persist: boolean,
+  ): InvoiceItemObject {
+    const item = this.newInvoiceItem(
+      subscription.customer,
+      {
+        amount: proration.amount,
+        currency: subscription.currency,
+        description: proration.description,
+        periodStart: proration.period.start,
+        periodEnd: proration.period.end,
+      },
+      null,
+      persist,
+    );
+    item.parent = {
+      subscription_details: { subscription: subscription.id, subscription_item: proration.item.id },
+      type: 'subscription_details',
+    };
+    item.pricing = {
+      price_details: { price: proration.item.price.id, product: proration.item.price.product },
+      type: 'price_details',
+      unit_amount_decimal: proration.item.price.unit_amount_decimal,
+    };
+    item.proration = true;
+    item.proration_details = {
+      credited_items: proration.credited
+        ? { invoice_line_item_details: proration.credited, type: 'invoice_line_items' }
+        : null,
+      discount_amounts: [],
+    };
+    item.quantity = proration.quantity;
+    item.quantity_decimal = String(proration.quantity);
+    return item;
+  }
+
+  /**
+   * POST /v1/subscriptions/:id with `items`: the items change (`customer.subscription.updated`, with
+   * previous_attributes.items), and by `proration_behavior`:
+   * - `create_prorations` (the default): the prorations become pending invoice items (`invoice: null`,
+   *   `invoiceitem.created`), billed by the subscription's next invoice;
+   * - `always_invoice`: an invoice of them (and of the subscription's other pending items) is made at once
+   *   (billing_reason subscription_update), finalized and charged as any other invoice;
+   * - `none`: nothing but the change.
+   * The charge follows `payment_behavior` (SDK SubscriptionUpdateParams): allow_incomplete (default) makes
+   * the subscription past_due when it fails; default_incomplete finalizes without charging (past_due);
+   * error_if_incomplete answers 402 and changes nothing; pending_if_incomplete (pending updates) is not
+   * modelled and refused. `mutate` applies the update's other fields.
+   */
+  changeSubscription(
+    id: string,
+    request: RequestRef,
+    input: SubscriptionChangeInput,
+    mutate: (subscription: SubscriptionObject) => void = () => undefined,
+  ): SubscriptionObject {
+    const subscription = this.subscription(id);
+    const customer = this.customer(subscription.customer, 'customer');
+    const plan = this.planChange(subscription, input);
+    const paymentBehavior = input.paymentBehavior ?? 'allow_incomplete';
+    if (paymentBehavior === 'pending_if_incomplete') {
+      throw invalidRequest(
+        'The fake Stripe does not model pending updates (payment_behavior=pending_if_incomplete).',
+        'payment_behavior',
+      );
+    }
+    const invoicesNow = plan.behavior === 'always_invoice' && plan.prorations.length > 0;
+    if (invoicesNow && paymentBehavior === 'error_if_incomplete') {
+      const due =
+        plan.prorations.reduce((sum, proration) => sum + proration.amount, 0) +
+        this.pendingInvoiceItems(customer.id, id).reduce((sum, item) => sum + item.amount, 0);
+      const chargeable = this.chargeSucceeds(
+        customer,
+        subscription.default_payment_method ?? customer.invoice_settings.default_payment_method,
+      );
+      if (due > 0 && subscription.collection_method === 'charge_automatically' && chargeable !== true) {
+        throw chargeable === 'no_payment_method' ? noPaymentMethodError() : cardDeclined();
+      }
+    }
+    this.updateSubscription(id, request, (target) => {
+      mutate(target);
+      if (plan.items) target.items = { ...target.items, data: plan.items };
+    });
+    for (const proration of plan.prorations) {
+      this.emit('invoiceitem.created', this.prorationItem(subscription, proration, true), request);
+    }
+    if (!invoicesNow) return subscription;
+    const now = this.now();
+    const invoice = this.createInvoice(
+      customer.id,
+      { subscription: id, periodStart: now, periodEnd: now, lines: [], billingReason: 'subscription_update' },
+      request,
+      { pending: this.pendingInvoiceItems(customer.id, id) },
+    );
+    this.finalizeInvoice(invoice.id, request);
+    if (invoice.status !== 'open' || invoice.collection_method !== 'charge_automatically')
+      return subscription;
+    if (paymentBehavior === 'default_incomplete') {
+      if (subscription.status === 'active') {
+        this.updateSubscription(id, request, (target) => {
+          target.status = 'past_due';
+        });
+      }
+      return subscription;
+    }
+    this.payInvoice(invoice.id, request, { via: 'automatic' });
+    return subscription;
+  }
+
+  /**
+   * POST /v1/invoices/create_preview for a subscription (`subscription`, or the customer's first
+   * subscription that is not canceled), with `subscription_details` applied as the update would apply
+   * them now, nothing kept and nothing raised. With `always_invoice` and something to invoice, the
+   * invoice the update would make at once (its prorations and the subscription's pending items);
+   * otherwise the upcoming renewal: the pending items (prorations included), the licensed prices for
+   * the next period and the metered usage of the current one so far. `billing_reason` is `upcoming`
+   * (SDK: "Reserved for upcoming invoices created through the Create Preview Invoice API").
+   */
+  previewInvoice(
+    input: SubscriptionChangeInput & { customer?: string; subscription?: string },
+  ): InvoiceObject {
+    let subscriptionId = input.subscription;
+    if (subscriptionId === undefined) {
+      if (input.items.length > 0) {
+        throw invalidRequest(
+          'The fake Stripe previews changes to an existing subscription only: pass `subscription`.',
+          'subscription',
+        );
+      }
+      if (input.customer === undefined) throw missingParam('customer');
+      const customer = this.customer(input.customer, 'customer');
+      subscriptionId = [...this.subscriptions.values()].find(
+        (candidate) => candidate.customer === customer.id && candidate.status !== 'canceled',
+      )?.id;
+      if (!subscriptionId) {
+        throw invalidRequest(
+          `No upcoming invoices for customer: ${customer.id}`,
+          undefined,
+          'invoice_upcoming_none',
+        );
+      }
+    }
+    const subscription = this.subscription(subscriptionId, 'subscription');
+    if (input.customer !== undefined && input.customer !== subscription.customer) {
+      this.customer(input.customer, 'customer');
+      throw invalidRequest(
+        `The subscription ${subscription.id} does not belong to the customer ${input.customer}.`,
+        'subscription',
+      );
+    }
+    if (subscription.status === 'canceled') {
+      throw invalidRequest(
+        `No upcoming invoices for subscription: ${subscription.id}`,
+        undefined,
+        'invoice_upcoming_none',
+      );
+    }
+    // Stripe (SDK): with proration_date, "subscription_details.proration_behavior cannot be set to 'none'".
+    if (input.prorationDate !== undefined && input.prorationBehavior === 'none') {
+      throw invalidRequest(
+        'You cannot set subscription_details[proration_date] when subscription_details[proration_behavior] is none.',
+        'subscription_details[proration_behavior]',
+      );
+    }
+    const plan = this.planChange(subscription, input);
+    const prorationItems = plan.prorations.map((proration) =>
+      this.prorationItem(subscription, proration, false),
+    );
+    const changed = clone(subscription);
+    if (plan.items) changed.items = { ...changed.items, data: clone(plan.items) };
+    const preview = {
+      subscription: changed,
+      ...(plan.prorations.length > 0 ? { prorationDate: plan.at } : {}),
+    };
+    const pending = this.pendingInvoiceItems(subscription.customer, subscription.id);
+    if (plan.behavior === 'always_invoice' && prorationItems.length > 0) {
+      const now = this.now();
+      return this.createInvoice(
+        subscription.customer,
+        { periodStart: now, periodEnd: now, lines: [], billingReason: 'upcoming' },
+        automaticRequest,
+        { pending: [...pending, ...prorationItems], preview },
+      );
+    }
+    const current = {
+      start: subscription.items.data[0]?.current_period_start ?? this.now(),
+      end: subscription.items.data[0]?.current_period_end ?? this.now(),
+    };
+    const next = this.nextPeriod(subscription);
+    for (const item of changed.items.data) {
+      item.current_period_start = next.start;
+      item.current_period_end = next.end;
+    }
+    return this.createInvoice(
+      subscription.customer,
+      { periodStart: current.start, periodEnd: current.end, billingReason: 'upcoming' },
+      automaticRequest,
+      { pending: [...pending, ...prorationItems], preview },
+    );
+  }
+
+  // --- subscription schedules (downgrades at period end) ---
+
+  subscriptionSchedule(id: string, param = 'id'): SubscriptionScheduleObject {
+    const schedule = this.subscriptionSchedules.get(id);
+    if (!schedule) throw noSuch('subscription_schedule', id, param);
+    return schedule;
+  }
+
+  private phaseItems(items: SubscriptionItemObject[]): SubscriptionSchedulePhaseItem[] {
+    return items.map((item) => ({
+      billing_thresholds: null,
+      discounts: [],
+      metadata: clone(item.metadata),
+      plan: item.price.id,
+      price: item.price.id,
+      ...(item.quantity !== undefined ? { quantity: item.quantity } : {}),
+      tax_rates: [],
+    }));
+  }
+
+  private phase(
+    input: Pick<SubscriptionSchedulePhase, 'start_date' | 'end_date' | 'items' | 'currency'> &
+      Partial<Pick<SubscriptionSchedulePhase, 'metadata' | 'proration_behavior'>>,
+  ): SubscriptionSchedulePhase {
+    return {
+      add_invoice_items: [],
+      application_fee_percent: null,
+      billing_cycle_anchor: null,
+      billing_thresholds: null,
+      collection_method: null,
+      currency: input.currency,
+      default_payment_method: null,
+      default_tax_rates: [],
+      description: null,
+      discounts: [],
+      end_date: input.end_date,
+      invoice_settings: null,
+      items: input.items,
+      metadata: input.metadata ?? {},
+      on_behalf_of: null,
+      proration_behavior: input.proration_behavior ?? 'create_prorations',
+      start_date: input.start_date,
+      transfer_data: null,
+      trial_end: null,
+    };
+  }
+
+  /**
+   * POST /v1/subscription_schedules with `from_subscription`: a schedule `active` at once, whose one
+   * phase is the subscription's current items over its current period (current_period_start to
+   * current_period_end), end_behavior release; the subscription's `schedule` names it
+   * (`subscription_schedule.created`, then `customer.subscription.updated`). A schedule that creates its
+   * own subscription (`customer` + `phases`) is not modelled.
+   */
+  createSubscriptionSchedule(
+    input: { fromSubscription?: string; metadata?: Metadata },
+    request: RequestRef,
+  ): SubscriptionScheduleObject {
+    if (input.fromSubscription === undefined) {
+      throw invalidRequest(
+        'The fake Stripe makes subscription schedules from an existing subscription only: pass `from_subscription`.',
+        'from_subscription',
+      );
+    }
+    const subscription = this.subscription(input.fromSubscription, 'from_subscription');
+    if (subscription.status === 'canceled' || subscription.status === 'incomplete_expired') {
+      throw invalidRequest(
+        `You cannot migrate a subscription that is ${subscription.status}.`,
+        'from_subscription',
+      );
+    }
+    if (subscription.schedule) {
+      throw invalidRequest(
+        `You cannot migrate a subscription that is already attached to a schedule: \`${subscription.schedule}\`.`,
+        'from_subscription',
+      );
+    }
+    const firstItem = subscription.items.data[0];
+    if (!firstItem) throw new Error(`fake Stripe: subscription ${subscription.id} has no items`);
+    const current = { start_date: firstItem.current_period_start, end_date: firstItem.current_period_end };
+    const customer = this.customer(subscription.customer);
+    const schedule: SubscriptionScheduleObject = {
+      id: newId('sub_sched'),
+      object: 'subscription_schedule',
+      application: null,
+      billing_mode: { flexible: { proration_discounts: 'included' }, type: 'flexible' },
+      canceled_at: null,
+      completed_at: null,
+      created: this.now(),
+      current_phase: { ...current },
+      customer: customer.id,
+      customer_account: null,
+      default_settings: {
+        application_fee_percent: null,
+        automatic_tax: { disabled_reason: null, enabled: false, liability: null },
+        billing_cycle_anchor: 'automatic',
+        billing_thresholds: null,
+        collection_method: subscription.collection_method,
+        default_payment_method: subscription.default_payment_method,
+        description: subscription.description,
+        invoice_settings: {
+          account_tax_ids: null,
+          custom_fields: null,
+          days_until_due: subscription.days_until_due,
+          description: null,
+          footer: null,
+          issuer: { type: 'self' },
+        },
+        on_behalf_of: null,
+        transfer_data: null,
+      },
+      end_behavior: 'release',
+      livemode: this.options.livemode,
+      metadata: input.metadata ?? {},
+      pause_schedules: [],
+      phases: [
+        this.phase({
+          ...current,
+          currency: subscription.currency,
+          items: this.phaseItems(subscription.items.data),
+        }),
+      ],
+      released_at: null,
+      released_subscription: null,
+      status: 'active',
+      subscription: subscription.id,
+      test_clock: null,
+    };
+    this.subscriptionSchedules.set(schedule.id, schedule);
+    this.emit('subscription_schedule.created', schedule, request);
+    this.updateSubscription(subscription.id, request, (target) => {
+      target.schedule = schedule.id;
+    });
+    return schedule;
+  }
+
+  private scheduleSubscription(schedule: SubscriptionScheduleObject): SubscriptionObject {
+    if (!schedule.subscription) throw new Error(`fake Stripe: schedule ${schedule.id} has no subscription`);
+    return this.subscription(schedule.subscription);
+  }
+
+  private refuseEndedSchedule(schedule: SubscriptionScheduleObject, action: string): void {
+    if (schedule.status !== 'active' && schedule.status !== 'not_started') {
+      throw invalidRequest(
+        `You cannot ${action} a subscription schedule that is currently in the \`${schedule.status}\` status. It must be in one of the following statuses: \`not_started\`, \`active\`.`,
+      );
+    }
+  }
+
+  /**
+   * POST /v1/subscription_schedules/:id: `end_behavior`, `metadata` and `phases`, which replace the
+   * schedule's (past phases may be left out). Each phase starts where the previous one ends (the first
+   * at its `start_date`, required); it ends at `end_date`, or `duration` on from its start, or (the last
+   * one only) one interval of its first price on. Phase boundaries must fall on the subscription's period
+   * boundaries: the fake changes phases only when it renews (advanceSubscriptionPeriod), not mid-period.
+   * When the phase in effect now has other items than the subscription, the subscription changes at once
+   * as an update with items would, by the request's `proration_behavior` (default create_prorations).
+   */
+  updateSubscriptionSchedule(
+    id: string,
+    request: RequestRef,
+    input: {
+      endBehavior?: 'release' | 'cancel';
+      phases?: SchedulePhaseInput[];
+      prorationBehavior?: ProrationBehavior;
+      metadata?: Params;
+    },
+  ): SubscriptionScheduleObject {
+    const schedule = this.subscriptionSchedule(id);
+    this.refuseEndedSchedule(schedule, 'update');
+    const subscription = this.scheduleSubscription(schedule);
+    const now = this.now();
+    const phases = input.phases ? this.resolvePhases(subscription, input.phases, now) : undefined;
+    const current = phases?.find((phase) => phase.start_date <= now && now < phase.end_date);
+    if (phases && !current) {
+      throw invalidRequest(
+        'The subscription schedule is active: its phases must include the current one (a phase whose start_date is in the past and end_date in the future).',
+        'phases',
+      );
+    }
+    // The current phase's items as an update of the subscription's items (by price).
+    if (current) {
+      const changes = this.itemChangesTo(subscription, current.items);
+      if (changes.length > 0) {
+        this.changeSubscription(subscription.id, request, {
+          items: changes,
+          prorationBehavior: input.prorationBehavior ?? 'create_prorations',
+        });
+      }
+    }
+    return this.change(schedule, 'subscription_schedule.updated', request, (target) => {
+      if (input.endBehavior) target.end_behavior = input.endBehavior;
+      if (input.metadata) target.metadata = applyMetadata(target.metadata, input.metadata);
+      if (phases && current) {
+        target.phases = phases;
+        target.current_phase = { start_date: current.start_date, end_date: current.end_date };
+      }
+    });
+  }
+
+  private resolvePhases(
+    subscription: SubscriptionObject,
+    inputs: SchedulePhaseInput[],
+    now: number,
+  ): SubscriptionSchedulePhase[] {
+    if (inputs.length === 0)
+      throw invalidRequest('Missing required param: phases.', 'phases', 'parameter_missing');
+    const boundaries = (until: number) => {
+      const all: number[] = [];
+      for (let months = 0; addMonths(subscription.billing_cycle_anchor, months) <= until; months += 1) {
+        all.push(addMonths(subscription.billing_cycle_anchor, months));
+      }
+      return all;
+    };
+    const phases: SubscriptionSchedulePhase[] = [];
+    inputs.forEach((input, index) => {
+      const label = (field: string) => `phases[${index}][${field}]`;
+      const previousEnd = phases[index - 1]?.end_date;
+      const given = input.startDate === 'now' ? now : input.startDate;
+      if (given === undefined && previousEnd === undefined) throw missingParam(label('start_date'));
+      if (given !== undefined && previousEnd !== undefined && given !== previousEnd) {
+        throw invalidRequest(
+          `The start_date of phase ${index} (${given}) must equal the end_date of the previous phase (${previousEnd}).`,
+          label('start_date'),
+        );
+      }
+      const start = given ?? (previousEnd as number);
+      if (input.items.length === 0) throw missingParam(label('items'));
+      const items = input.items.map((item, itemIndex) => {
+        const param = `phases[${index}][items][${itemIndex}]`;
+        const price = this.priceForSubscription(item.price, `${param}[price]`);
+        if (!price.recurring) {
+          throw invalidRequest(
+            `The price specified is set to \`type=one_time\` but this field only accepts prices with \`type=recurring\`.`,
+            `${param}[price]`,
+          );
+        }
+        const metered = price.recurring.usage_type === 'metered';
+        if (metered && item.quantity !== undefined) {
+          throw invalidRequest(
+            `Quantity should not be specified where usage_type is \`metered\`. Remove quantity from \`${param}\`.`,
+            `${param}[quantity]`,
+          );
+        }
+        return {
+          billing_thresholds: null,
+          discounts: [],
+          metadata: item.metadata ?? {},
+          plan: price.id,
+          price: price.id,
+          ...(metered ? {} : { quantity: item.quantity ?? 1 }),
+          tax_rates: [],
+        } satisfies SubscriptionSchedulePhaseItem;
+      });
+      if (input.endDate !== undefined && input.duration !== undefined) {
+        throw invalidRequest(
+          'You may only specify one of these parameters: duration, end_date.',
+          label('duration'),
+        );
+      }
+      let end: number;
+      if (input.endDate !== undefined) end = input.endDate === 'now' ? now : input.endDate;
+      else {
+        const duration =
+          input.duration ?? (index === inputs.length - 1 ? this.priceInterval(items[0]!.price) : undefined);
+        if (!duration) throw missingParam(label('end_date'));
+        end = addInterval(start, duration.interval, duration.intervalCount);
+      }
+      if (end <= start) {
+        throw invalidRequest(
+          `The end_date of phase ${index} (${end}) must be after its start_date (${start}).`,
+          label('end_date'),
+        );
+      }
+      if (end > now && !boundaries(end).includes(end)) {
+        throw invalidRequest(
+          `The fake Stripe changes schedule phases only at the subscription's period boundaries; phase ${index} ends at ${end}, inside a period.`,
+          label('end_date'),
+        );
+      }
+      phases.push(
+        this.phase({
+          start_date: start,
+          end_date: end,
+          currency: subscription.currency,
+          items,
+          ...(input.metadata ? { metadata: input.metadata } : {}),
+          ...(input.prorationBehavior ? { proration_behavior: input.prorationBehavior } : {}),
+        }),
+      );
+    });
+    return phases;
+  }
+
+  private priceInterval(priceId: string): { interval: DurationInterval; intervalCount: number } {
+    const recurring = this.price(priceId).recurring;
+    return { interval: recurring?.interval ?? 'month', intervalCount: recurring?.interval_count ?? 1 };
+  }
+
+  /**
+   * The item changes (as an update's `items[]`) that give the subscription a phase's items: an item whose
+   * price the phase keeps stays (its quantity follows the phase), the others are deleted, and the
+   * phase's other prices are added as new items.
+   */
+  private itemChangesTo(
+    subscription: SubscriptionObject,
+    target: SubscriptionSchedulePhaseItem[],
+  ): SubscriptionItemChange[] {
+    const changes: SubscriptionItemChange[] = [];
+    const kept = new Set<string>();
+    for (const item of subscription.items.data) {
+      const wanted = target.find(
+        (candidate) => candidate.price === item.price.id && !kept.has(candidate.price),
+      );
+      if (!wanted) {
+        changes.push({ id: item.id, deleted: true });
+        continue;
+      }
+      kept.add(wanted.price);
+      if (wanted.quantity !== undefined && wanted.quantity !== item.quantity) {
+        changes.push({ id: item.id, quantity: wanted.quantity });
+      }
+    }
+    for (const wanted of target) {
+      if (kept.has(wanted.price)) continue;
+      changes.push({
+        price: wanted.price,
+        ...(wanted.quantity !== undefined ? { quantity: wanted.quantity } : {}),
+      });
+    }
+    return changes;
+  }
+
+  /**
+   * POST /v1/subscription_schedules/:id/release: the schedule stops (`released`, `released_at`,
+   * `released_subscription`, no `subscription` or `current_phase`); the subscription keeps its items and
+   * loses its `schedule` (`subscription_schedule.released`, then `customer.subscription.updated`).
+   * `preserve_cancel_date` changes nothing: the fake's schedules never set a cancellation.
+   */
+  releaseSubscriptionSchedule(id: string, request: RequestRef): SubscriptionScheduleObject {
+    const schedule = this.subscriptionSchedule(id);
+    this.refuseEndedSchedule(schedule, 'release');
+    this.endSchedule(schedule, 'released', request);
+    return schedule;
+  }
+
+  /**
+   * POST /v1/subscription_schedules/:id/cancel: the schedule is `canceled` and its subscription canceled
+   * at once (`subscription_schedule.canceled`, `customer.subscription.deleted`). Stripe's final invoice
+   * (`invoice_now`) and proration credit (`prorate`) are not modelled: nothing is invoiced.
+   */
+  cancelSubscriptionSchedule(id: string, request: RequestRef): SubscriptionScheduleObject {
+    const schedule = this.subscriptionSchedule(id);
+    this.refuseEndedSchedule(schedule, 'cancel');
+    const subscription = schedule.subscription ? this.subscriptions.get(schedule.subscription) : undefined;
+    this.endSchedule(schedule, 'canceled', request);
+    if (subscription && subscription.status !== 'canceled') this.cancelSubscription(subscription.id, request);
+    return schedule;
+  }
+
+  private endSchedule(
+    schedule: SubscriptionScheduleObject,
+    status: 'released' | 'canceled' | 'completed',
+    request: RequestRef,
+    at = this.now(),
+  ): void {
+    const subscriptionId = schedule.subscription;
+    schedule.status = status;
+    schedule.current_phase = null;
+    if (status === 'released') {
+      schedule.released_at = at;
+      schedule.released_subscription = subscriptionId;
+      schedule.subscription = null;
+    } else if (status === 'canceled') {
+      schedule.canceled_at = at;
+    } else {
+      schedule.completed_at = at;
+    }
+    this.emit(`subscription_schedule.${status}`, schedule, request);
+    if (status === 'released' && subscriptionId) {
+      this.updateSubscription(subscriptionId, request, (target) => {
+        target.schedule = null;
+      });
+    }
+  }
+
+  /**
+   * At a renewal: what the subscription's schedule does at the period start `next.start`. Entering a
+   * phase gives the subscription that phase's items for the new period and merges the phase's metadata
+   * into the subscription's (applied by `apply` inside the renewal's own update, so the renewal invoice
+   * bills the new phase's licensed prices in advance). Stripe applies a phase as an update of the
+   * subscription: an item whose price the phase keeps keeps its id, a new price gets a new subscription
+   * item (`si_…`), and an item the phase drops is deleted. After the last phase, end_behavior `release`
+   * releases the schedule (the subscription stays on the last phase's items); `cancel` would cancel the
+   * subscription at that period end, which the fake does not model (it refuses the renewal).
+   */
+  private schedulePhaseAt(
+    subscription: SubscriptionObject,
+    next: { start: number; end: number },
+  ): { apply: (target: SubscriptionObject) => void; after: () => void } | undefined {
+    const schedule = subscription.schedule
+      ? this.subscriptionSchedules.get(subscription.schedule)
+      : undefined;
+    if (!schedule || schedule.status !== 'active') return undefined;
+    const phase = schedule.phases.find(
+      (candidate) => candidate.start_date <= next.start && next.start < candidate.end_date,
+    );
+    const last = schedule.phases.at(-1);
+    if (!phase) {
+      if (!last || next.start < last.end_date) return undefined;
+      if (schedule.end_behavior === 'cancel') {
+        throw new Error(
+          `fake Stripe: schedule ${schedule.id} ends with end_behavior cancel; a period end that cancels is not modelled`,
+        );
+      }
+      return {
+        apply: (target) => {
+          target.schedule = null;
+        },
+        after: () => {
+          schedule.status = 'released';
+          schedule.current_phase = null;
+          schedule.released_at = last.end_date;
+          schedule.released_subscription = subscription.id;
+          schedule.subscription = null;
+          this.emit('subscription_schedule.released', schedule, automaticRequest);
+        },
+      };
+    }
+    const entering = schedule.current_phase?.start_date !== phase.start_date;
+    return {
+      apply: (target) => {
+        if (!entering) return;
+        const items: SubscriptionItemObject[] = [];
+        phase.items.forEach((wanted, index) => {
+          const existing = target.items.data.find(
+            (item) => item.price.id === wanted.price && !items.includes(item),
+          );
+          if (existing) {
+            if (wanted.quantity !== undefined) existing.quantity = wanted.quantity;
+            existing.metadata = { ...existing.metadata, ...wanted.metadata };
+            items.push(existing);
+            return;
+          }
+          items.push(
+            this.subscriptionItem(
+              target,
+              {
+                price: wanted.price,
+                ...(wanted.quantity !== undefined ? { quantity: wanted.quantity } : {}),
+                metadata: clone(wanted.metadata),
+              },
+              index,
+              next,
+            ),
+          );
+        });
+        target.items = { ...target.items, data: items };
+        target.metadata = applyMetadata(target.metadata, { metadata: phase.metadata });
+      },
+      after: () => {
+        if (!entering) return;
+        this.change(schedule, 'subscription_schedule.updated', automaticRequest, (target) => {
+          target.current_phase = { start_date: phase.start_date, end_date: phase.end_date };
+        });
+      },
+    };
   }
 
   setSubscriptionStatus(id: string, status: SubscriptionStatus): SubscriptionObject {
@@ -993,9 +1975,53 @@ export class StripeStore {
     invoice.amount_remaining = Math.max(0, invoice.amount_due - invoice.amount_paid);
   }
 
-  private invoiceItemLine(invoice: InvoiceObject, item: InvoiceItemObject): InvoiceLineItemObject {
+  // A proration item is billed as a line of its subscription item (`subscription_item_details`, with
+  // `invoice_item` naming it, null on a preview where it does not exist yet); any other item as an
+  // `invoice_item_details` line.
+  private invoiceItemLine(
+    invoice: InvoiceObject,
+    item: InvoiceItemObject,
+    lineId = this.id('il'),
+  ): InvoiceLineItemObject {
+    const subscriptionItem = item.parent?.subscription_details?.subscription_item;
+    const credited = item.proration_details?.credited_items?.invoice_line_item_details;
+    if (item.proration && subscriptionItem) {
+      const subscription = item.parent?.subscription_details?.subscription ?? null;
+      return {
+        id: lineId,
+        object: 'line_item',
+        amount: item.amount,
+        currency: item.currency,
+        description: item.description,
+        discount_amounts: [],
+        discountable: item.discountable,
+        discounts: [],
+        invoice: invoice.id,
+        livemode: this.options.livemode,
+        metadata: clone(item.metadata),
+        parent: {
+          invoice_item_details: null,
+          subscription_item_details: {
+            invoice_item: item.id || null,
+            proration: true,
+            proration_details: { credited_items: credited ? clone(credited) : null },
+            subscription,
+            subscription_item: subscriptionItem,
+          },
+          type: 'subscription_item_details',
+        },
+        period: { ...item.period },
+        pretax_credit_amounts: [],
+        pricing: item.pricing ? clone(item.pricing) : null,
+        quantity: item.quantity,
+        quantity_decimal: item.quantity_decimal,
+        subscription,
+        subtotal: item.amount,
+        taxes: [],
+      };
+    }
     return {
-      id: this.id('il'),
+      id: lineId,
       object: 'line_item',
       amount: item.amount,
       currency: item.currency,
@@ -1009,8 +2035,8 @@ export class StripeStore {
       parent: {
         invoice_item_details: {
           invoice_item: item.id,
-          proration: false,
-          proration_details: { credited_items: null },
+          proration: item.proration,
+          proration_details: { credited_items: credited ? clone(credited) : null },
           subscription: item.parent?.subscription_details?.subscription ?? null,
         },
         subscription_item_details: null,
@@ -1031,10 +2057,12 @@ export class StripeStore {
     customer: string,
     input: Omit<InvoiceItemInput, 'customer' | 'invoice'> & { currency: string },
     invoice: string | null,
+    // A preview's items are made but never kept (and have no id).
+    persist = true,
   ): InvoiceItemObject {
     const now = this.now();
     const item: InvoiceItemObject = {
-      id: this.id('ii'),
+      id: persist ? this.id('ii') : '',
       object: 'invoiceitem',
       amount: input.amount,
       currency: input.currency,
@@ -1056,20 +2084,43 @@ export class StripeStore {
       tax_rates: [],
       test_clock: null,
     };
-    this.invoiceItems.set(item.id, item);
+    if (persist) this.invoiceItems.set(item.id, item);
     return item;
   }
 
+  /**
+   * The customer's pending invoice items (no invoice yet) that the next invoice of `subscription` takes:
+   * its own (prorations) and the customer's that belong to no subscription, oldest first. Stripe adds
+   * pending invoice items to the customer's next invoice.
+   */
+  pendingInvoiceItems(customer: string, subscription: string | undefined): InvoiceItemObject[] {
+    return [...this.invoiceItems.values()].filter((item) => {
+      if (item.customer !== customer || item.invoice !== null) return false;
+      const owner = item.parent?.subscription_details?.subscription;
+      return owner === undefined || owner === subscription;
+    });
+  }
+
   // A draft as Stripe's billing engine makes it at a period's end (or a manual one without subscription).
+  //
+  // `extra.pending`: invoice items billed on it (default, for an invoice the engine makes from a
+  // subscription's items: the pending ones, `pendingInvoiceItems`), before the subscription's lines.
+  // `extra.preview`: the invoice POST /v1/invoices/create_preview answers, built from `subscription`
+  // (the subscription as the change would leave it) without keeping or raising anything.
   createInvoice(
     customerId: string,
     input: InvoiceInput,
     request: RequestRef = automaticRequest,
+    extra: {
+      pending?: InvoiceItemObject[];
+      preview?: { subscription: SubscriptionObject; prorationDate?: number };
+    } = {},
   ): InvoiceObject {
     const customer = this.customer(customerId, 'customer');
-    const subscription = input.subscription
-      ? this.subscription(input.subscription, 'subscription')
-      : undefined;
+    const preview = extra.preview;
+    const subscription =
+      preview?.subscription ??
+      (input.subscription ? this.subscription(input.subscription, 'subscription') : undefined);
     if (subscription && subscription.customer !== customer.id) {
       throw invalidRequest(
         `The subscription ${subscription.id} does not belong to the customer ${customer.id}.`,
@@ -1082,6 +2133,8 @@ export class StripeStore {
     const periodEnd = input.periodEnd ?? firstItem?.current_period_end ?? now;
     const fromMeters =
       subscription !== undefined && input.lines === undefined && input.amountDue === undefined;
+    const pending =
+      extra.pending ?? (fromMeters && !preview ? this.pendingInvoiceItems(customer.id, subscription.id) : []);
     const lineInputs: InvoiceLineInput[] = fromMeters
       ? subscriptionCycleLines(this, subscription, { start: periodStart, end: periodEnd })
       : (input.lines ?? [{ amount: input.amountDue ?? 0 }]);
@@ -1098,9 +2151,11 @@ export class StripeStore {
     }
     const currency = input.currency ?? subscription?.currency ?? 'usd';
     const collectionMethod = subscription?.collection_method ?? 'charge_automatically';
-    const autoAdvance = subscription !== undefined;
+    const autoAdvance = subscription !== undefined && !preview;
     const invoice: InvoiceObject = {
-      id: this.id('in'),
+      // Stripe: "For preview invoices created using the create preview endpoint, this id will be
+      // prefixed with `upcoming_in`" (the SDK's Invoice.id).
+      id: preview ? newId('upcoming_in') : this.id('in'),
       object: 'invoice',
       account_country: 'US',
       account_name: 'Fake Stripe',
@@ -1154,7 +2209,13 @@ export class StripeStore {
       parent: subscription
         ? {
             quote_details: null,
-            subscription_details: { metadata: clone(subscription.metadata), subscription: subscription.id },
+            subscription_details: {
+              metadata: clone(subscription.metadata),
+              subscription: subscription.id,
+              ...(preview?.prorationDate !== undefined
+                ? { subscription_proration_date: preview.prorationDate }
+                : {}),
+            },
             type: 'subscription_details',
           }
         : null,
@@ -1184,10 +2245,13 @@ export class StripeStore {
       total_excluding_tax: 0,
       total_pretax_credit_amounts: [],
       total_taxes: [],
-      webhooks_delivered_at: now,
+      webhooks_delivered_at: preview ? null : now,
     };
     invoice.lines.url = `/v1/invoices/${invoice.id}/lines`;
-    invoice.lines.data = lineInputs.map((line, index) => {
+    // Stripe's preview lines have temporary ids.
+    const lineId = () => (preview ? newId('il_tmp') : this.id('il'));
+    const itemLines = pending.map((item) => this.invoiceItemLine(invoice, item, lineId()));
+    const subscriptionLines = lineInputs.map((line, index) => {
       const item =
         subscription?.items.data.find((candidate) => candidate.price.id === line.price) ??
         (subscription && !line.price && index === 0 && input.lines === undefined ? firstItem : undefined);
@@ -1204,8 +2268,9 @@ export class StripeStore {
             ...(line.metadata ? { metadata: line.metadata } : {}),
           },
           invoice.id,
+          !preview,
         );
-        const itemLine = this.invoiceItemLine(invoice, invoiceItem);
+        const itemLine = this.invoiceItemLine(invoice, invoiceItem, lineId());
         if (line.quantity !== undefined) {
           itemLine.quantity = line.quantity;
           itemLine.quantity_decimal = String(line.quantity);
@@ -1214,7 +2279,7 @@ export class StripeStore {
       }
       const quantity = line.quantity ?? item.quantity ?? 0;
       return {
-        id: this.id('il'),
+        id: lineId(),
         object: 'line_item',
         amount: line.amount,
         currency,
@@ -1250,7 +2315,10 @@ export class StripeStore {
         taxes: [],
       } satisfies InvoiceLineItemObject;
     });
+    invoice.lines.data = [...itemLines, ...subscriptionLines];
     this.recomputeInvoiceTotals(invoice);
+    if (preview) return invoice;
+    for (const item of pending) item.invoice = invoice.id;
     this.invoices.set(invoice.id, invoice);
     if (fromMeters) this.meteredInvoices.add(invoice.id);
     if (subscription) subscription.latest_invoice = invoice.id;
@@ -1460,11 +2528,7 @@ export class StripeStore {
       throw invalidRequest(`This invoice can no longer be paid because it has been voided.`);
     }
     const paymentMethod = this.invoicePaymentMethod(invoice, options.paymentMethod);
-    const noPaymentMethod = () =>
-      invalidRequest(
-        'This customer has no attached payment source or default payment method. Please consider adding a default payment method. For more information, visit https://stripe.com/docs/billing/subscriptions/payment-methods-setting#payment-method-priority.',
-      );
-    if (!paymentMethod && options.via === 'api' && invoice.amount_due > 0) throw noPaymentMethod();
+    if (!paymentMethod && options.via === 'api' && invoice.amount_due > 0) throw noPaymentMethodError();
     // Paying a draft finalizes it first (which settles a zero-amount invoice on its own).
     if (invoice.status === 'draft' && this.finalizeInvoice(id, request).status === 'paid') return invoice;
     const now = this.now();
@@ -1506,8 +2570,16 @@ export class StripeStore {
     invoice.status_transitions.paid_at = this.now();
     this.emit('invoice.paid', invoice, request);
     this.emit('invoice.payment_succeeded', invoice, request);
-    // A past_due subscription recovers once none of its invoices is left unpaid after an attempt.
+    // An incomplete subscription becomes active once its first invoice is paid (Stripe: "Once the first
+    // invoice is paid, the subscription moves into an active status").
     const subscription = this.invoiceSubscription(invoice);
+    if (subscription?.status === 'incomplete' && invoice.billing_reason === 'subscription_create') {
+      this.updateSubscription(subscription.id, request, (target) => {
+        target.status = 'active';
+      });
+      return invoice;
+    }
+    // A past_due subscription recovers once none of its invoices is left unpaid after an attempt.
     if (subscription && (subscription.status === 'past_due' || subscription.status === 'unpaid')) {
       const stillUnpaid = [...this.invoices.values()].some(
         (other) =>

@@ -30,6 +30,11 @@ export const EVENT_TYPES = [
   'payment_intent.succeeded',
   'payment_method.attached',
   'payment_method.detached',
+  'subscription_schedule.canceled',
+  'subscription_schedule.completed',
+  'subscription_schedule.created',
+  'subscription_schedule.released',
+  'subscription_schedule.updated',
 ] as const;
 
 function eventTypeName(type: string): string {
@@ -45,6 +50,7 @@ const OBJECT_TYPES: Record<string, string> = {
   price: 'Stripe.Price',
   subscription: 'Stripe.Subscription',
   subscription_item: 'Stripe.SubscriptionItem',
+  subscription_schedule: 'Stripe.SubscriptionSchedule',
   setup_intent: 'Stripe.SetupIntent',
   payment_intent: 'Stripe.PaymentIntent',
   'checkout.session': 'Stripe.Checkout.Session',
@@ -91,9 +97,17 @@ const REQUEST_TYPES: Array<[method: string, path: RegExp, type: string]> = [
   ['GET', /^\/v1\/subscriptions\/[^/]+$/, 'Stripe.SubscriptionRetrieveParams'],
   ['POST', /^\/v1\/subscriptions\/[^/]+$/, 'Stripe.SubscriptionUpdateParams'],
   ['DELETE', /^\/v1\/subscriptions\/[^/]+$/, 'Stripe.SubscriptionCancelParams'],
+  ['POST', /^\/v1\/subscription_schedules$/, 'Stripe.SubscriptionScheduleCreateParams'],
+  ['GET', /^\/v1\/subscription_schedules$/, 'Stripe.SubscriptionScheduleListParams'],
+  ['GET', /^\/v1\/subscription_schedules\/[^/]+$/, 'Stripe.SubscriptionScheduleRetrieveParams'],
+  ['POST', /^\/v1\/subscription_schedules\/[^/]+\/release$/, 'Stripe.SubscriptionScheduleReleaseParams'],
+  ['POST', /^\/v1\/subscription_schedules\/[^/]+\/cancel$/, 'Stripe.SubscriptionScheduleCancelParams'],
+  ['POST', /^\/v1\/subscription_schedules\/[^/]+$/, 'Stripe.SubscriptionScheduleUpdateParams'],
   ['GET', /^\/v1\/invoices$/, 'Stripe.InvoiceListParams'],
   ['GET', /^\/v1\/invoices\/[^/]+$/, 'Stripe.InvoiceRetrieveParams'],
   ['GET', /^\/v1\/invoices\/[^/]+\/lines$/, 'Stripe.InvoiceListLineItemsParams'],
+  // Before POST /v1/invoices/:id, whose pattern it also matches.
+  ['POST', /^\/v1\/invoices\/create_preview$/, 'Stripe.InvoiceCreatePreviewParams'],
   ['POST', /^\/v1\/invoices\/[^/]+$/, 'Stripe.InvoiceUpdateParams'],
   ['POST', /^\/v1\/invoices\/[^/]+\/finalize$/, 'Stripe.InvoiceFinalizeInvoiceParams'],
   ['POST', /^\/v1\/invoices\/[^/]+\/pay$/, 'Stripe.InvoicePayParams'],
