@@ -1,4 +1,5 @@
 import { billingPeriods } from './billing-periods.js';
+import { build } from './build.js';
 import { collection } from './collection.js';
 import { devStartup } from './dev-startup.js';
 import { entitlements } from './entitlements.js';
@@ -7,7 +8,15 @@ import { report, type Scenario } from './report.js';
 import { webhooks } from './webhooks.js';
 
 // `npm run bench [name…]`: runs the scenarios (all by default) and records their figures.
-const scenarios: Scenario[] = [devStartup, webhooks, billingPeriods, openWorkflows, collection, entitlements];
+const scenarios: Scenario[] = [
+  devStartup,
+  webhooks,
+  billingPeriods,
+  openWorkflows,
+  collection,
+  entitlements,
+  build,
+];
 
 const wanted = process.argv.slice(2);
 for (const scenario of scenarios) {

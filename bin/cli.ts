@@ -1,38 +1,39 @@
 import { ConfigError } from '../src/config.js';
-import { demoCommand } from './commands/demo.js';
-import { devCommand } from './commands/dev.js';
-import {
-  apiCommand,
-  canaryCommand,
-  migrateCommand,
-  setupTemporalCommand,
-  workerCommand,
-} from './commands/production.js';
-import { installAllServers } from './servers/install.js';
+
+// Each command loads its modules when it runs: `worker` and `api` never load `dev`'s sandbox (the
+// fakes of test/, which need devDependencies), so the compiled build runs them on production
+// dependencies alone.
+const production = () => import('./commands/production.js');
 
 const COMMANDS: Record<string, { describe: string; run: (env: NodeJS.ProcessEnv) => Promise<unknown> }> = {
   dev: {
     describe: 'everything on this machine: Temporal dev server + UI, Postgres, worker, API',
-    run: devCommand,
+    run: async (env) => (await import('./commands/dev.js')).devCommand(env),
   },
   demo: {
     describe: 'drive one customer through the running sandbox, signup to active subscription',
-    run: demoCommand,
+    run: async (env) => (await import('./commands/demo.js')).demoCommand(env),
   },
-  worker: { describe: 'the Temporal worker (production)', run: workerCommand },
-  api: { describe: 'the HTTP API (production)', run: apiCommand },
-  migrate: { describe: 'apply database migrations and exit', run: migrateCommand },
+  worker: {
+    describe: 'the Temporal worker (production)',
+    run: async (env) => (await production()).workerCommand(env),
+  },
+  api: { describe: 'the HTTP API (production)', run: async (env) => (await production()).apiCommand(env) },
+  migrate: {
+    describe: 'apply database migrations and exit',
+    run: async (env) => (await production()).migrateCommand(env),
+  },
   'setup-temporal': {
     describe: 'register search attributes and create or update the schedules, then exit',
-    run: setupTemporalCommand,
+    run: async (env) => (await production()).setupTemporalCommand(env),
   },
   canary: {
     describe: 'run a canary workflow through a running worker and print its result',
-    run: async (env) => console.log(JSON.stringify(await canaryCommand(env))),
+    run: async (env) => console.log(JSON.stringify(await (await production()).canaryCommand(env))),
   },
   'install-servers': {
     describe: 'build the Temporal CLI, the time-skipping test server and stripe-mock into .cache/',
-    run: () => installAllServers(),
+    run: async () => (await import('./servers/install.js')).installAllServers(),
   },
 };
 
