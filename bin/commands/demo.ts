@@ -42,6 +42,9 @@ export async function demoCommand(env: NodeJS.ProcessEnv): Promise<void> {
   );
   const auth0Secret = env.AUTH0_WEBHOOK_SECRET || secrets.AUTH0_WEBHOOK_SECRET;
   const adminToken = (env.ADMIN_CREDENTIALS || secrets.ADMIN_CREDENTIALS || '').split(',')[0]?.split(':')[1];
+  const serviceToken = (env.SERVICE_CREDENTIALS || secrets.SERVICE_CREDENTIALS || '')
+    .split(',')[0]
+    ?.split(':')[1];
   const json = { 'content-type': 'application/json' };
 
   const suffix = Date.now().toString(36);
@@ -79,7 +82,7 @@ export async function demoCommand(env: NodeJS.ProcessEnv): Promise<void> {
   const provisioned = await waitFor('awaiting_payment_method');
   say(`   cluster ${provisioned.clusterId}; now awaiting a payment method`);
 
-  say('3. The customer signs in and opens a Stripe Checkout session to save a card');
+  say('3. The customer signs in and opens a Stripe Checkout session on the Basic plan ($19 a month)');
   const { access_token: token } = await call<{ access_token: string }>(`${sandbox.identityUrl}/token`, {
     method: 'POST',
     headers: json,
@@ -92,6 +95,7 @@ export async function demoCommand(env: NodeJS.ProcessEnv): Promise<void> {
     body: JSON.stringify({
       successUrl: 'https://example.test/done',
       cancelUrl: 'https://example.test/cancel',
+      plan: 'basic',
     }),
     expect: 201,
   });
@@ -106,7 +110,52 @@ export async function demoCommand(env: NodeJS.ProcessEnv): Promise<void> {
   });
 
   const active = await waitFor('active');
-  say(`5. Subscription ${active.subscription?.id} created; the customer is active`);
+  say(`5. Subscription ${active.subscription?.id} created on Basic; the customer is active`);
+
+  const service = { ...json, authorization: `Bearer ${serviceToken}` };
+  say("6. The platform reports 100,000 LLM tokens (Basic's monthly quota) as usage events");
+  const at = new Date().toISOString();
+  await call(`${sandbox.apiUrl}/api/usage/events`, {
+    method: 'POST',
+    headers: service,
+    body: JSON.stringify({
+      events: Array.from({ length: 10 }, (_, index) => ({
+        idempotencyKey: `demo-${suffix}-${index}`,
+        customerId,
+        metric: 'tokens',
+        quantity: 10_000,
+        timestamp: at,
+      })),
+    }),
+    expect: 200,
+  });
+  const check = () =>
+    fetch(`${sandbox.apiUrl}/api/entitlements/check`, {
+      method: 'POST',
+      headers: service,
+      body: JSON.stringify({ customerId, metric: 'tokens', amount: 1_000 }),
+      signal: AbortSignal.timeout(10_000),
+    });
+  const refused = await check();
+  const reason = ((await refused.json()) as { error?: { code: string; message: string } }).error;
+  say(`   1,000 more tokens? ${refused.status} ${reason?.code}: ${reason?.message}`);
+
+  say('7. The customer upgrades to Pro mid-period; Stripe prorates the difference at once');
+  const upgrade = await call<{ prorationCents: string; invoiceId: string | null }>(
+    `${sandbox.apiUrl}/api/billing/subscription/plan`,
+    {
+      method: 'POST',
+      headers: { ...json, authorization: `Bearer ${token}` },
+      body: JSON.stringify({ plan: 'pro', idempotencyKey: `demo-${suffix}-upgrade` }),
+      expect: 200,
+    },
+  );
+  say(
+    `   proration invoice ${upgrade.invoiceId}: $${(Number(upgrade.prorationCents) / 100).toFixed(2)} for the rest of the period`,
+  );
+  const allowed = await check();
+  const answer = (await allowed.json()) as { remaining?: string };
+  say(`   1,000 more tokens now? ${allowed.status}, ${answer.remaining} left of Pro's 1,000,000`);
   say(
     `\nSee the whole history: ${sandbox.temporalUiUrl}/namespaces/default/workflows/${customerWorkflowId(customerId)}`,
   );

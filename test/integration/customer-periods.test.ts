@@ -78,7 +78,7 @@ describe('customerWorkflow billing periods on the dev server', () => {
         expect(description.typedSearchAttributes.get(ReconciliationStatusKey)).toBe('mismatch');
         expect(description.typedSearchAttributes.get(CustomerIdKey)).toBe('c-periods');
         expect(description.typedSearchAttributes.get(BillingStatusKey)).toBe('active');
-        expect(description.memo).toEqual({ email: 'p@example.test' });
+        expect(description.memo).toEqual({ email: 'p@example.test', plan: 'pay_as_you_go' });
       } finally {
         await handle.terminate('test finished').catch(() => undefined);
       }

@@ -56,7 +56,11 @@ describe('npm run dev', () => {
 
     // The sandbox carries a customer from signup to an active subscription, as `npm run demo` shows.
     const demo = await runDemo(env);
-    expect(demo.output).toMatch(/Subscription sub_\w+ created; the customer is active/);
+    expect(demo.output).toMatch(/Subscription sub_\w+ created on Basic; the customer is active/);
+    // Basic's token quota used up: the check is refused with the reason; Pro's proration is shown.
+    expect(demo.output).toMatch(/1,000 more tokens\? 403 quota_exceeded: The tokens quota of 100000/);
+    expect(demo.output).toMatch(/proration invoice in_\w+: \$\d+\.\d\d for the rest of the period/);
+    expect(demo.output).toMatch(/1,000 more tokens now\? 200, 899000 left/);
     expect(demo.code).toBe(0);
 
     // A row written during the first run, read back in the second.
