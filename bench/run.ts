@@ -3,6 +3,7 @@ import { build } from './build.js';
 import { collection } from './collection.js';
 import { devStartup } from './dev-startup.js';
 import { entitlements } from './entitlements.js';
+import { forecast } from './forecast.js';
 import { openWorkflows } from './open-workflows.js';
 import { report, type Scenario } from './report.js';
 import { webhooks } from './webhooks.js';
@@ -16,6 +17,7 @@ const scenarios: Scenario[] = [
   collection,
   entitlements,
   build,
+  forecast,
 ];
 
 const wanted = process.argv.slice(2);
