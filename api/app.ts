@@ -26,6 +26,7 @@ import { adminCustomerRoutes } from './routes/admin-customers.js';
 import { adminInvoiceRoutes } from './routes/admin-invoices.js';
 import { adminMeterErrorRoutes } from './routes/admin-meter-errors.js';
 import { adminOrganisationRoutes } from './routes/admin-organisations.js';
+import { adminReviewRoutes } from './routes/admin-review.js';
 import { adminPlanRoutes } from './routes/admin-plans.js';
 import { adminPricingRoutes } from './routes/admin-pricing.js';
 import { adminStripeEventRoutes } from './routes/admin-stripe-events.js';
@@ -193,6 +194,7 @@ export function createApp(deps: AppDependencies) {
       }),
     );
     app.route('/', adminPricingRoutes(admin));
+    app.route('/', adminReviewRoutes({ db: deps.db }));
     app.route('/', adminPlanRoutes({ db: deps.db, temporal: deps.temporal, entitlements }));
     app.route('/', adminOrganisationRoutes({ db: deps.db }));
     app.route('/', adminInvoiceRoutes(admin));

@@ -32,6 +32,9 @@ import {
   updateRefusal,
 } from '../workflow-client.js';
 import { CustomerErrors } from '../../src/domain/errors.js';
+import { spendAlertOf } from '../../src/db/usage-review.js';
+import { customerForecast } from '../../src/usage/daily-review.js';
+import { forecastAnswer, forecastJson } from '../forecasts.js';
 
 export const exemptionBody = reasonBody.extend({ exempt: z.boolean() });
 
@@ -82,7 +85,10 @@ const getCustomer = createRoute({
   security: security('admin'),
   request: { params: customerParams },
   responses: {
-    200: json('The customer', z.object({ record: z.object({}), state: z.object({}) })),
+    200: json(
+      'The customer',
+      z.object({ record: z.object({}), state: z.object({}), forecast: forecastAnswer.nullable() }),
+    ),
     ...failures(400, 401, 404, 503),
   },
 });
@@ -178,7 +184,14 @@ export function adminCustomerRoutes(deps: AdminCustomerDependencies) {
       const record = await findCustomer(deps.db, id);
       if (!record) throw new ApiError(404, 'customer_not_found', `No customer ${id}`);
       // The workflow's own view (a query: answered by a worker); WorkflowNotFoundError maps to 404.
-      return c.json({ record, state: await customerState(deps.temporal, id) });
+      const [state, forecast, spendAlert] = await Promise.all([
+        customerState(deps.temporal, id),
+        record.currentPeriodStart && record.currentPeriodEnd
+          ? customerForecast(deps.db, id, { start: record.currentPeriodStart, end: record.currentPeriodEnd })
+          : null,
+        spendAlertOf(deps.db, id),
+      ]);
+      return c.json({ record, state, forecast: forecast && forecastJson(forecast, spendAlert) });
     },
     { message: 'Invalid customer id' },
   );

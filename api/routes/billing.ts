@@ -14,7 +14,12 @@ import { balanceOf } from '../../src/db/ledger.js';
 import type { Queryable } from '../../src/db/pool.js';
 import { activeCreditPrice } from '../../src/db/prices.js';
 import { purchaseTerms } from '../../src/domain/credit-purchase.js';
-import { MICROS_PER_CENT, MICROS_PER_DOLLAR, microsToDollars } from '../../src/domain/money.js';
+import {
+  MICROS_PER_CENT,
+  MICROS_PER_DOLLAR,
+  dollarsToMicros,
+  microsToDollars,
+} from '../../src/domain/money.js';
 import { CREDITS_PURPOSE, PLAN_VERSION_METADATA } from '../../workflows/customer/messages.js';
 import { findCurrentPlanVersion } from '../../src/db/plans.js';
 import { planCode } from '../plan-changes.js';
@@ -26,6 +31,9 @@ import { addSubscriptionRoutes } from './subscription.js';
 import { balanceFields, billingMode, idCursor, pageLimit, usdAmount, usdMicros } from '../schemas.js';
 import { balanceJson, customerInvoiceJson, usageDayJson, usageTotalsJson } from '../serializers.js';
 import { DAY_MS } from '../../src/domain/time.js';
+import { setSpendAlert, spendAlertOf } from '../../src/db/usage-review.js';
+import { customerForecast } from '../../src/usage/daily-review.js';
+import { forecastAnswer, forecastJson, spendAlertBody, spendAlertJson } from '../forecasts.js';
 import { INVOICE_STATUSES } from '../../src/domain/invoice.js';
 
 const urls = {
@@ -146,9 +154,25 @@ const overview = createRoute({
         usage: usageTotalsAnswer.nullable(),
         ...balanceFields,
         recentInvoices: z.array(customerInvoice).max(RECENT_INVOICES),
+        forecast: forecastAnswer.nullable(),
       }),
     ),
     ...failures(401, 404, 503),
+  },
+});
+
+const spendAlertRoute = createRoute({
+  ...customer,
+  method: 'put',
+  path: '/api/billing/spend-alert',
+  summary: "Set the monthly spend alert: notified once a period when the period's forecast reaches it",
+  request: { body: jsonBody(spendAlertBody) },
+  responses: {
+    200: json(
+      'The alert',
+      z.object({ spendAlert: z.string().nullable(), spendAlertMicros: z.string().nullable() }),
+    ),
+    ...failures(400, 401, 404),
   },
 });
 const usage = createRoute({
@@ -247,10 +271,12 @@ export function billingRoutes(deps: BillingRouteDependencies) {
   openApiRoute(router, overview, async (c) => {
     const customer = await customerOf(c.var.customerSubject);
     const period = await currentPeriod(deps.db, customer);
-    const [days, balance, { invoices }] = await Promise.all([
+    const [days, balance, { invoices }, forecast, spendAlert] = await Promise.all([
       period ? usageDays(deps.db, customer.id, { periodStart: period.start, periodEnd: period.end }) : null,
       balanceOf(deps.db, customer.id),
       customerInvoices(deps.db, customer.id, { limit: RECENT_INVOICES }),
+      period?.end ? customerForecast(deps.db, customer.id, { start: period.start, end: period.end }) : null,
+      spendAlertOf(deps.db, customer.id),
     ]);
     return c.json({
       customerId: customer.id,
@@ -260,7 +286,15 @@ export function billingRoutes(deps: BillingRouteDependencies) {
       usage: days && usageTotalsJson(usageTotals(days)),
       ...balanceJson(balance),
       recentInvoices: invoices.map(customerInvoiceJson),
+      forecast: forecast && forecastJson(forecast, spendAlert),
     });
+  });
+
+  openApiRoute(router, spendAlertRoute, async (c, { body }) => {
+    const customer = await customerOf(c.var.customerSubject);
+    const micros = body.amount === null ? null : dollarsToMicros(body.amount);
+    await setSpendAlert(deps.db, customer.id, micros);
+    return c.json(spendAlertJson(micros));
   });
 
   openApiRoute(

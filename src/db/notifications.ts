@@ -21,6 +21,10 @@ export const NOTIFICATION_KINDS = [
   'stripe_event_refused',
   // An auto-refill whose card asks for the customer's authentication (migration 009).
   'auto_refill_action_required',
+  // The daily review of collected usage (migration 014): an anomalous day; a forecast reaching the
+  // customer's monthly spend alert.
+  'usage_anomaly',
+  'spend_alert',
 ] as const;
 
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];

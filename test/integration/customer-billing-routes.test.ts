@@ -250,6 +250,18 @@ describe('customer billing routes: overview, usage, invoices and the Stripe port
           amountPaid: n === 7 ? '0' : (n * 10.01).toFixed(2),
           hostedInvoiceUrl: `https://invoice.example.test/in_ada_${n}`,
         })),
+        // Two days of the period collected (and one before it): too little for the trend, the run-rate.
+        forecast: {
+          method: 'run_rate',
+          soFar: '$5.41',
+          soFarMicros: '5413450',
+          projected: '$83.91',
+          projectedMicros: '83908475',
+          daysCollected: 2,
+          daysInPeriod: 31,
+          spendAlert: null,
+          spendAlertReached: false,
+        },
       });
     });
 
@@ -281,6 +293,8 @@ describe('customer billing routes: overview, usage, invoices and the Stripe port
             hostedInvoiceUrl: null,
           },
         ],
+        // The period's end is not known here: no forecast.
+        forecast: null,
       });
     });
 
