@@ -302,6 +302,26 @@ describe('plans on real servers: choice at checkout, upgrade with proration, dow
     expect(
       (await state((current) => current.pendingPlanChange === null, 'no pending change')).plan?.code,
     ).toBe('pro');
+    // An admin suspends and reactivates: the suspension's own quota comes and goes, and lifting it
+    // writes the plan's quota again (here, after someone edited it on the cluster meanwhile).
+    const admin = (action: string) =>
+      fetch(`${apiUrl}/api/admin/customers/${customerId}/${action}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TEST_SECRETS.adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ reason: `plan quota ${action}` }),
+      });
+    expect((await admin('suspend')).status).toBe(200);
+    expect(planQuota(namespace)?.spec.hard).toMatchObject({ 'requests.cpu': '8' });
+    kubernetes.update('resourcequotas', namespace, PLAN_QUOTA_NAME, (quota) => {
+      (quota as unknown as { spec: { hard: Record<string, string> } }).spec.hard = { 'requests.cpu': '64' };
+    });
+    expect(planQuota(namespace)?.spec.hard).toEqual({ 'requests.cpu': '64' });
+    expect((await admin('reactivate')).status).toBe(200);
+    await eventually(
+      async () => planQuota(namespace)?.spec.hard,
+      (hard) => hard?.['requests.cpu'] === '8' && hard.services === '20',
+      "the plan's quota written again after the suspension",
+    );
     await recordHistory(
       env.client,
       customerWorkflowId(customerId),
