@@ -342,6 +342,59 @@ describe('plans, entitlements and usage events on real Postgres', () => {
     });
   });
 
+  it('should refuse a plan change to an unknown plan, a plan of another currency, or bad input, before asking the workflow', async () => {
+    const token = await identity.tokenFor('auth0|basic');
+    const change = (body: unknown) =>
+      app.request('/api/billing/subscription/plan', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const unknown = await change({ plan: 'platinum' });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({
+      error: { code: 'plan_not_found', details: [{ field: 'plan' }] },
+    });
+    const created = await admin('/api/admin/plans/euro_pro/versions', {
+      method: 'POST',
+      body: {
+        name: 'Pro (EUR)',
+        currency: 'eur',
+        baseFee: '99',
+        limits: { maxServices: -1, maxMemoryMB: -1, maxCPUCores: -1, maxBandwidthGB: -1, maxStorageGB: -1 },
+        meteredMetrics: [],
+        quotas: [],
+        reason: 'euro customers',
+      },
+    });
+    expect(created.status).toBe(201);
+    const euro = await change({ plan: 'euro_pro' });
+    expect(euro.status).toBe(400);
+    expect(await euro.json()).toMatchObject({
+      error: { details: [{ field: 'plan', message: 'billed in eur, not usd' }] },
+    });
+    for (const body of [
+      {},
+      { plan: 'Pro!' },
+      { plan: 'pro', idempotencyKey: '' },
+      { plan: 'pro', idempotencyKey: 'x'.repeat(256) },
+    ]) {
+      const refused = await change(body);
+      expect(refused.status).toBe(400);
+    }
+    // An admin's move names a version that does not exist: 404 naming `version`.
+    const noVersion = await admin('/api/admin/customers/c_basic/plan', {
+      method: 'POST',
+      body: { plan: 'pro', version: 9, reason: 'migration' },
+    });
+    expect(noVersion.status).toBe(404);
+    expect(await noVersion.json()).toMatchObject({ error: { details: [{ field: 'version' }] } });
+    const { rows } = await db.pool.query(
+      `SELECT count(*)::int AS n FROM audit_log WHERE action = 'plan_changed'`,
+    );
+    expect(rows[0].n).toBe(0);
+  });
+
   it('should add a version on a price change, keep subscribers on theirs, and audit it', async () => {
     const basicV1 = await planVersion('basic');
     const response = await admin('/api/admin/plans/basic/versions', {
@@ -375,7 +428,7 @@ describe('plans, entitlements and usage events on real Postgres', () => {
       { version: 2, customers: 0 },
     ]);
     const { rows: audits } = await db.pool.query(
-      `SELECT actor FROM audit_log WHERE action = 'plan_version_created'`,
+      `SELECT actor FROM audit_log WHERE action = 'plan_version_created' AND details->>'code' = 'basic'`,
     );
     expect(audits).toEqual([{ actor: 'ops' }]);
 
