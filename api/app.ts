@@ -17,6 +17,7 @@ import { adminAuth } from './auth.js';
 import { accountLookup } from './customer-lookup.js';
 import { ApiError, errorBody, isDatabaseUnavailable, isTemporalUnavailable } from './errors.js';
 import { healthRoutes } from './health.js';
+import { metricsRoutes, observeHttpRequest } from './metrics.js';
 import { serveOpenApi } from './openapi.js';
 import { rateLimits } from './rate-limit.js';
 import { createRouter } from './router.js';
@@ -63,7 +64,8 @@ export interface AppDependencies {
     | 'credits'
     | 'cronSecret'
     | 'rateLimits'
-  >;
+  > &
+    Partial<Pick<Config, 'metrics'>>;
 }
 
 /**
@@ -79,12 +81,14 @@ export function createApp(deps: AppDependencies) {
     c.set('logger', logger);
     const started = performance.now();
     await next();
+    const ms = performance.now() - started;
+    observeHttpRequest(c, c.res.status, ms / 1000);
     logger.info(
       {
         method: c.req.method,
         path: c.req.path,
         status: c.res.status,
-        durationMs: Math.round((performance.now() - started) * 10) / 10,
+        durationMs: Math.round(ms * 10) / 10,
       },
       'request',
     );
@@ -118,6 +122,7 @@ export function createApp(deps: AppDependencies) {
   }
 
   app.route('/', healthRoutes(deps));
+  app.route('/', metricsRoutes(deps.config?.metrics?.token));
   serveOpenApi(app);
   if (deps.config) {
     const { config } = deps;

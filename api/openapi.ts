@@ -25,6 +25,7 @@ const SECURITY_SCHEMES: Record<Security, Record<string, string>> = {
   auth0Secret: { type: 'http', scheme: 'bearer', description: 'AUTH0_WEBHOOK_SECRET' },
   stripeSignature: { type: 'apiKey', in: 'header', name: 'Stripe-Signature' },
   cronSecret: { type: 'http', scheme: 'bearer', description: "CRON_SECRET (the seed's cron routes)" },
+  metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN (Prometheus scrapes)' },
 };
 
 /** The OpenAPI 3 document of every route served by `app`. */

@@ -21,7 +21,8 @@ export function createRouter() {
 export type Router = ReturnType<typeof createRouter>;
 
 /** The credentials a route takes, named as in the document's security schemes (api/openapi.ts). */
-export type Security = 'customer' | 'admin' | 'service' | 'auth0Secret' | 'stripeSignature' | 'cronSecret';
+export type Security =
+  'customer' | 'admin' | 'service' | 'auth0Secret' | 'stripeSignature' | 'cronSecret' | 'metricsToken';
 
 export function security(name: Security) {
   return [{ [name]: [] }];

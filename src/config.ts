@@ -34,6 +34,9 @@ export const DEFAULT_RATE_LIMITS = {
  */
 export const DEFAULT_METER_EVENTS_PER_SECOND = { live: 1_000, test: 25 } as const;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const LOG_FORMATS = ['json', 'pretty'] as const;
+/** How often the billing gauges are read from Postgres (src/metrics.ts), in seconds. */
+export const DEFAULT_METRICS_INTERVAL_SECONDS = 60;
 
 const secret = (minLength: number, pattern?: { regex: RegExp; hint: string }) =>
   z
@@ -127,6 +130,13 @@ const schema = z.object({
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(1).max(100_000).default(DEFAULT_WORKER_CACHE),
   WORKER_HEALTH_ADDRESS: hostPort.default('0.0.0.0:9091'),
   WORKER_METRICS_ADDRESS: hostPort.optional(),
+  METRICS_TOKEN: secret(32).optional(),
+  METRICS_INTERVAL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(5)
+    .max(3600)
+    .default(DEFAULT_METRICS_INTERVAL_SECONDS),
   TEMPORAL_TLS: z.stringbool().default(false),
   TEMPORAL_API_KEY: secret(16).optional(),
 
@@ -174,6 +184,7 @@ const schema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  LOG_FORMAT: z.enum(LOG_FORMATS).optional(),
 
   DEV_DATA_DIR: z.string().min(1).default('.data'),
   DEV_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(5433),
@@ -197,7 +208,10 @@ export interface Config {
     maxCachedWorkflows: number;
     /** Where the `worker` role answers its health check (`GET /healthz`). */
     workerHealthAddress: string;
-    /** Where the Temporal runtime serves its Prometheus metrics, when set (`worker` role). */
+    /**
+     * Where the `worker` role serves `GET /metrics` when set: this process's metrics and the Temporal
+     * runtime's (src/metrics-server.ts).
+     */
     workerMetricsAddress: string | undefined;
     tls: boolean;
     apiKey: Secret | undefined;
@@ -256,8 +270,15 @@ export interface Config {
     perMinute: { customer: number; admin: number; cron: number; service: number; ip: number };
     trustedProxies: string[];
   };
+  /**
+   * Prometheus metrics: the bearer token `GET /metrics` takes (the API serves none without it; the
+   * worker's metrics address takes it when set), and how often the billing gauges are read from Postgres.
+   */
+  metrics: { token: Secret | undefined; intervalSeconds: number };
   http: { host: string; port: number };
   logLevel: (typeof LOG_LEVELS)[number];
+  /** JSON lines (`worker`, `api`) or human-readable lines (`dev`), unless LOG_FORMAT says otherwise. */
+  logFormat: (typeof LOG_FORMATS)[number];
   /** Only `dev` reads these: where the embedded servers keep their files and listen. */
   dev: { dataDir: string; postgresPort: number; temporalUiPort: number };
 }
@@ -354,10 +375,10 @@ export function loadConfig(env: Record<string, string | undefined>, role: Role):
   if (!result.success || problems.length > 0) {
     throw new ConfigError(problems.sort((a, b) => a.field.localeCompare(b.field)));
   }
-  return toConfig(result.data);
+  return toConfig(result.data, role);
 }
 
-function toConfig(parsed: Parsed): Config {
+function toConfig(parsed: Parsed, role: Role): Config {
   return {
     database: { url: parsed.DATABASE_URL, poolMax: parsed.DATABASE_POOL_MAX },
     temporal: {
@@ -412,8 +433,10 @@ function toConfig(parsed: Parsed): Config {
       },
       trustedProxies: parsed.TRUSTED_PROXIES ?? [],
     },
+    metrics: { token: parsed.METRICS_TOKEN, intervalSeconds: parsed.METRICS_INTERVAL_SECONDS },
     http: { host: parsed.HOST, port: parsed.PORT },
     logLevel: parsed.LOG_LEVEL,
+    logFormat: parsed.LOG_FORMAT ?? (role === 'dev' ? 'pretty' : 'json'),
     dev: {
       dataDir: parsed.DEV_DATA_DIR,
       postgresPort: parsed.DEV_POSTGRES_PORT,

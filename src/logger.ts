@@ -1,13 +1,33 @@
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import { pino, type Logger } from 'pino';
+import pinoPretty from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
+/** JSON lines for machines (`worker`, `api`), one readable line per entry for people (`dev`). */
+export type LogFormat = 'json' | 'pretty';
+
 /**
- * Structured JSON logs on stdout. Header and secret-bearing fields are redacted by path as a second
- * line of defence; configuration secrets already print as `[redacted]` (see Secret).
+ * Logs on stdout: structured JSON lines, or with `format` `pretty` readable lines (pino-pretty, in
+ * this process and synchronously, so nothing is lost on exit; colours on a terminal). Header and
+ * secret-bearing fields are redacted by path as a second line of defence either way; configuration
+ * secrets already print as `[redacted]` (see Secret).
  */
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+export function createLogger(
+  level: string,
+  destination?: pino.DestinationStream,
+  format: LogFormat = 'json',
+): Logger {
+  const target =
+    destination ??
+    (format === 'pretty'
+      ? pinoPretty({
+          colorize: process.stdout.isTTY === true,
+          sync: true,
+          translateTime: 'SYS:HH:MM:ss.l',
+          ignore: 'pid,hostname,service',
+        })
+      : undefined);
   return pino(
     {
       level,
@@ -18,7 +38,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
         censor: '[redacted]',
       },
     },
-    destination,
+    target,
   );
 }
 

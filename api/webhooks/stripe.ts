@@ -5,6 +5,7 @@ import { bodyLimit } from 'hono/body-limit';
 import Stripe from 'stripe';
 import { z } from 'zod';
 import type { Queryable } from '../../src/db/pool.js';
+import { countStripeWebhook, type StripeWebhookOutcome } from '../../src/metrics.js';
 import {
   markStripeEvent,
   recordRejectedStripeEvent,
@@ -147,7 +148,26 @@ function integer(value: unknown): number {
  * body, mode); 503 when Postgres or Temporal is down, so Stripe retries; 200 for everything else.
  */
 export function stripeWebhookRoutes(deps: StripeWebhookDependencies) {
+  /** Every delivery counted once by outcome (src/metrics.ts): a refusal by its error code. */
   const receive = (mode: 'live' | 'test') => async (c: Context<AppEnv>) => {
+    const seen: { type?: string } = {};
+    try {
+      const { response, outcome } = await handle(mode, c, seen);
+      countStripeWebhook(mode, seen.type, outcome);
+      return response;
+    } catch (error) {
+      if (error instanceof ApiError) {
+        countStripeWebhook(mode, seen.type, error.status === 503 ? 'unavailable' : 'refused', error.code);
+      }
+      throw error;
+    }
+  };
+
+  const handle = async (
+    mode: 'live' | 'test',
+    c: Context<AppEnv>,
+    seen: { type?: string },
+  ): Promise<{ response: Response; outcome: StripeWebhookOutcome }> => {
     const secret = deps.secrets[mode];
     if (!secret)
       throw new ApiError(404, 'not_configured', `The ${mode}-mode Stripe webhook endpoint is not configured`);
@@ -188,6 +208,7 @@ export function stripeWebhookRoutes(deps: StripeWebhookDependencies) {
       throw new ApiError(400, 'malformed_event', 'The body is not a Stripe event', problems);
     }
     const event = parsed as unknown as Stripe.Event;
+    seen.type = event.type;
     if (event.livemode !== (mode === 'live')) {
       throw new ApiError(
         400,
@@ -208,12 +229,13 @@ export function stripeWebhookRoutes(deps: StripeWebhookDependencies) {
         payload: raw,
         error: reason,
       });
-      if (duplicate) return c.json({ received: true, duplicate: true, status });
+      if (duplicate)
+        return { response: c.json({ received: true, duplicate: true, status }), outcome: 'duplicate' };
       c.var.logger.warn(
         { eventId: event.id, eventType: event.type, reason },
         'Stripe event rejected: a string Postgres cannot hold',
       );
-      return c.json({ received: true, status: 'rejected', reason });
+      return { response: c.json({ received: true, status: 'rejected', reason }), outcome: 'rejected' };
     }
 
     const logger = c.var.logger.child({ eventId: event.id, eventType: event.type });
@@ -229,12 +251,14 @@ export function stripeWebhookRoutes(deps: StripeWebhookDependencies) {
       claimedCustomerId: signal.object.metadata.customer_id ?? null,
       payload: raw,
     });
-    if (status !== 'received') return c.json({ received: true, duplicate: true, status });
+    if (status !== 'received') {
+      return { response: c.json({ received: true, duplicate: true, status }), outcome: 'duplicate' };
+    }
 
     if (!ROUTED_TYPES.has(event.type)) {
       await markStripeEvent(deps.db, event.id, { status: 'ignored' });
       logger.info('Stripe event type not handled; recorded and acknowledged');
-      return c.json({ received: true, status: 'ignored' });
+      return { response: c.json({ received: true, status: 'ignored' }), outcome: 'ignored' };
     }
     if (conflict) {
       // Its metadata names one customer, its Stripe customer belongs to another: neither is told.
@@ -249,7 +273,7 @@ export function stripeWebhookRoutes(deps: StripeWebhookDependencies) {
         { stripeCustomerId, ...conflict },
         'Stripe event naming another customer than its own; refused',
       );
-      return c.json({ received: true, status: 'unroutable' });
+      return { response: c.json({ received: true, status: 'unroutable' }), outcome: 'misrouted' };
     }
     if (!customerId) {
       await markStripeEvent(deps.db, event.id, {
@@ -257,7 +281,7 @@ export function stripeWebhookRoutes(deps: StripeWebhookDependencies) {
         error: 'no customer matches this event',
       });
       logger.warn({ stripeCustomerId }, 'Stripe event for an unknown customer; recorded for operators');
-      return c.json({ received: true, status: 'unroutable' });
+      return { response: c.json({ received: true, status: 'unroutable' }), outcome: 'unroutable' };
     }
 
     try {
@@ -271,12 +295,18 @@ export function stripeWebhookRoutes(deps: StripeWebhookDependencies) {
       throw new ApiError(503, 'temporal_unavailable', 'Temporal is unavailable; retry later');
     }
     await markStripeEvent(deps.db, event.id, { status: 'signalled', customerId });
-    return c.json({ received: true, status: 'signalled' });
+    return { response: c.json({ received: true, status: 'signalled' }), outcome: 'signalled' };
   };
 
   const limit = bodyLimit({
     maxSize: WEBHOOK_BODY_LIMIT,
-    onError: () => {
+    onError: (c) => {
+      countStripeWebhook(
+        c.req.path.endsWith('-test') ? 'test' : 'live',
+        undefined,
+        'refused',
+        'payload_too_large',
+      );
       throw new ApiError(413, 'payload_too_large', `The body is larger than ${WEBHOOK_BODY_LIMIT} bytes`);
     },
   });

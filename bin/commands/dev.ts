@@ -17,6 +17,7 @@ import { ensureSchedules } from '../../src/temporal/schedules.js';
 import { installTemporalRuntime } from '../../src/temporal/runtime.js';
 import { CANARY_WORKFLOW_TYPE, canaryWorkflowId } from '../../workflows/canary-workflow.messages.js';
 import type { canaryWorkflow } from '../../workflows/canary-workflow.js';
+import { startBillingGauges } from '../../src/metrics.js';
 import { createStripeClient } from '../../src/stripe/client.js';
 import { startSandbox, type Sandbox } from './sandbox.js';
 import { startApiService, startWorkerService } from './services.js';
@@ -37,6 +38,8 @@ interface DevSecrets {
   SERVICE_CREDENTIALS: string;
   AUTH0_WEBHOOK_SECRET: string;
   STRIPE_TEST_WEBHOOK_SECRET: string;
+  /** The bearer token of `GET /metrics`. */
+  METRICS_TOKEN: string;
 }
 
 async function loadDevSecrets(dataDir: string): Promise<{ path: string; secrets: DevSecrets }> {
@@ -45,8 +48,9 @@ async function loadDevSecrets(dataDir: string): Promise<{ path: string; secrets:
   try {
     const secrets = JSON.parse(await readFile(path, 'utf8')) as DevSecrets;
     // Secrets added since the file was made are added to it, once.
-    if (!secrets.SERVICE_CREDENTIALS) {
-      secrets.SERVICE_CREDENTIALS = `platform:${token()}`;
+    if (!secrets.SERVICE_CREDENTIALS || !secrets.METRICS_TOKEN) {
+      secrets.SERVICE_CREDENTIALS ||= `platform:${token()}`;
+      secrets.METRICS_TOKEN ||= token();
       await writeFile(path, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
     }
     return { path, secrets };
@@ -58,6 +62,7 @@ async function loadDevSecrets(dataDir: string): Promise<{ path: string; secrets:
       SERVICE_CREDENTIALS: `platform:${token()}`,
       AUTH0_WEBHOOK_SECRET: token(),
       STRIPE_TEST_WEBHOOK_SECRET: `whsec_${token()}`,
+      METRICS_TOKEN: token(),
     };
     await writeFile(path, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
     return { path, secrets };
@@ -88,7 +93,7 @@ function maskPassword(url: string): string {
  */
 export async function devCommand(env: NodeJS.ProcessEnv): Promise<void> {
   const devConfig = loadConfig(env, 'dev');
-  const logger = createLogger(devConfig.logLevel);
+  const logger = createLogger(devConfig.logLevel, undefined, devConfig.logFormat);
   const shutdown = new Shutdown(logger);
   shutdown.handleSignals();
   const started = Date.now();
@@ -187,6 +192,14 @@ async function startDev(
   const connection = await connectWorker(config.temporal);
   shutdown.add('worker connection', () => connection.close());
   await startWorkerService({ config, logger, db, stripe, connection, shutdown });
+  // One process: the API's /metrics shows the worker's counters and the billing gauges too.
+  const stopGauges = startBillingGauges({
+    db,
+    logger,
+    intervalSeconds: config.metrics.intervalSeconds,
+    lowBalanceThresholdMicros: config.credits.lowBalanceThresholdMicros,
+  });
+  shutdown.add('billing gauges', stopGauges);
   const api = await startApiService({ config, logger, db, temporal, stripe, shutdown });
   const uiUrl = `http://${temporalHost}:${devConfig.dev.temporalUiPort}`;
   await sandbox?.connect({ apiUrl: api.url, temporalUiUrl: uiUrl });
@@ -215,6 +228,7 @@ async function startDev(
       '',
       'Billing orchestrator is running (Ctrl-C stops everything)',
       `  API            ${api.url}   (GET /healthz, GET /readyz)`,
+      `  Metrics        ${api.url}/metrics   (bearer METRICS_TOKEN of the local secrets)`,
       `  Temporal UI    ${uiUrl}`,
       `  Temporal       ${config.temporal.address}   namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue}`,
       `  Postgres       ${maskPassword(databaseUrl)}`,

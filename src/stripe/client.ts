@@ -1,5 +1,6 @@
 import Stripe from 'stripe';
 import type { Config } from '../config.js';
+import { instrumentStripeClient } from '../metrics.js';
 
 /**
  * The Stripe SDK for this installation: the live key when set, otherwise the test key.
@@ -10,7 +11,7 @@ export function createStripeClient(config: Config['stripe']): Stripe | undefined
   const key = config.live.secretKey ?? config.test.secretKey;
   if (!key) return undefined;
   const target = config.apiUrl ? new URL(config.apiUrl) : undefined;
-  return new Stripe(key.reveal(), {
+  const stripe = new Stripe(key.reveal(), {
     maxNetworkRetries: 2,
     timeout: 20_000,
     appInfo: { name: 'billing-orchestrator' },
@@ -22,4 +23,7 @@ export function createStripeClient(config: Config['stripe']): Stripe | undefined
         }
       : {}),
   });
+  // Every call counted by operation and outcome from the SDK's own events (src/metrics.ts).
+  instrumentStripeClient(stripe);
+  return stripe;
 }

@@ -15,6 +15,8 @@ const placeholders = {
   AUTH0_WEBHOOK_SECRET: 'placeholder',
   CRON_SECRET: 'placeholder',
   ADMIN_CREDENTIALS: 'placeholder',
+  METRICS_TOKEN: 'placeholder',
+  GRAFANA_ADMIN_PASSWORD: 'placeholder',
 };
 const candidates = [
   ['docker-compose', []],
