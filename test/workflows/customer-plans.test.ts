@@ -217,6 +217,7 @@ describe('customerWorkflow: plans', () => {
       const state = await untilState(handle, (current) => current.pendingPlanChange === null);
       expect(state.plan?.code).toBe('starter');
       expect(state.planChanges.at(-1)).toMatchObject({ changeId: downgrade.changeId, status: 'canceled' });
+      await recordHistory(env.client, handle.workflowId, 'customer-workflow-plan-downgrade-canceled');
     });
   });
 
@@ -242,6 +243,11 @@ describe('customerWorkflow: plans', () => {
           type: CustomerErrors.INVALID_ADMIN_ACTION,
           message: expect.stringContaining('overdue'),
         },
+      );
+      await recordHistory(
+        env.client,
+        handle.workflowId,
+        'customer-workflow-plan-change-racing-payment-failure',
       );
     });
   });
