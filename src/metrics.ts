@@ -251,13 +251,10 @@ export const reconciliationMismatches = new Gauge({
   registers,
 });
 
-/**
- * Customers the usage anomaly rule flags. Defined here so its name and labels stay in this module; the
- * anomaly detection (issue 15 item 3, written separately) sets it. Absent from the output until set.
- */
+/** Customers with a day the anomaly rule (src/domain/anomalies.ts) flagged, yesterday's or today's. */
 export const anomalousCustomers = new Gauge({
   name: 'billing_usage_anomalous_customers',
-  help: 'Customers whose usage the anomaly rule flags (set by the anomaly detection)',
+  help: 'Customers with an anomalous usage day flagged for yesterday or today (usage_anomalies)',
   registers,
 });
 
@@ -299,7 +296,7 @@ export async function refreshBillingGauges(
   const now = options.now ?? new Date();
   const today = now.toISOString().slice(0, 10);
   const yesterday = new Date(now.getTime() - 86_400_000).toISOString().slice(0, 10);
-  const [day, reports, customers, lowBalance, refills, purchases, revenue, grace, mismatches] =
+  const [day, reports, customers, lowBalance, refills, purchases, revenue, grace, mismatches, anomalies] =
     await Promise.all([
       db.query<Row>(
         `SELECT c.cluster_id AS cluster,
@@ -351,6 +348,10 @@ export async function refreshBillingGauges(
          WHERE reconciliation_status = 'mismatch' AND period_end >= $1::timestamptz - interval '90 days'`,
         [now.toISOString()],
       ),
+      db.query<Row>(
+        `SELECT count(DISTINCT customer_id) AS n FROM usage_anomalies WHERE usage_date IN ($1::date, $2::date)`,
+        [yesterday, today],
+      ),
     ]);
 
   usageDayCustomers.reset();
@@ -399,6 +400,7 @@ export async function refreshBillingGauges(
   );
   openGracePeriods.set(num(grace.rows[0]?.n));
   reconciliationMismatches.set(num(mismatches.rows[0]?.n));
+  anomalousCustomers.set(num(anomalies.rows[0]?.n));
   gaugesRefreshed.set(now.getTime() / 1000);
 }
 

@@ -1,6 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app.js';
+import { anomalousCustomers, refreshBillingGauges } from '../../src/metrics.js';
 import { reviewCollectedDay } from '../../src/usage/daily-review.js';
 import { startLocalIdentityProvider, type LocalIdentityProvider } from '../fakes/auth0/index.js';
 import { TEST_SECRETS, testConfig } from '../helpers/app-config.js';
@@ -98,6 +99,9 @@ describe('the daily review: anomalies, forecasts and spend alerts, on real Postg
       ],
     });
     expect((await app.request('/api/admin/reports/anomalies')).status).toBe(401);
+    // The metrics' gauge counts the customers flagged for yesterday or today.
+    await refreshBillingGauges(db.pool, { lowBalanceThresholdMicros: '10000000' });
+    expect((await anomalousCustomers.get()).values).toEqual([expect.objectContaining({ value: 1 })]);
   });
 
   it("should show the period's forecast in the overview and notify a spend alert once a period", async () => {
