@@ -221,6 +221,29 @@ describe('customerWorkflow: plans', () => {
     });
   });
 
+  it('given Stripe refusing an upgrade, should answer PlanChangeFailed, keep the plan, show the problem, and clear it on the next change', async () => {
+    const activities = healthyActivities();
+    activities.upgradeSubscriptionPlan
+      .mockRejectedValueOnce(ApplicationFailure.nonRetryable('No such price', 'StripeInvalidRequestError'))
+      .mockResolvedValueOnce({
+        prorationCents: '100',
+        invoiceId: 'in_p',
+        invoiceStatus: 'paid',
+        amountDueCents: '100',
+      });
+    await onStarter(activities, async (handle) => {
+      expect(await refusal(handle.executeUpdate(changePlanUpdate, { args: [request(PRO)] }))).toMatchObject({
+        type: CustomerErrors.PLAN_CHANGE_FAILED,
+        message: expect.stringContaining('No such price'),
+      });
+      let state = await untilState(handle, (current) => current.problem?.step === 'change_plan');
+      expect(state.plan?.code).toBe('starter');
+      await handle.executeUpdate(changePlanUpdate, { args: [request(PRO)] });
+      state = await untilState(handle, (current) => current.plan?.code === 'pro');
+      expect(state.problem).toBeNull();
+    });
+  });
+
   it('given a payment failure racing an upgrade, should end consistent: refused while past due, or upgraded then past due', async () => {
     const activities = healthyActivities();
     await onStarter(activities, async (handle) => {

@@ -128,6 +128,7 @@ export function changePlan(customer: CustomerEntity, request: ChangePlanRequest)
           invoiceId: null,
         };
         rememberPlanChange(state, record);
+        if (state.problem?.step === 'change_plan') state.problem = null;
         await customer.publish();
         return { ...record, replayed: false };
       }
@@ -227,6 +228,7 @@ export async function switchPlan(
   const state = customer.state;
   state.plan = plan;
   rememberPlanChange(state, record);
+  if (state.problem?.step === 'change_plan') state.problem = null;
   upsertMemo({ plan: plan.code });
   log.info('plan changed', { from: record.from, to: plan.code, kind: record.kind });
   if (provisioningDecidesStatus(state.status)) await customer.publish();
@@ -270,6 +272,7 @@ export async function applyPlanQuota(customer: CustomerEntity): Promise<void> {
       limits: quotaLimits(plan),
     });
     state.planQuotaVersionId = plan.versionId;
+    if (state.problem?.step === 'plan_quota') state.problem = null;
   } catch (error) {
     if (isCancellation(error)) throw error;
     customer.recordProblem('plan_quota', error);
