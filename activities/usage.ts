@@ -30,7 +30,7 @@ import {
 import { kubernetesUsageForDay, observeCluster } from '../src/usage/kubernetes-usage.js';
 import { reviewCollectedDay } from '../src/usage/daily-review.js';
 import { mergeDailyUsage, utcDay } from '../src/usage/quantities.js';
-import { syncUsageToStripe, type MeterEventApi } from '../src/usage/stripe-sync.js';
+import { syncUsageToStripe, type MeterApi, type MeterEventApi } from '../src/usage/stripe-sync.js';
 import {
   creditBalanceSignal,
   customerWorkflowId,
@@ -78,6 +78,10 @@ export interface UsageDependencies {
   temporal?: Client;
   /** Requests per second to Stripe's meter events (default: the sync's, under test mode's 25). */
   stripeRateLimit?: number;
+  /** The meter API the sync sends through (default v1 here; the worker passes STRIPE_METER_API, default v2). */
+  meterApi?: MeterApi;
+  /** v2: meter event stream requests per second (default: the sync's, under test mode's 25). */
+  stripeStreamRateLimit?: number;
   lowBalanceThresholdMicros?: Micros;
 }
 
@@ -455,6 +459,8 @@ export function createUsageActivities(deps: UsageDependencies) {
         const page = await syncUsageToStripe(deps.db, deps.stripe, {
           now: new Date(),
           ...(deps.stripeRateLimit ? { rateLimit: deps.stripeRateLimit } : {}),
+          ...(deps.meterApi ? { api: deps.meterApi } : {}),
+          ...(deps.stripeStreamRateLimit ? { streamRateLimit: deps.stripeStreamRateLimit } : {}),
           onProgress: (progress) => context?.heartbeat({ ...progress, rowsReported: result.rowsReported }),
         });
         result.rowsReported += page.rowsReported;

@@ -11,8 +11,12 @@ import { WORKFLOWS_PATH } from '../src/paths.js';
  * alone: the project's workflows and REAL activities (createActivities) on the real Postgres pool, a
  * Stripe SDK client aimed at the fake Stripe, Hopsworks reached over HTTP at the fakes the clusters
  * rows name. Prints `{"ready":true}` once polling, then one JSON line per half second (RSS, heap).
+ * Optional: the meter API (`v1`, the default here, or `v2`) and the v2 stream's requests per second.
  */
-const [address, taskQueue, databaseUrl, stripeUrl, oauthClientId, rateLimit] = process.argv.slice(2);
+const [address, taskQueue, databaseUrl, stripeUrl, oauthClientId, rateLimit, meterApi, streamRate] =
+  process.argv.slice(2);
+if (meterApi !== undefined && meterApi !== 'v1' && meterApi !== 'v2')
+  throw new Error(`meter api must be v1 or v2, not ${meterApi}`);
 if (!address || !taskQueue || !databaseUrl || !stripeUrl || !oauthClientId || !rateLimit)
   throw new Error(
     'usage: collection-worker <address> <task queue> <database url> <stripe url> <oauth client id> <rate limit>',
@@ -39,7 +43,12 @@ const worker = await Worker.create({
     db: pool,
     stripe,
     hopsworks: { oauthClientId },
-    usage: { temporal: new Client({ connection: clientConnection }), stripeRateLimit: Number(rateLimit) },
+    usage: {
+      temporal: new Client({ connection: clientConnection }),
+      stripeRateLimit: Number(rateLimit),
+      ...(meterApi ? { meterApi } : {}),
+      ...(streamRate ? { stripeStreamRateLimit: Number(streamRate) } : {}),
+    },
   }),
 });
 const sample = () => {

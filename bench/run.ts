@@ -6,6 +6,7 @@ import { entitlements } from './entitlements.js';
 import { forecast } from './forecast.js';
 import { openWorkflows } from './open-workflows.js';
 import { report, type Scenario } from './report.js';
+import { syncV2 } from './sync-v2.js';
 import { webhooks } from './webhooks.js';
 
 // `npm run bench [name…]`: runs the scenarios (all by default) and records their figures.
@@ -15,6 +16,7 @@ const scenarios: Scenario[] = [
   billingPeriods,
   openWorkflows,
   collection,
+  syncV2,
   entitlements,
   build,
   forecast,

@@ -33,6 +33,13 @@ export const DEFAULT_RATE_LIMITS = {
  * beside heavy traffic.
  */
 export const DEFAULT_METER_EVENTS_PER_SECOND = { live: 1_000, test: 25 } as const;
+/**
+ * Requests per second to the v2 meter event stream (up to 100 events each), by default Stripe's
+ * documented limit: 10,000 a second in live mode (docs.stripe.com/api/v2/billing-meter-stream); in test
+ * mode and sandboxes, stream calls count toward the basic limit of 25 a second
+ * (docs.stripe.com/billing/subscriptions/usage-based/recording-usage-api, Rate limits).
+ */
+export const DEFAULT_METER_STREAM_REQUESTS_PER_SECOND = { live: 10_000, test: 25 } as const;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const LOG_FORMATS = ['json', 'pretty'] as const;
 /** How often the billing gauges are read from Postgres (src/metrics.ts), in seconds. */
@@ -153,6 +160,8 @@ const schema = z.object({
   STRIPE_EVENT_DESTINATION_SECRET: secret(16, { regex: /^whsec_/, hint: 'start with whsec_' }).optional(),
   STRIPE_API_URL: httpUrl.optional(),
   STRIPE_METER_EVENTS_PER_SECOND: z.coerce.number().int().min(1).max(10_000).optional(),
+  STRIPE_METER_API: z.enum(['v2', 'v1']).default('v2'),
+  STRIPE_METER_STREAM_RATE: z.coerce.number().int().min(1).max(100_000).optional(),
 
   AUTH0_WEBHOOK_SECRET: secret(32).optional(),
   AUTH0_JWKS_URL: httpUrl.optional(),
@@ -227,6 +236,10 @@ export interface Config {
     apiUrl: string | undefined;
     /** The Stripe sync's meter events per second (DEFAULT_METER_EVENTS_PER_SECOND of the key's mode). */
     meterEventsPerSecond: number;
+    /** Which meter API the sync uses: the v2 meter event stream (default) or v1 meter events. */
+    meterApi: 'v2' | 'v1';
+    /** v2 stream requests per second (DEFAULT_METER_STREAM_REQUESTS_PER_SECOND of the key's mode). */
+    meterStreamRequestsPerSecond: number;
   };
   auth0: {
     webhookSecret: Secret | undefined;
@@ -400,6 +413,10 @@ function toConfig(parsed: Parsed, role: Role): Config {
       meterEventsPerSecond:
         parsed.STRIPE_METER_EVENTS_PER_SECOND ??
         DEFAULT_METER_EVENTS_PER_SECOND[parsed.STRIPE_SECRET_KEY ? 'live' : 'test'],
+      meterApi: parsed.STRIPE_METER_API,
+      meterStreamRequestsPerSecond:
+        parsed.STRIPE_METER_STREAM_RATE ??
+        DEFAULT_METER_STREAM_REQUESTS_PER_SECOND[parsed.STRIPE_SECRET_KEY ? 'live' : 'test'],
     },
     auth0: {
       webhookSecret: parsed.AUTH0_WEBHOOK_SECRET,

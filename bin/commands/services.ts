@@ -40,6 +40,8 @@ export function workerActivityDependencies(
     usage: {
       lowBalanceThresholdMicros: BigInt(config.credits.lowBalanceThresholdMicros),
       stripeRateLimit: config.stripe.meterEventsPerSecond,
+      meterApi: config.stripe.meterApi,
+      stripeStreamRateLimit: config.stripe.meterStreamRequestsPerSecond,
     },
   };
 }

@@ -42,6 +42,8 @@ export interface MeterReport {
   value: Micros;
   timestamp: number;
   status: MeterReportStatus;
+  /** The v2 stream batch that carries (or carried) this attempt; null before one is assigned. */
+  streamBatch: string | null;
 }
 
 /** A report to write: its event's identifier, name and value for one row and metric. */
@@ -96,7 +98,7 @@ export async function selectUnreportedRows(
  */
 export async function requeueDueRetries(db: Queryable, now: Date): Promise<void> {
   await db.query(
-    `UPDATE meter_reports SET status = 'pending', attempt = attempt + 1, retry_after = NULL
+    `UPDATE meter_reports SET status = 'pending', attempt = attempt + 1, retry_after = NULL, stream_batch = NULL
      WHERE status = 'failed' AND retry_after <= $1`,
     [now.toISOString()],
   );
@@ -160,7 +162,8 @@ export async function loadReports(
   const { rows } = await db.query<MeterReport>(
     `SELECT id::text AS id, usage_daily_id::text AS "usageDailyId", metric, identifier,
             stripe_identifier AS "stripeIdentifier", event_name AS "eventName", value,
-            extract(epoch FROM event_timestamp)::bigint::int AS timestamp, status
+            extract(epoch FROM event_timestamp)::bigint::int AS timestamp, status,
+            stream_batch::text AS "streamBatch"
      FROM meter_reports WHERE usage_daily_id = ANY($1::bigint[]) ORDER BY id`,
     [usageDailyIds],
   );
@@ -220,6 +223,112 @@ export async function markRowReported(db: Queryable, usageDailyId: string): Prom
     [usageDailyId],
   );
   return rowCount === 1;
+}
+
+/**
+ * Marks every row of these that is complete (each report sent, the costs still its reports') reported, in
+ * one statement: the rows marked.
+ */
+export async function markRowsReported(db: Queryable, usageDailyIds: string[]): Promise<Set<string>> {
+  if (usageDailyIds.length === 0) return new Set();
+  const costsMatch = METRICS.map(
+    (metric) =>
+      `u.${COST_COLUMNS[metric]} = COALESCE((SELECT r.value FROM meter_reports r
+        WHERE r.usage_daily_id = u.id AND r.metric = '${metric}'), 0)`,
+  ).join(' AND ');
+  const { rows } = await db.query<{ id: string }>(
+    `UPDATE usage_daily u SET reported_to_stripe_at = now()
+     WHERE u.id = ANY($1::bigint[]) AND u.reported_to_stripe_at IS NULL
+       AND NOT EXISTS (SELECT 1 FROM meter_reports r WHERE r.usage_daily_id = u.id AND r.status <> 'sent')
+       AND ${costsMatch}
+     RETURNING u.id::text AS id`,
+    [usageDailyIds],
+  );
+  return new Set(rows.map((row) => row.id));
+}
+
+/** A pending report in a v2 stream batch, with what its event carries. */
+export interface StreamBatchReport extends MeterReport {
+  customerId: string;
+  usageDate: string;
+  stripeCustomerId: string;
+}
+
+/**
+ * Pending reports already given a stream batch (a run that stopped before the batch was marked sent),
+ * any row, oldest batch first: they go out again as the same batches under the same keys.
+ */
+export async function openStreamBatches(db: Queryable): Promise<Map<string, StreamBatchReport[]>> {
+  const { rows } = await db.query<StreamBatchReport>(
+    `SELECT r.id::text AS id, r.usage_daily_id::text AS "usageDailyId", r.metric, r.identifier,
+            r.stripe_identifier AS "stripeIdentifier", r.event_name AS "eventName", r.value,
+            extract(epoch FROM r.event_timestamp)::bigint::int AS timestamp, r.status,
+            r.stream_batch::text AS "streamBatch", c.stripe_customer_id AS "stripeCustomerId",
+            r.customer_id AS "customerId", u.usage_date::text AS "usageDate"
+     FROM meter_reports r JOIN customers c ON c.id = r.customer_id
+     JOIN usage_daily u ON u.id = r.usage_daily_id
+     WHERE r.stream_batch IS NOT NULL AND r.status = 'pending' AND c.stripe_customer_id IS NOT NULL
+     ORDER BY r.id`,
+  );
+  const batches = new Map<string, StreamBatchReport[]>();
+  for (const report of rows) {
+    const batch = report.streamBatch!;
+    batches.set(batch, [...(batches.get(batch) ?? []), report]);
+  }
+  return batches;
+}
+
+/**
+ * Gives pending reports without a batch the batch named beside them (one statement, before any of them
+ * is sent); a report that has one keeps it. The reports whose batch is now the one given.
+ */
+export async function assignStreamBatches(
+  db: Queryable,
+  assignments: { reportId: string; batch: string }[],
+): Promise<Set<string>> {
+  if (assignments.length === 0) return new Set();
+  const { rows } = await db.query<{ id: string }>(
+    `UPDATE meter_reports r SET stream_batch = v.batch::uuid
+     FROM unnest($1::bigint[], $2::text[]) AS v(id, batch)
+     WHERE r.id = v.id AND r.status = 'pending' AND r.stream_batch IS NULL
+     RETURNING r.id::text AS id`,
+    [assignments.map((assignment) => assignment.reportId), assignments.map((assignment) => assignment.batch)],
+  );
+  return new Set(rows.map((row) => row.id));
+}
+
+/** Stripe took a stream batch: its pending reports are sent. */
+export async function markStreamBatchSent(db: Queryable, batch: string): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE meter_reports SET status = 'sent', sent_at = now(), last_error = NULL
+     WHERE stream_batch = $1::uuid AND status = 'pending'`,
+    [batch],
+  );
+  return rowCount ?? 0;
+}
+
+/** Moves a batch's pending reports to another batch (its request can no longer be replayed as it was). */
+export async function renameStreamBatch(db: Queryable, batch: string, to: string): Promise<void> {
+  await db.query(
+    `UPDATE meter_reports SET stream_batch = $2::uuid WHERE stream_batch = $1::uuid AND status = 'pending'`,
+    [batch, to],
+  );
+}
+
+/** A stream batch's transient failure outlasted the run's retries: its reports stay pending, with why. */
+export async function noteStreamBatchError(db: Queryable, batch: string, error: string): Promise<void> {
+  await db.query(
+    `UPDATE meter_reports SET last_error = $2 WHERE stream_batch = $1::uuid AND status = 'pending'`,
+    [batch, error],
+  );
+}
+
+/** Stripe refused a stream batch as a whole (a 4xx): its reports are failed until an operator acts. */
+export async function markStreamBatchFailed(db: Queryable, batch: string, error: string): Promise<void> {
+  await db.query(
+    `UPDATE meter_reports SET status = 'failed', last_error = $2 WHERE stream_batch = $1::uuid AND status = 'pending'`,
+    [batch, error],
+  );
 }
 
 /** Of these customers and days, the (customer, day) pairs with a postpaid row still unreported. */

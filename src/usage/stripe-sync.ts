@@ -56,9 +56,10 @@
  * when present, else exponential backoff with jitter, and a 429 pauses every request, not just the one
  * refused.
  */
-import pThrottle from 'p-throttle';
 import type Stripe from 'stripe';
+import { randomUUID } from 'node:crypto';
 import {
+  assignStreamBatches,
   flagRowReports,
   identifierOwners,
   insertMeterReports,
@@ -66,33 +67,52 @@ import {
   markReportFailed,
   markReportSent,
   markRowReported,
+  markRowsReported,
+  markStreamBatchFailed,
+  markStreamBatchSent,
   METER_EVENT_WINDOW_DAYS,
   meterEventNames,
   noteReportError,
+  noteStreamBatchError,
+  openStreamBatches,
+  renameStreamBatch,
   requeueDueRetries,
   rowsWithReports,
   selectUnreportedRows,
   unreportedPostpaidDays,
   type MeterReport as Report,
   type NewMeterReport,
+  type StreamBatchReport,
   type UnreportedUsageRow as UsageRow,
 } from '../db/meter-reports.js';
 import type { Queryable } from '../db/pool.js';
 import { METRICS, type Metric } from '../domain/pricing.js';
 import { METER_CUSTOMER_KEY, METER_VALUE_KEY } from '../stripe/catalog.js';
 import { isRetryableWithoutSdkRetries } from '../stripe/errors.js';
+import {
+  MAX_EVENTS_PER_REQUEST,
+  MeterEventStreamSender,
+  type MeterEventStreamApi,
+} from './meter-event-stream.js';
+import { backoff, Pacer, retryAfterMs } from './pacing.js';
 
 export { EVENT_HOUR_UTC, METER_EVENT_WINDOW_DAYS } from '../db/meter-reports.js';
 
-/** The part of the Stripe SDK the sync uses. */
-export type MeterEventApi = { billing: Pick<Stripe['billing'], 'meterEvents'> };
+/** The part of the Stripe SDK the sync uses: v1 meter events and the v2 meter event stream. */
+export type MeterEventApi = { billing: Pick<Stripe['billing'], 'meterEvents'> } & MeterEventStreamApi;
+
+/** Which Stripe API the events go through: the v2 meter event stream, or v1 meter events (the fallback). */
+export type MeterApi = 'v1' | 'v2';
+export const METER_APIS = ['v2', 'v1'] as const satisfies readonly MeterApi[];
 
 export const DEFAULT_RATE_LIMIT = 20;
+/** Stream requests per second when none is given (under test mode's 25). */
+export const DEFAULT_STREAM_RATE_LIMIT = 20;
+/** Stream batches in flight at most: enough for the live limit at a few milliseconds per request. */
+const MAX_STREAM_CONCURRENCY = 32;
 export const DEFAULT_BATCH_ROWS = 1_000;
 /** Attempts per event for transient failures (429, 5xx, network) within one run. */
 const MAX_ATTEMPTS = 8;
-const BACKOFF_BASE_MS = 250;
-const BACKOFF_MAX_MS = 20_000;
 /** Stripe's limit on `identifier`. */
 const MAX_IDENTIFIER_LENGTH = 100;
 /** Stripe refuses values of more than 15 significant digits ($999,999,999 a day in micros). */
@@ -111,7 +131,11 @@ export interface SyncOptions {
   now: Date;
   /** Requests per second to Stripe (default 20, under test mode's 25; the worker passes its setting). */
   rateLimit?: number;
-  /** Called after each row, whatever became of it (heartbeats). */
+  /** Which API (default v1 here; the worker passes STRIPE_METER_API, whose default is v2). */
+  api?: MeterApi;
+  /** v2: stream requests per second (default 20; the worker passes its setting). */
+  streamRateLimit?: number;
+  /** Called after each row (v1) or stream batch (v2), whatever became of it (heartbeats). */
   onProgress?: (progress: SyncProgress) => void;
 }
 
@@ -137,6 +161,9 @@ export interface StripeSyncResult {
   eventsAlreadyAtStripe: number;
   /** 429 answers received (each retried). */
   rateLimited: number;
+  /** v2: stream requests that Stripe took (replays included), and meter event sessions opened. */
+  streamRequests: number;
+  sessionsOpened: number;
   expired: SyncRowIssue[];
   failed: SyncRowIssue[];
   /** Per customer, the latest usage day this run completed: every postpaid row of that day is reported. */
@@ -153,6 +180,11 @@ export async function syncUsageToStripe(
   const rateLimit = options.rateLimit ?? DEFAULT_RATE_LIMIT;
   if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer`);
   if (!Number.isFinite(rateLimit) || rateLimit <= 0) throw new RangeError(`rateLimit must be positive`);
+  const api = options.api ?? 'v1';
+  const streamRateLimit = options.streamRateLimit ?? DEFAULT_STREAM_RATE_LIMIT;
+  if (!Number.isFinite(streamRateLimit) || streamRateLimit <= 0) {
+    throw new RangeError(`streamRateLimit must be positive`);
+  }
   if (Number.isNaN(options.now.getTime())) throw new RangeError('now must be a valid date');
 
   const result: StripeSyncResult = {
@@ -161,6 +193,8 @@ export async function syncUsageToStripe(
     eventsSent: 0,
     eventsAlreadyAtStripe: 0,
     rateLimited: 0,
+    streamRequests: 0,
+    sessionsOpened: 0,
     expired: [],
     failed: [],
     lastDateSynced: {},
@@ -208,6 +242,20 @@ export async function syncUsageToStripe(
     work.push({ row, pending: reports.filter((report) => report.status === 'pending') });
   }
 
+  if (api === 'v2') {
+    const streamSender = new MeterEventStreamSender(stripe, {
+      requestsPerSecond: streamRateLimit,
+      onRateLimited: () => result.rateLimited++,
+      onSession: () => result.sessionsOpened++,
+    });
+    const progress = () =>
+      options.onProgress?.({ rowsDone, rowsTotal: rows.length, eventsSent: result.eventsSent });
+    await syncThroughStream(db, streamSender, work, result, streamRateLimit, progress);
+    rowsDone = rows.length;
+    progress();
+    return result;
+  }
+
   // Rows in parallel, each row's events in turn; the limiter paces the requests of all of them. Enough
   // workers to keep `rateLimit` requests a second going at Stripe's latency, so the limit is the bound.
   await forEachInParallel(work, Math.ceil(rateLimit), async ({ row, pending }) => {
@@ -225,6 +273,116 @@ export async function syncUsageToStripe(
 
   result.lastDateSynced = await completedDays(db, reported);
   return result;
+}
+
+/**
+ * The v2 path of one page (see the header): every pending report of the page's rows gets a stream batch
+ * of up to 100 (written before anything is sent), then every open batch, this page's and any a stopped
+ * run left, goes out under its key, and the complete rows are marked in one statement.
+ */
+async function syncThroughStream(
+  db: Queryable,
+  sender: MeterEventStreamSender,
+  work: { row: UsageRow; pending: Report[] }[],
+  result: StripeSyncResult,
+  requestsPerSecond: number,
+  onBatch: () => void,
+): Promise<void> {
+  const unbatched = work.flatMap(({ pending }) => pending.filter((report) => report.streamBatch === null));
+  const assignments: { reportId: string; batch: string }[] = [];
+  for (let start = 0; start < unbatched.length; start += MAX_EVENTS_PER_REQUEST) {
+    const batch = randomUUID();
+    for (const report of unbatched.slice(start, start + MAX_EVENTS_PER_REQUEST)) {
+      assignments.push({ reportId: report.id, batch });
+    }
+  }
+  await assignStreamBatches(db, assignments);
+
+  const batches = [...(await openStreamBatches(db))];
+  const rowIssues = new Map<string, { error: string; retryable: boolean }>();
+  const touchedRows = new Map<string, { customerId: string; usageDate: string }>();
+  const noteRows = (reports: StreamBatchReport[], problem?: { error: string; retryable: boolean }) => {
+    for (const report of reports) {
+      touchedRows.set(report.usageDailyId, { customerId: report.customerId, usageDate: report.usageDate });
+      if (problem && !rowIssues.has(report.usageDailyId)) rowIssues.set(report.usageDailyId, problem);
+    }
+  };
+  const concurrency = Math.min(MAX_STREAM_CONCURRENCY, Math.max(2, Math.ceil(requestsPerSecond / 10)));
+  await forEachInParallel(batches, concurrency, async ([batch, reports]) => {
+    const outcome = await sendStreamBatch(db, sender, batch, reports);
+    if (outcome.kind === 'sent') {
+      result.streamRequests++;
+      result.eventsSent += outcome.marked;
+      if (outcome.replayed) result.eventsAlreadyAtStripe += outcome.marked;
+      noteRows(reports);
+    } else if (outcome.kind === 'retry') {
+      await noteStreamBatchError(db, outcome.batch, outcome.error);
+      noteRows(reports, { error: outcome.error, retryable: true });
+    } else {
+      await markStreamBatchFailed(db, outcome.batch, outcome.error);
+      noteRows(reports, { error: outcome.error, retryable: false });
+    }
+    onBatch();
+  });
+
+  // The page's rows whose reports were all sent before (a resumed run) are complete too.
+  for (const { row } of work) {
+    touchedRows.set(row.id, { customerId: row.customerId, usageDate: row.usageDate });
+  }
+  const marked = await markRowsReported(db, [...touchedRows.keys()]);
+  result.rowsReported += marked.size;
+  const byId = new Map(work.map(({ row }) => [row.id, row]));
+  for (const { row } of work) {
+    if (marked.has(row.id)) continue;
+    const problem = rowIssues.get(row.id);
+    const error =
+      problem?.error ?? 'usage_daily changed after its meter reports were written; not marked reported';
+    result.failed.push(issue(row, null, error, problem?.retryable ?? false));
+  }
+  result.lastDateSynced = await completedDays(
+    db,
+    [...marked].map((id) => {
+      const row = byId.get(id);
+      const touched = touchedRows.get(id)!;
+      return row ?? ({ id, customerId: touched.customerId, usageDate: touched.usageDate } as UsageRow);
+    }),
+  );
+}
+
+type BatchOutcome =
+  | { kind: 'sent'; marked: number; replayed: boolean }
+  | { kind: 'retry' | 'failed'; batch: string; error: string };
+
+/**
+ * Sends one open batch and marks its reports sent. A batch whose key Stripe already used for another
+ * body (its reports changed since the first send: a customer's Stripe id, a report flagged meanwhile) is
+ * moved to a new batch and sent once more under that key: its events Stripe already took are then
+ * deduplicated by their identifiers (24 hours).
+ */
+async function sendStreamBatch(
+  db: Queryable,
+  sender: MeterEventStreamSender,
+  batch: string,
+  reports: StreamBatchReport[],
+): Promise<BatchOutcome> {
+  const events = reports.map((report) => ({
+    event_name: report.eventName,
+    identifier: report.stripeIdentifier,
+    timestamp: new Date(report.timestamp * 1000).toISOString(),
+    payload: { [METER_CUSTOMER_KEY]: report.stripeCustomerId, [METER_VALUE_KEY]: report.value.toString() },
+  }));
+  let current = batch;
+  let outcome = await sender.send(current, events);
+  if (outcome.kind === 'conflict') {
+    const renamed = randomUUID();
+    await renameStreamBatch(db, current, renamed);
+    current = renamed;
+    outcome = await sender.send(current, events);
+  }
+  if (outcome.kind === 'sent') {
+    return { kind: 'sent', marked: await markStreamBatchSent(db, current), replayed: outcome.replayed };
+  }
+  return { kind: outcome.kind === 'retry' ? 'retry' : 'failed', batch: current, error: outcome.error };
 }
 
 /**
@@ -388,21 +546,20 @@ type SendOutcome =
 
 /** Sends meter events no faster than the rate limit, retrying transient failures (see the header). */
 class RateLimitedSender {
-  private readonly slot: () => Promise<void>;
-  private pausedUntil = 0;
+  private readonly pacer: Pacer;
 
   constructor(
     private readonly stripe: MeterEventApi,
     rateLimit: number,
     private readonly onRateLimited: () => void,
   ) {
-    this.slot = pThrottle({ limit: 1, interval: Math.ceil(1000 / rateLimit) })(async () => {});
+    this.pacer = new Pacer(rateLimit);
   }
 
   async send(report: Report, stripeCustomerId: string): Promise<SendOutcome> {
     let error = '';
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      await this.acquire();
+      await this.pacer.acquire();
       try {
         const event = await this.stripe.billing.meterEvents.create(
           {
@@ -420,28 +577,11 @@ class RateLimitedSender {
         if (failure.kind !== 'retry') return failure;
         error = failure.error;
         if (failure.status === 429) this.onRateLimited();
-        const delay = failure.retryAfterMs ?? backoff(attempt);
-        this.pausedUntil = Math.max(this.pausedUntil, Date.now() + delay);
+        this.pacer.pause(failure.retryAfterMs ?? backoff(attempt));
       }
     }
     return { kind: 'retry', error: `gave up after ${MAX_ATTEMPTS} attempts: ${error}` };
   }
-
-  /** A slot of the rate limit outside any pause; a slot that falls inside a pause is given up. */
-  private async acquire(): Promise<void> {
-    for (;;) {
-      const wait = this.pausedUntil - Date.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      await this.slot();
-      if (Date.now() >= this.pausedUntil) return;
-    }
-  }
-}
-
-/** Full jitter: a random delay up to base × 2^(attempt − 1), capped. */
-function backoff(attempt: number): number {
-  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1));
-  return Math.max(BACKOFF_BASE_MS / 2, Math.random() * ceiling);
 }
 
 function classify(
@@ -473,12 +613,4 @@ function classify(
     };
   }
   return { kind: 'failed', error: `Stripe answered ${status}: ${message}` };
-}
-
-/** `Retry-After` in seconds or as an HTTP date, in milliseconds from now; null when absent or unreadable. */
-function retryAfterMs(header: string | undefined): number | null {
-  if (!header) return null;
-  if (/^\d+(\.\d+)?$/.test(header.trim())) return Number(header) * 1000;
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
 }

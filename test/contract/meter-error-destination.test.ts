@@ -248,6 +248,47 @@ describe('the Stripe event destination for meter error reports', () => {
     ).toBe(0);
   });
 
+  it('should record what Stripe refused of v2 stream events the same way, and resend it on the stream', async () => {
+    const broken = await customer(false);
+    const row = await usage(broken.id, { gpu_hours: 2_000n, storage_gb_month: 40n });
+    const sent = await syncUsageToStripe(db.pool, stripe, { now: new Date(), api: 'v2' });
+    // The stream answers 200 for events it validates only afterwards.
+    expect(sent).toMatchObject({ eventsSent: 2, streamRequests: 1, rowsReported: 1 });
+    await fake.meterErrors.flush();
+    expect(
+      (await reports(db.pool, broken.id)).map((report) => [report.status, report.errorCode, report.attempt]),
+    ).toEqual([
+      ['failed', 'meter_event_customer_not_found', 0],
+      ['failed', 'meter_event_customer_not_found', 0],
+    ]);
+    expect(await reportedAt(row)).toBeNull();
+    const { errors } = await adminErrors(`?customerId=${broken.id}`);
+    expect(errors.map((error) => [error.code, error.outcome])).toEqual([
+      ['meter_event_customer_not_found', 'retry'],
+      ['meter_event_customer_not_found', 'retry'],
+    ]);
+
+    const fixed = await stripe.customers.create({ email: `${broken.id}@example.test` });
+    await db.pool.query('UPDATE customers SET stripe_customer_id = $2 WHERE id = $1', [broken.id, fixed.id]);
+    const streamBefore = fake.requests.filter((r) => r.path === '/v2/billing/meter_event_stream').length;
+    const retried = await syncUsageToStripe(db.pool, stripe, {
+      now: new Date(Date.now() + 2 * 3_600_000),
+      api: 'v2',
+    });
+    expect(retried).toMatchObject({ eventsSent: 2, streamRequests: 1, rowsReported: 1 });
+    expect(fake.requests.filter((r) => r.path === '/v2/billing/meter_event_stream')).toHaveLength(
+      streamBefore + 1,
+    );
+    expect(
+      (await reports(db.pool, broken.id)).map((report) => [report.stripeIdentifier, report.status]),
+    ).toEqual([
+      [`${broken.id}:${date}:gpu_hours:retry-1`, 'sent'],
+      [`${broken.id}:${date}:storage_gb_month:retry-1`, 'sent'],
+    ]);
+    expect(await reportedAt(row)).not.toBeNull();
+    await fake.meterErrors.flush();
+  });
+
   it('should deduplicate a redelivered event by id and change nothing', async () => {
     const [event] = [...fake.meterErrors.events.values()];
     const before = await db.pool.query('SELECT count(*)::int AS n FROM meter_event_errors');

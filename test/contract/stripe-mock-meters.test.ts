@@ -72,7 +72,7 @@ describe('Stripe catalog and meter sync requests against stripe-mock', () => {
     expect(count(exchanges, 'POST', '/v1/prices')).toBe(2 * METRICS.length);
   });
 
-  it('should send meter events Stripe accepts: identifier, timestamp, payload and idempotency key', async () => {
+  it('should send meter events Stripe accepts on the v1 fallback: identifier, timestamp, payload and idempotency key', async () => {
     await db.pool.query(
       `INSERT INTO clusters (id, name, hopsworks_api_url) VALUES ('mock-cluster', 'mock', 'http://hopsworks.test')`,
     );
@@ -90,7 +90,8 @@ describe('Stripe catalog and meter sync requests against stripe-mock', () => {
     const recording = recordExchanges(mock.stripe);
     let result;
     try {
-      result = await syncUsageToStripe(db.pool, mock.stripe, { now: new Date() });
+      // STRIPE_METER_API=v1: the configured fallback to the v2 stream.
+      result = await syncUsageToStripe(db.pool, mock.stripe, { now: new Date(), api: 'v1' });
     } finally {
       recording.stop();
     }

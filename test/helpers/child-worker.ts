@@ -14,6 +14,9 @@ export function startChildWorker(options: {
   stripeUrl: string;
   oauthClientId?: string;
   stripeRateLimit?: number;
+  /** The meter API of the sync (default v1) and, for v2, the stream's requests per second. */
+  meterApi?: 'v1' | 'v2';
+  streamRateLimit?: number;
 }): Promise<ChildProcess> {
   const args = [
     options.temporalAddress,
@@ -22,6 +25,7 @@ export function startChildWorker(options: {
     options.stripeUrl,
     options.oauthClientId ?? 'oauth-client',
     String(options.stripeRateLimit ?? 20),
+    ...(options.meterApi ? [options.meterApi, String(options.streamRateLimit ?? 20)] : []),
   ];
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/collection-worker.ts', ...args], {
     cwd: PROJECT_ROOT,

@@ -4,7 +4,10 @@ export type StripeErrorType =
   | 'card_error'
   | 'idempotency_error'
   | 'authentication_error'
-  | 'rate_limit_error';
+  | 'rate_limit_error'
+  // API v2 (meter event stream)
+  | 'temporary_session_expired'
+  | 'rate_limit';
 
 export interface StripeErrorBody {
   type: StripeErrorType;
@@ -154,4 +157,40 @@ export function idempotencyOtherEndpoint(key: string, first: string, now: string
     type: 'idempotency_error',
     message: `Keys for idempotent requests can only be used for the same endpoint they were first used for ('${first}' vs '${now}'). Try using a key other than '${key}' if you meant to execute a different request.`,
   });
+}
+
+// --- API v2 (the meter event stream) ---
+//
+// v2 errors name their kind in `type` (the SDK's generateV2Error picks the error class by it, e.g.
+// TemporarySessionExpiredError for `temporary_session_expired`, RateLimitError for `rate_limit`).
+
+export function sessionExpired(): StripeApiError {
+  return new StripeApiError(401, {
+    type: 'temporary_session_expired',
+    code: 'billing_meter_event_session_expired',
+    message:
+      'The meter event session has expired. Create a new one with POST /v2/billing/meter_event_session.',
+  });
+}
+
+export function invalidSessionToken(): StripeApiError {
+  return new StripeApiError(401, {
+    type: 'invalid_request_error',
+    code: 'api_key_invalid',
+    message:
+      'The meter event stream takes the authentication_token of a meter event session (POST /v2/billing/meter_event_session), not an API key.',
+  });
+}
+
+export function rateLimitedV2(headers: Record<string, string> = {}): StripeApiError {
+  return new StripeApiError(
+    429,
+    {
+      type: 'rate_limit',
+      code: 'rate_limit',
+      message:
+        'Request rate limit exceeded. You can learn more about rate limits here https://stripe.com/docs/rate-limits.',
+    },
+    headers,
+  );
 }

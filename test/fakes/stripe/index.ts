@@ -7,6 +7,7 @@ import {
   type CompleteCheckoutOptions,
   type InvoiceInput,
   type InvoicePaymentAttempt,
+  type MeterEventSessionRecord,
 } from './store.js';
 import { completeAuthentication } from './authentication.js';
 import { MeterErrorReporter, type MeterErrorOptions } from './meter-errors.js';
@@ -46,6 +47,7 @@ export type {
   InvoiceInput,
   InvoiceLineInput,
   InvoicePaymentAttempt,
+  MeterEventSessionRecord,
 } from './store.js';
 export type { FailureRule, FaultRate, RateLimit, RequestLogEntry } from './server.js';
 export type { DeliveryOptions, DeliveryRecord, FlushOptions, RetryOptions } from './webhooks.js';
@@ -70,6 +72,11 @@ export interface FakeStripeOptions {
   rateLimit?: RateLimit;
   // Asynchronous meter event validation and its event destination (meter-errors.ts).
   meterErrors?: MeterErrorOptions;
+  // The v2 meter event stream's own limiter (Stripe: 10,000 requests/s in live mode); unset, stream
+  // requests count toward `rateLimit` (as in test mode). See `setStreamRateLimit`.
+  streamRateLimit?: RateLimit;
+  // How long a meter event session's token is valid (Stripe: 15 minutes). See `setMeterEventSessionTtl`.
+  meterEventSessionTtlMs?: number;
 }
 
 const host = '127.0.0.1';
@@ -113,6 +120,10 @@ export class FakeStripe {
       completeCheckout: (sessionId) => this.store.completeCheckoutSession(sessionId),
     });
     if (options.rateLimit) this.api.setRateLimit(options.rateLimit);
+    if (options.streamRateLimit) this.api.setStreamRateLimit(options.streamRateLimit);
+    if (options.meterEventSessionTtlMs !== undefined) {
+      this.setMeterEventSessionTtl(options.meterEventSessionTtlMs);
+    }
     this.meterErrors = new MeterErrorReporter(this.store, options.meterErrors);
   }
 
@@ -359,6 +370,34 @@ export class FakeStripe {
   // draws from; without a token the request gets Stripe's 429. `undefined` lifts the limit.
   setRateLimit(limit: RateLimit | undefined): void {
     this.api.setRateLimit(limit);
+  }
+
+  // Every API answer leaves `ms` after its request was handled (0: at once), so a client can die between
+  // Stripe doing the work and hearing of it.
+  setResponseDelay(ms: number): void {
+    this.api.setResponseDelay(ms);
+  }
+
+  // The meter event stream's limiter; `undefined` makes stream requests count toward the basic one.
+  setStreamRateLimit(limit: RateLimit | undefined): void {
+    this.api.setStreamRateLimit(limit);
+  }
+
+  // Sessions created from now on expire after `ms` (those already open keep their expiry).
+  setMeterEventSessionTtl(ms: number): void {
+    if (!(Number.isFinite(ms) && ms > 0)) throw new RangeError('the session lifetime must be positive');
+    this.store.meterEventSessionTtlMs = ms;
+  }
+
+  // Every meter event session opened, oldest first.
+  get meterEventSessions(): readonly MeterEventSessionRecord[] {
+    return [...this.store.meterEventSessions.values()];
+  }
+
+  // Every event the v2 stream received, in order (replayed requests excluded); `duplicate` marks one
+  // whose identifier the fake already had, dropped as Stripe drops it.
+  get meterStreamReceived(): readonly { identifier: string; requestId: string; duplicate: boolean }[] {
+    return this.store.meterStreamReceived;
   }
 
   async close(): Promise<void> {

@@ -1055,6 +1055,98 @@ on('POST', '/v1/billing/meter_events', ({ store, params }) => {
   return meterEvent;
 });
 
+// --- the v2 meter event stream ---
+//
+// POST /v2/billing/meter_event_session (API key) opens a session whose `authentication_token` the stream
+// takes as its bearer token until `expires_at` (server.ts checks it); the stream takes up to 100 events
+// per JSON request and validates them asynchronously (meter-errors.ts), answering `{}` at once. Shapes
+// are the SDK's MeterEventSession and MeterEventStreamCreateParams for the pinned version.
+
+export const MAX_STREAM_EVENTS = 100;
+
+on('POST', '/v2/billing/meter_event_session', ({ store }) => {
+  const createdMs = store.nowMs();
+  const record = {
+    id: newId(store.livemode ? 'mes' : 'mes_test', 24),
+    token: newId(store.livemode ? 'mets_live' : 'mets_test', 40),
+    createdMs,
+    expiresAtMs: createdMs + store.meterEventSessionTtlMs,
+  };
+  store.meterEventSessions.set(record.token, record);
+  return {
+    id: record.id,
+    object: 'v2.billing.meter_event_session' as const,
+    authentication_token: record.token,
+    created: new Date(record.createdMs).toISOString(),
+    expires_at: new Date(record.expiresAtMs).toISOString(),
+    livemode: store.livemode,
+  };
+});
+
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+on('POST', '/v2/billing/meter_event_stream', ({ store, params, request }) => {
+  const events = params.events;
+  if (!Array.isArray(events) || events.length === 0) throw missingParam('events');
+  if (events.length > MAX_STREAM_EVENTS) {
+    throw invalidRequest(
+      `events can hold at most ${MAX_STREAM_EVENTS} meter events; received ${events.length}.`,
+      'events',
+    );
+  }
+  // Shapes are checked before anything is kept: a request is taken whole or not at all.
+  const parsed = events.map((raw, index) => {
+    const label = `events[${index}]`;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+      throw invalidRequest(`Invalid ${label}`, label);
+    const event = raw as Record<string, unknown>;
+    const eventName = event.event_name;
+    if (typeof eventName !== 'string' || eventName === '') throw missingParam(`${label}.event_name`);
+    const payload = event.payload;
+    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+      throw missingParam(`${label}.payload`);
+    }
+    for (const [key, value] of Object.entries(payload)) {
+      if (typeof value !== 'string') {
+        throw invalidRequest(`Invalid ${label}.payload.${key}: must be a string`, `${label}.payload`);
+      }
+    }
+    const identifier = event.identifier ?? newId('x', 24).slice(2);
+    if (typeof identifier !== 'string' || identifier === '' || identifier.length > 100) {
+      throw invalidRequest(`Invalid ${label}.identifier`, `${label}.identifier`);
+    }
+    let timestamp = store.now();
+    if (event.timestamp !== undefined) {
+      if (typeof event.timestamp !== 'string' || !ISO_INSTANT.test(event.timestamp)) {
+        throw invalidRequest(`Invalid ${label}.timestamp: an RFC 3339 timestamp`, `${label}.timestamp`);
+      }
+      timestamp = Math.floor(Date.parse(event.timestamp) / 1000);
+    }
+    return { eventName, payload: payload as Record<string, string>, identifier, timestamp };
+  });
+  for (const event of parsed) {
+    // Stripe enforces identifiers' uniqueness (a rolling 24 hours; the fake's lifetime here): a second
+    // event under one is dropped, never counted, and reports no error.
+    const duplicate = store.meterIdentifiers.has(event.identifier);
+    store.meterStreamReceived.push({ identifier: event.identifier, requestId: request.id ?? '', duplicate });
+    if (duplicate) continue;
+    const meterEvent = {
+      object: 'billing.meter_event' as const,
+      created: store.now(),
+      event_name: event.eventName,
+      identifier: event.identifier,
+      livemode: store.livemode,
+      payload: event.payload,
+      timestamp: event.timestamp,
+    };
+    store.meterIdentifiers.add(event.identifier);
+    store.meterEvents.push(meterEvent);
+    // Validated afterwards, the timestamp window included (v2 refuses nothing of an event at once).
+    meterErrorsOf(store)?.check(meterEvent);
+  }
+  return {};
+});
+
 on('GET', '/v2/core/events/:id', (context) => {
   const id = pathParam(context, 'id');
   const event = meterErrorsOf(context.store)?.events.get(id);

@@ -6,8 +6,11 @@ import {
   idempotencyOtherEndpoint,
   invalidApiKey,
   invalidRequest,
+  invalidSessionToken,
   missingApiKey,
   rateLimited,
+  rateLimitedV2,
+  sessionExpired,
   StripeApiError,
   unrecognizedUrl,
 } from './errors.js';
@@ -54,6 +57,9 @@ export interface RequestLogEntry {
   status: number;
   requestId: string;
   replayed: boolean;
+  // The request's Content-Type (form-encoded for v1, JSON for v2) and what its bearer credential was.
+  contentType: string | null;
+  credential: 'api_key' | 'session_token' | null;
 }
 
 interface StoredResponse {
@@ -74,6 +80,32 @@ export interface ApiServerOptions {
 }
 
 const maxBodyBytes = 1024 * 1024;
+const STREAM_PATH = '/v2/billing/meter_event_stream';
+
+interface Bucket {
+  limit: RateLimit;
+  tokens: number;
+  refilledAt: number;
+}
+
+function newBucket(limit: RateLimit): Bucket {
+  return { limit, tokens: limit.requestsPerSecond, refilledAt: performance.now() };
+}
+
+/** API v2 takes JSON bodies (the SDK sends `application/json` for /v2 paths); an empty body is `{}`. */
+function parseJson(body: string): Params {
+  if (!body) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    throw invalidRequest('Invalid JSON in the request body.');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalidRequest('The request body must be a JSON object.');
+  }
+  return value as Params;
+}
 
 function readBody(request: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -102,8 +134,12 @@ export class ApiServer {
   readonly server: Server;
   private readonly failures: Array<FailureRule & { remaining: number }> = [];
   private readonly idempotency = new Map<string, StoredResponse>();
-  private rateLimit: { limit: RateLimit; tokens: number; refilledAt: number } | undefined;
+  private rateLimit: Bucket | undefined;
+  // The meter event stream's own limiter (live mode: 10,000 requests/s, apart from the basic limit);
+  // unset, stream requests take their tokens from the basic bucket (test mode: they count toward it).
+  private streamRateLimit: Bucket | undefined;
   private latencyMs = 0;
+  private responseDelayMs = 0;
   private faults: { rate: number; statuses: (429 | 500)[]; random: () => number } | undefined;
   private injectedFaults = 0;
 
@@ -122,17 +158,28 @@ export class ApiServer {
     this.latencyMs = ms;
   }
 
+  /** Holds every API answer `ms` after the request was handled (a slow network back): work done, no answer yet. */
+  setResponseDelay(ms: number): void {
+    this.responseDelayMs = ms;
+  }
+
   setRateLimit(limit: RateLimit | undefined): void {
     if (limit && !(Number.isFinite(limit.requestsPerSecond) && limit.requestsPerSecond > 0)) {
       throw new RangeError('requestsPerSecond must be a positive number');
     }
-    this.rateLimit = limit
-      ? { limit, tokens: limit.requestsPerSecond, refilledAt: performance.now() }
-      : undefined;
+    this.rateLimit = limit ? newBucket(limit) : undefined;
   }
 
-  private takeToken(): StripeApiError | undefined {
-    const bucket = this.rateLimit;
+  setStreamRateLimit(limit: RateLimit | undefined): void {
+    if (limit && !(Number.isFinite(limit.requestsPerSecond) && limit.requestsPerSecond > 0)) {
+      throw new RangeError('requestsPerSecond must be a positive number');
+    }
+    this.streamRateLimit = limit ? newBucket(limit) : undefined;
+  }
+
+  private takeToken(path: string): StripeApiError | undefined {
+    const stream = path === STREAM_PATH;
+    const bucket = stream ? (this.streamRateLimit ?? this.rateLimit) : this.rateLimit;
     if (!bucket) return undefined;
     const now = performance.now();
     const rate = bucket.limit.requestsPerSecond;
@@ -143,7 +190,9 @@ export class ApiServer {
       return undefined;
     }
     const retryAfter = bucket.limit.retryAfterSeconds;
-    return rateLimited(retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) });
+    const headers: Record<string, string> =
+      retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) };
+    return path.startsWith('/v2/') ? rateLimitedV2(headers) : rateLimited(headers);
   }
 
   setFaultRate(options: FaultRate | undefined): void {
@@ -191,8 +240,9 @@ export class ApiServer {
     return rule.status === 429 ? rateLimited() : rule.status === 402 ? cardDeclined() : apiError();
   }
 
-  private authenticate(request: IncomingMessage): void {
+  private authenticate(request: IncomingMessage, path: string): void {
     const header = request.headers.authorization;
+    if (path === STREAM_PATH) return this.authenticateSession(header);
     if (!header) throw missingApiKey();
     let key: string;
     if (header.startsWith('Bearer ')) key = header.slice('Bearer '.length).trim();
@@ -202,6 +252,15 @@ export class ApiServer {
     if (!key) throw missingApiKey();
     const mode = this.options.livemode ? 'live' : 'test';
     if (!new RegExp(`^(sk|rk)_${mode}_\\S+$`).test(key)) throw invalidApiKey(key);
+  }
+
+  /** The stream takes a meter event session's token as its bearer token, and nothing else. */
+  private authenticateSession(header: string | undefined): void {
+    if (!header?.startsWith('Bearer ')) throw missingApiKey();
+    const token = header.slice('Bearer '.length).trim();
+    const session = this.options.store.meterEventSessions.get(token);
+    if (!session) throw invalidSessionToken();
+    if (this.options.store.nowMs() >= session.expiresAtMs) throw sessionExpired();
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -229,10 +288,32 @@ export class ApiServer {
     if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
 
     let params: Params = {};
+    const contentType = request.headers['content-type'] ?? null;
+    const bearer = /^Bearer\s+(\S+)/.exec(request.headers.authorization ?? '')?.[1];
+    const credential = !bearer
+      ? null
+      : this.options.store.meterEventSessions.has(bearer)
+        ? ('session_token' as const)
+        : ('api_key' as const);
     const send = (status: number, text: string, extra: Record<string, string> = {}, replayed = false) => {
-      this.requests.push({ at, method, path, params, idempotencyKey, status, requestId, replayed });
-      response.writeHead(status, { ...headers, ...extra });
-      response.end(text);
+      this.requests.push({
+        at,
+        method,
+        path,
+        params,
+        idempotencyKey,
+        status,
+        requestId,
+        replayed,
+        contentType,
+        credential,
+      });
+      const answer = () => {
+        response.writeHead(status, { ...headers, ...extra });
+        response.end(text);
+      };
+      if (this.responseDelayMs > 0) setTimeout(answer, this.responseDelayMs);
+      else answer();
     };
     const sendError = (error: StripeApiError) => {
       const mode = this.options.livemode ? '' : 'test/';
@@ -244,11 +325,13 @@ export class ApiServer {
 
     try {
       params =
-        method === 'POST'
-          ? { ...parseForm(url.search.slice(1)), ...parseForm(body) }
-          : parseForm(url.search.slice(1));
-      this.authenticate(request);
-      const limited = this.takeToken();
+        method === 'POST' && path.startsWith('/v2/')
+          ? parseJson(body)
+          : method === 'POST'
+            ? { ...parseForm(url.search.slice(1)), ...parseForm(body) }
+            : parseForm(url.search.slice(1));
+      this.authenticate(request, path);
+      const limited = this.takeToken(path);
       if (limited) throw limited;
       const injected = this.takeFailure(method, path) ?? this.takeFault();
       if (injected) throw injected;

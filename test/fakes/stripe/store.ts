@@ -43,6 +43,14 @@ import type {
 } from './objects.js';
 import { paymentIntentDefaults, planOf, setupIntentDefaults, subscriptionDefaults } from './objects.js';
 
+/** A v2 meter event session: its token authenticates the stream until `expiresAtMs`. */
+export interface MeterEventSessionRecord {
+  id: string;
+  token: string;
+  createdMs: number;
+  expiresAtMs: number;
+}
+
 export interface StoreOptions {
   livemode: boolean;
   clock: () => number;
@@ -294,6 +302,12 @@ export class StripeStore {
   // Payment-mode sessions created with payment_intent_data[setup_future_usage]: completing one saves the card.
   private readonly checkoutSetupFutureUsage = new Map<string, 'on_session' | 'off_session'>();
   readonly meterIdentifiers = new Set<string>();
+  // Meter event sessions of the v2 stream, by authentication token (POST /v2/billing/meter_event_session).
+  readonly meterEventSessions = new Map<string, MeterEventSessionRecord>();
+  // How long a session's token is valid (Stripe: 15 minutes); tests shorten it to force a renewal.
+  meterEventSessionTtlMs = 15 * 60_000;
+  // Every event the v2 stream received, in order, with the request that carried it (replays excluded).
+  readonly meterStreamReceived: { identifier: string; requestId: string; duplicate: boolean }[] = [];
   readonly meters = new Map<string, MeterObject>();
   // Invoices whose metered lines the engine made from meter events: finalizing aggregates them again.
   readonly meteredInvoices = new Set<string>();
@@ -308,6 +322,11 @@ export class StripeStore {
 
   now(): number {
     return Math.floor(this.options.clock() / 1000);
+  }
+
+  /** The fake's clock in milliseconds (session expiry is finer than a second). */
+  nowMs(): number {
+    return this.options.clock();
   }
 
   private id(prefix: string): string {
