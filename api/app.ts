@@ -28,6 +28,7 @@ import { adminInvoiceRoutes } from './routes/admin-invoices.js';
 import { adminMeterErrorRoutes } from './routes/admin-meter-errors.js';
 import { adminOrganisationRoutes } from './routes/admin-organisations.js';
 import { adminReviewRoutes } from './routes/admin-review.js';
+import type { StripePlanApi } from '../src/stripe/plan-subscription.js';
 import { adminPlanRoutes } from './routes/admin-plans.js';
 import { adminPricingRoutes } from './routes/admin-pricing.js';
 import { adminStripeEventRoutes } from './routes/admin-stripe-events.js';
@@ -47,10 +48,10 @@ export interface AppDependencies {
   temporal: Client;
   logger: Logger;
   /**
-   * The Stripe SDK for calls made while answering a request: checkout and portal sessions, and the
-   * event destination's thin events (parsed, then fetched from /v2/core/events).
+   * The Stripe SDK for calls made while answering a request: checkout and portal sessions, the event
+   * destination's thin events (parsed, then fetched from /v2/core/events), plan change previews.
    */
-  stripe?: Pick<Stripe, 'checkout' | 'billingPortal' | 'parseEventNotification' | 'v2'>;
+  stripe?: Pick<Stripe, 'checkout' | 'billingPortal' | 'parseEventNotification' | 'v2'> & StripePlanApi;
   /** Overrides fetch for Hopsworks calls made while answering a request (the admin connection test). */
   hopsworksFetch?: typeof fetch;
   config?: Pick<

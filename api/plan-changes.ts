@@ -11,6 +11,7 @@ import type { Entitlements } from '../src/usage/entitlements.js';
 import { cancelPlanChangeUpdate, changePlanUpdate } from '../workflows/customer/messages.js';
 import { ApiError } from './errors.js';
 import { updateCustomer, updateRefusal } from './workflow-client.js';
+import { planItemChanges, prorationCents, type StripePlanApi } from '../src/stripe/plan-subscription.js';
 
 /*
  * Plan changes as the customer's and the admins' routes ask for them: the catalog and the customer's
@@ -29,7 +30,32 @@ export const idempotencyKey = z
   .max(255)
   .describe('Chosen by the client: a retried request changes the plan once and answers the same');
 
-export const planChangeBody = z.object({ plan: planCode, idempotencyKey: idempotencyKey.optional() });
+export const planChangeBody = z.object({
+  plan: planCode,
+  idempotencyKey: idempotencyKey.optional(),
+  prorationDate: z
+    .number()
+    .int()
+    .optional()
+    .describe(
+      "Unix seconds of a preview's proration (POST …/plan/preview), within the last hour: the charge then equals the preview",
+    ),
+});
+
+export const planPreviewBody = z.object({ plan: planCode });
+
+export const planPreviewAnswer = z.object({
+  kind: z.enum(['upgrade', 'downgrade', 'same_fee', 'without_subscription']),
+  from: z.string(),
+  to: z.string(),
+  effectiveAt: z.string().describe('When the change applies: now, or the period end for a downgrade'),
+  prorationDate: z.number().int().nullable().describe('Pass it to the change to be charged exactly this'),
+  prorationCents: z.string().nullable().describe("Stripe's proration for the rest of the period, in cents"),
+  amountDueCents: z.string().nullable().describe('What the change would charge now, in cents'),
+});
+
+/** How far back a preview's proration date may be passed to the change. */
+const PRORATION_DATE_MAX_AGE_S = 3_600;
 
 export const planChangeAnswer = z.object({
   changeId: z.string(),
@@ -93,6 +119,7 @@ export async function requestPlanChange(
     plan: string;
     version?: number;
     idempotencyKey?: string;
+    prorationDate?: number;
     actor: string;
     reason: string | null;
   },
@@ -123,13 +150,22 @@ export async function requestPlanChange(
       { limits: over.map((status) => ({ name: status.name, limit: status.limit, used: status.used })) },
     );
   }
+  const now = Math.floor(Date.now() / 1000);
+  if (
+    input.prorationDate !== undefined &&
+    (input.prorationDate > now || input.prorationDate < now - PRORATION_DATE_MAX_AGE_S)
+  ) {
+    throw new ApiError(400, 'validation_failed', 'The proration date is not of a recent preview', [
+      { field: 'prorationDate', message: 'must be within the last hour, not in the future' },
+    ]);
+  }
   try {
     return await updateCustomer(deps.temporal, input.customerId, changePlanUpdate, {
       changeId: input.idempotencyKey ?? randomUUID(),
       target: planChoiceOf(target),
       actor: input.actor,
       reason: input.reason,
-      prorationDate: Math.floor(Date.now() / 1000),
+      prorationDate: input.prorationDate ?? now,
     });
   } catch (error) {
     throw refusalError(error);
@@ -160,4 +196,59 @@ function refusalError(error: unknown): unknown {
     return new ApiError(502, 'plan_change_failed', refusal.message);
   }
   return error;
+}
+
+/**
+ * What moving to `plan` would do, without doing it: for an upgrade, the invoice Stripe would make now
+ * (`invoices.createPreview` with the same items and proration date the change would send); for a
+ * downgrade, when it would apply. Nothing is kept or charged.
+ */
+export async function previewPlanChange(
+  deps: PlanChangeDependencies & { stripe: StripePlanApi | undefined },
+  input: { customerId: string; plan: string },
+) {
+  const customer = await deps.entitlements.customer(input.customerId);
+  if (!customer) throw new ApiError(404, 'customer_not_found', 'No such customer');
+  const target = await targetVersion(deps.db, input.plan);
+  const current = await deps.entitlements.planVersion(customer.planVersionId);
+  const from = current?.planCode ?? 'pay_as_you_go';
+  const now = Math.floor(Date.now() / 1000);
+  const fee = current?.baseFeeMicros ?? 0n;
+  const kind =
+    customer.stripeSubscriptionId === null
+      ? ('without_subscription' as const)
+      : target.baseFeeMicros > fee
+        ? ('upgrade' as const)
+        : target.baseFeeMicros < fee
+          ? ('downgrade' as const)
+          : ('same_fee' as const);
+  const base = { kind, from, to: target.planCode };
+  if (kind === 'downgrade') {
+    return {
+      ...base,
+      effectiveAt: customer.currentPeriod?.end.toISOString() ?? new Date(now * 1000).toISOString(),
+      prorationDate: null,
+      prorationCents: null,
+      amountDueCents: null,
+    };
+  }
+  const nowIso = new Date(now * 1000).toISOString();
+  if (kind !== 'upgrade') {
+    return { ...base, effectiveAt: nowIso, prorationDate: null, prorationCents: null, amountDueCents: null };
+  }
+  if (!deps.stripe) throw new ApiError(503, 'not_configured', 'Stripe is not configured');
+  const stripe = deps.stripe;
+  const subscription = await stripe.subscriptions.retrieve(customer.stripeSubscriptionId!);
+  const changes = await planItemChanges(deps.db, stripe, subscription, target);
+  const preview = await stripe.invoices.createPreview({
+    subscription: subscription.id,
+    subscription_details: { items: changes, proration_behavior: 'always_invoice', proration_date: now },
+  });
+  return {
+    ...base,
+    effectiveAt: nowIso,
+    prorationDate: now,
+    prorationCents: (await prorationCents(stripe, preview)).toString(),
+    amountDueCents: String(preview.amount_due),
+  };
 }

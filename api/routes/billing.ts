@@ -23,6 +23,7 @@ import {
 import { CREDITS_PURPOSE, PLAN_VERSION_METADATA } from '../../workflows/customer/messages.js';
 import { findCurrentPlanVersion } from '../../src/db/plans.js';
 import { planCode } from '../plan-changes.js';
+import type { StripePlanApi } from '../../src/stripe/plan-subscription.js';
 import type { Entitlements } from '../../src/usage/entitlements.js';
 import { customerAuth, type CustomerAuthOptions } from '../auth.js';
 import { ApiError, whenValid } from '../errors.js';
@@ -93,7 +94,7 @@ export interface BillingRouteDependencies {
   entitlements: Entitlements;
   /** The plan change routes ask the customer's workflow. */
   temporal: Client;
-  stripe: Pick<Stripe, 'checkout' | 'billingPortal'> | undefined;
+  stripe: (Pick<Stripe, 'checkout' | 'billingPortal'> & StripePlanApi) | undefined;
   auth: CustomerAuthOptions;
   /** What one purchase may buy (CREDIT_PURCHASE_MIN_USD, CREDIT_PURCHASE_MAX_USD), micro-dollars as strings. */
   purchaseLimits: { minMicros: string; maxMicros: string };
@@ -265,6 +266,7 @@ export function billingRoutes(deps: BillingRouteDependencies) {
     db: deps.db,
     entitlements: deps.entitlements,
     temporal: deps.temporal,
+    stripe: deps.stripe,
     customerOf,
   });
 

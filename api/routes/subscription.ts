@@ -12,8 +12,12 @@ import {
   planChangeAnswer,
   planChangeBody,
   planChangeJson,
+  planPreviewAnswer,
+  planPreviewBody,
+  previewPlanChange,
   requestPlanChange,
 } from '../plan-changes.js';
+import type { StripePlanApi } from '../../src/stripe/plan-subscription.js';
 import { failures, json, jsonBody, openApiRoute, security, type Router } from '../router.js';
 import { planSummaryJson } from '../serializers.js';
 
@@ -98,6 +102,16 @@ const changePlanRoute = createRoute({
   },
 });
 
+const previewPlanRoute = createRoute({
+  ...customer,
+  method: 'post',
+  path: '/api/billing/subscription/plan/preview',
+  summary:
+    "What a plan change would charge (Stripe's proration preview) and when it would apply; nothing changes",
+  request: { body: jsonBody(planPreviewBody) },
+  responses: { 200: json('The preview', planPreviewAnswer), ...failures(400, 401, 404, 503) },
+});
+
 const cancelPendingRoute = createRoute({
   ...customer,
   method: 'delete',
@@ -113,6 +127,7 @@ export function addSubscriptionRoutes(
     db: Queryable;
     entitlements: Entitlements;
     temporal: Client;
+    stripe: StripePlanApi | undefined;
     customerOf: (subject: string) => Promise<CustomerRow>;
   },
 ): void {
@@ -181,10 +196,16 @@ export function addSubscriptionRoutes(
       customerId: row.id,
       plan: body.plan,
       ...(body.idempotencyKey ? { idempotencyKey: body.idempotencyKey } : {}),
+      ...(body.prorationDate !== undefined ? { prorationDate: body.prorationDate } : {}),
       actor: 'customer',
       reason: null,
     });
     return c.json(planChangeJson(result));
+  });
+
+  openApiRoute(router, previewPlanRoute, async (c, { body }) => {
+    const row = await deps.customerOf(c.var.customerSubject);
+    return c.json(await previewPlanChange(deps, { customerId: row.id, plan: body.plan }));
   });
 
   openApiRoute(router, cancelPendingRoute, async (c) => {

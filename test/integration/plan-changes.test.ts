@@ -223,9 +223,30 @@ describe('plans on real servers: choice at checkout, upgrade with proration, dow
     await eventually(planRow, (code) => code === 'starter', 'the row on Starter');
 
     // Upgrade to Pro: Stripe prorates at once; the workflow records what Stripe invoiced.
+    // The preview first: what the change would charge, computed by Stripe, nothing changed.
+    const previewed = await customerCall(subject, 'POST', '/api/billing/subscription/plan/preview', {
+      plan: 'pro',
+    });
+    expect(previewed.status).toBe(200);
+    const preview = (await previewed.json()) as {
+      prorationDate: number;
+      prorationCents: string;
+      kind: string;
+    };
+    expect(preview).toMatchObject({ kind: 'upgrade', from: 'starter', to: 'pro' });
+    expect(
+      [...stripe.invoices.values()].filter((one) => one.billing_reason === 'subscription_update'),
+    ).toHaveLength(0);
+    const stale = await customerCall(subject, 'POST', '/api/billing/subscription/plan', {
+      plan: 'pro',
+      prorationDate: preview.prorationDate - 7_200,
+    });
+    expect(stale.status).toBe(400);
+    expect(await stale.json()).toMatchObject({ error: { details: [{ field: 'prorationDate' }] } });
     const upgrade = await customerCall(subject, 'POST', '/api/billing/subscription/plan', {
       plan: 'pro',
       idempotencyKey: 'upgrade-1',
+      prorationDate: preview.prorationDate,
     });
     expect(upgrade.status).toBe(200);
     const upgraded = (await upgrade.json()) as { kind: string; prorationCents: string; invoiceId: string };
@@ -233,6 +254,8 @@ describe('plans on real servers: choice at checkout, upgrade with proration, dow
     const invoice = stripe.invoices.get(upgraded.invoiceId)!;
     expect(invoice).toMatchObject({ billing_reason: 'subscription_update', status: 'paid' });
     expect(String(invoice.total)).toBe(upgraded.prorationCents);
+    // Charged exactly what the preview showed.
+    expect(upgraded.prorationCents).toBe(preview.prorationCents);
     // Stripe's documented proration, per second of the period, each line rounded to the cent.
     const period = {
       start: subscription.items.data[0]!.current_period_start,
