@@ -73,10 +73,21 @@ export function createResourceQuotaActivities(deps: KubernetesDependencies) {
   };
 
   return {
-    async applyPlanResourceQuota(input: PlanResourceQuotaInput): Promise<PlanQuotaSummary> {
+    async applyPlanResourceQuota(
+      input: PlanResourceQuotaInput,
+    ): Promise<PlanQuotaSummary & { skipped?: string }> {
       const context = activityContext();
       try {
         planQuotaHard(input.limits); // Invalid limits fail before any lookup or request.
+        // A cluster without Kubernetes access configured has nothing to write to (as the observation
+        // skips it): the limits are then held by the entitlement check alone.
+        const connection = await findClusterConnection(deps.db, input.clusterId);
+        if (connection && !connection.kubeconfigPath && !deps.kubeConfigFor) {
+          return {
+            namespaces: [],
+            skipped: `cluster ${input.clusterId} has no Kubernetes access configured`,
+          };
+        }
         const client = await clientFor(input, context);
         return await applyCustomerPlanQuota(client, input.customerId, input.limits, {
           onProgress: (progress) => context?.heartbeat(progress),

@@ -190,6 +190,15 @@ describe('plan ResourceQuota', () => {
       ]);
     });
 
+    it('should skip a cluster without Kubernetes access configured, writing nothing and failing nothing', async () => {
+      await database.pool.query(`UPDATE clusters SET kubeconfig_path = NULL WHERE id = $1`, [clusterId]);
+      expect(await apply({ cpuCores: '2' })).toEqual({
+        namespaces: [],
+        skipped: `cluster ${clusterId} has no Kubernetes access configured`,
+      });
+      expect(fake.list('resourcequotas')).toEqual([]);
+    });
+
     it('should write nothing when the quota already is the plan (canonical quantities compare by value)', async () => {
       await apply(STARTER);
       const before = fake.requests.length;
