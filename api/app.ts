@@ -18,6 +18,7 @@ import { accountLookup } from './customer-lookup.js';
 import { ApiError, errorBody, isDatabaseUnavailable, isTemporalUnavailable } from './errors.js';
 import { healthRoutes } from './health.js';
 import { metricsRoutes, observeHttpRequest } from './metrics.js';
+import { pageRoutes } from './pages/routes.js';
 import { serveOpenApi } from './openapi.js';
 import { rateLimits } from './rate-limit.js';
 import { createRouter } from './router.js';
@@ -66,6 +67,7 @@ export interface AppDependencies {
     | 'cronSecret'
     | 'rateLimits'
   > &
+    Partial<Pick<Config, 'session'>> &
     Partial<Pick<Config, 'metrics'>>;
 }
 
@@ -116,7 +118,9 @@ export function createApp(deps: AppDependencies) {
       );
     },
   });
-  for (const path of ['/api/billing/*', '/api/admin/*', '/api/usage/*', '/api/entitlements/*']) {
+  const limited = ['/api/billing/*', '/api/admin/*', '/api/usage/*', '/api/entitlements/*'];
+  // The pages' forms are small too.
+  for (const path of [...limited, '/billing/*', '/admin/*']) {
     app.use(path, (c, next) =>
       c.req.path === '/api/usage/events' ? usageEventsBodyLimit(c, next) : apiBodyLimit(c, next),
     );
@@ -215,6 +219,16 @@ export function createApp(deps: AppDependencies) {
     app.route('/', adminStripeEventRoutes(admin));
     app.route('/', adminMeterErrorRoutes(admin));
     app.route('/', seedAdminBillingRoutes(admin));
+    // The billing page and the admin console: they ask the routes above, in this process.
+    app.route(
+      '/',
+      pageRoutes({
+        sessionSecret: config.session?.secret,
+        auth0: config.auth0,
+        adminCredentials: config.adminCredentials,
+        appFetch: (request, env) => app.fetch(request, env),
+      }),
+    );
   }
 
   app.notFound((c) => c.json(errorBody('not_found', `No route for ${c.req.method} ${c.req.path}`), 404));

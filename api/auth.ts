@@ -27,6 +27,22 @@ export const MAX_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
 /** Auth0's user ids are at most 255 characters; a longer subject is nobody's. */
 const MAX_SUBJECT_LENGTH = 255;
 
+/**
+ * Who a page's session is (api/pages/): the pages ask the JSON routes in-process, handing the
+ * session's identity in the request's environment under this symbol. Only code in this process can put
+ * it there (a request from the network carries headers, never environment entries), so a route behind
+ * customerAuth or adminAuth answers the page exactly as it answers a bearer token of the same caller.
+ */
+export const PAGE_IDENTITY = Symbol('pageIdentity');
+
+export type PageIdentity = { kind: 'customer'; subject: string } | { kind: 'admin'; actor: string };
+
+function pageIdentity(env: unknown): PageIdentity | undefined {
+  return env && typeof env === 'object'
+    ? (env as { [PAGE_IDENTITY]?: PageIdentity })[PAGE_IDENTITY]
+    : undefined;
+}
+
 function bearer(header: string | undefined): string | undefined {
   return /^Bearer ([^\s]+)$/.exec(header ?? '')?.[1];
 }
@@ -59,35 +75,17 @@ function claimsProblem(payload: JWTPayload, nowSeconds: number): string | null {
  * `forbidden`. A subject nobody signed up with passes through unchanged, to the routes' usual 404.
  */
 export function customerAuth(options: CustomerAuthOptions): MiddlewareHandler<AppEnv> {
-  const { issuer, audience } = options;
-  // Fail closed: a JWKS without an issuer and an audience to check is no configuration at all.
-  const keys: JWTVerifyGetKey | undefined =
-    options.jwksUrl && issuer && audience
-      ? createRemoteJWKSet(new URL(options.jwksUrl), { timeoutDuration: 5_000 })
-      : undefined;
+  const verify = customerTokenVerifier(options);
   return async (c, next) => {
-    if (!keys || !issuer || !audience) {
-      throw new ApiError(
-        503,
-        'not_configured',
-        'Customer authentication is not configured (AUTH0_JWKS_URL, AUTH0_ISSUER, AUTH0_AUDIENCE)',
-      );
-    }
-    const token = bearer(c.req.header('authorization'));
-    if (!token) throw new ApiError(401, 'unauthorized', 'A bearer token is required');
+    const page = pageIdentity(c.env);
     let subject: string;
-    try {
-      const { payload } = await jwtVerify(token, keys, {
-        issuer,
-        audience,
-        requiredClaims: ['exp', 'sub'],
-        clockTolerance: CLOCK_TOLERANCE_SECONDS,
-      });
-      const problem = claimsProblem(payload, Math.floor(Date.now() / 1000));
-      if (problem) throw new Error(problem);
-      subject = payload.sub!;
-    } catch {
-      throw new ApiError(401, 'unauthorized', 'The bearer token is invalid or expired');
+    if (page?.kind === 'customer') {
+      subject = page.subject;
+    } else {
+      if (!verify.configured) throw customerAuthNotConfigured();
+      const token = bearer(c.req.header('authorization'));
+      if (!token) throw new ApiError(401, 'unauthorized', 'A bearer token is required');
+      subject = await verify(token);
     }
     // After the token, so an unauthenticated caller never reaches the database.
     const account = await options.account(subject);
@@ -103,8 +101,48 @@ export function customerAuth(options: CustomerAuthOptions): MiddlewareHandler<Ap
   };
 }
 
+const customerAuthNotConfigured = () =>
+  new ApiError(
+    503,
+    'not_configured',
+    'Customer authentication is not configured (AUTH0_JWKS_URL, AUTH0_ISSUER, AUTH0_AUDIENCE)',
+  );
+
+/**
+ * The customer token check of customerAuth, on its own (the billing page's sign-in checks the token
+ * Auth0 answered with it): the token's subject, or the one 401. 503 when customer authentication is
+ * not configured.
+ */
+export function customerTokenVerifier(
+  options: Pick<CustomerAuthOptions, 'jwksUrl' | 'issuer' | 'audience'>,
+): ((token: string) => Promise<string>) & { configured: boolean } {
+  const { issuer, audience } = options;
+  // Fail closed: a JWKS without an issuer and an audience to check is no configuration at all.
+  const keys: JWTVerifyGetKey | undefined =
+    options.jwksUrl && issuer && audience
+      ? createRemoteJWKSet(new URL(options.jwksUrl), { timeoutDuration: 5_000 })
+      : undefined;
+  const verify = async (token: string): Promise<string> => {
+    if (!keys || !issuer || !audience) throw customerAuthNotConfigured();
+    try {
+      const { payload } = await jwtVerify(token, keys, {
+        issuer,
+        audience,
+        requiredClaims: ['exp', 'sub'],
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      });
+      const problem = claimsProblem(payload, Math.floor(Date.now() / 1000));
+      if (problem) throw new Error(problem);
+      return payload.sub!;
+    } catch {
+      throw new ApiError(401, 'unauthorized', 'The bearer token is invalid or expired');
+    }
+  };
+  return Object.assign(verify, { configured: keys !== undefined });
+}
+
 /** Which of `credentials` the request's bearer token is, compared in constant time with every one. */
-function matchingActor(
+export function matchingActor(
   credentials: AdminCredential[],
   authorization: string | undefined,
 ): string | undefined {
@@ -123,7 +161,12 @@ function matchingActor(
  */
 export function adminAuth(credentials: AdminCredential[]): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const actor = matchingActor(credentials, c.req.header('authorization'));
+    const page = pageIdentity(c.env);
+    // A session's actor counts only while it is still one of the configured admins.
+    const actor =
+      page?.kind === 'admin'
+        ? credentials.find((credential) => credential.actor === page.actor)?.actor
+        : matchingActor(credentials, c.req.header('authorization'));
     if (!actor) throw new ApiError(401, 'unauthorized', 'A valid admin token is required');
     c.set('adminActor', actor);
     await next();

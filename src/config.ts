@@ -168,6 +168,7 @@ const schema = z.object({
   AUTH0_ISSUER: httpUrl.optional(),
   AUTH0_AUDIENCE: z.string().min(1).optional(),
   AUTH0_CLIENT_ID: z.string().min(1).max(200).optional(),
+  SESSION_SECRET: secret(32).optional(),
 
   CRON_SECRET: secret(32).optional(),
   ADMIN_CREDENTIALS: actorCredentials.optional(),
@@ -249,6 +250,11 @@ export interface Config {
     /** The OAuth client id Hopsworks knows the identity provider by. */
     clientId: string | undefined;
   };
+  /**
+   * Signs the session cookies of the billing page and the admin console (api/pages/); without it those
+   * pages answer 503. Never defaulted: `dev` generates one into its local secrets.
+   */
+  session: { secret: Secret | undefined };
   cronSecret: Secret | undefined;
   adminCredentials: AdminCredential[];
   /**
@@ -425,6 +431,7 @@ function toConfig(parsed: Parsed, role: Role): Config {
       audience: parsed.AUTH0_AUDIENCE,
       clientId: parsed.AUTH0_CLIENT_ID,
     },
+    session: { secret: parsed.SESSION_SECRET },
     cronSecret: parsed.CRON_SECRET,
     adminCredentials: parsed.ADMIN_CREDENTIALS ?? [],
     serviceCredentials: parsed.SERVICE_CREDENTIALS ?? [],

@@ -4,7 +4,7 @@ import type { UpdateDefinition } from '@temporalio/common';
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { listAdminCustomers } from '../../src/db/admin-queries.js';
-import { audit } from '../../src/db/audit.js';
+import { audit, auditEntries } from '../../src/db/audit.js';
 import { findCustomer } from '../../src/db/customers.js';
 import type { Queryable } from '../../src/db/pool.js';
 import { BILLING_STATUSES, type CustomerState } from '../../src/domain/customer.js';
@@ -21,9 +21,11 @@ import {
   billingMode,
   customerIdParam,
   customerParams,
+  idCursor,
   pageLimit,
   reasonBody,
 } from '../schemas.js';
+import { requireCustomer } from '../customer-lookup.js';
 import { adminCustomerJson } from '../serializers.js';
 import {
   customerState,
@@ -88,6 +90,41 @@ const getCustomer = createRoute({
     200: json(
       'The customer',
       z.object({ record: z.object({}), state: z.object({}), forecast: forecastAnswer.nullable() }),
+    ),
+    ...failures(400, 401, 404, 503),
+  },
+});
+
+export const auditQuery = z.object({
+  limit: pageLimit(200, 50),
+  before: idCursor(19, 'must be an entry id (nextBefore of the previous page)'),
+});
+
+const getAudit = createRoute({
+  method: 'get',
+  path: '/api/admin/customers/{id}/audit',
+  summary: 'The admin actions on a customer (the audit log), newest first; ?limit=&before=<nextBefore>',
+  tags: ['admin'],
+  security: security('admin'),
+  request: { params: customerParams, query: auditQuery },
+  responses: {
+    200: json(
+      'One page of entries',
+      z.object({
+        customerId: z.string(),
+        entries: z.array(
+          z.object({
+            id: z.string(),
+            actor: z.string(),
+            action: z.string(),
+            reason: z.string().nullable(),
+            details: z.record(z.string(), z.unknown()),
+            requestId: z.string().nullable(),
+            createdAt: z.string(),
+          }),
+        ),
+        nextBefore: z.string().nullable(),
+      }),
     ),
     ...failures(400, 401, 404, 503),
   },
@@ -195,6 +232,19 @@ export function adminCustomerRoutes(deps: AdminCustomerDependencies) {
     },
     { message: 'Invalid customer id' },
   );
+
+  openApiRoute(router, getAudit, async (c, { params: { id }, query }) => {
+    await requireCustomer(deps.db, id);
+    const { entries, nextBefore } = await auditEntries(deps.db, id, {
+      limit: query.limit,
+      before: query.before ?? null,
+    });
+    return c.json({
+      customerId: id,
+      entries: entries.map((entry) => ({ ...entry, createdAt: entry.createdAt.toISOString() })),
+      nextBefore,
+    });
+  });
 
   // Suspend, reactivate and the exemption are workflow updates: the workflow validates them (a 422
   // says why it refused), does the work, and answers the new state; each is audited.

@@ -29,6 +29,7 @@ import { customerAuth, type CustomerAuthOptions } from '../auth.js';
 import { ApiError, whenValid } from '../errors.js';
 import { createRouter, failures, json, jsonBody, openApiRoute, security } from '../router.js';
 import { addSubscriptionRoutes } from './subscription.js';
+import { addAccountRoutes } from './billing-account.js';
 import { balanceFields, billingMode, idCursor, pageLimit, usdAmount, usdMicros } from '../schemas.js';
 import { balanceJson, customerInvoiceJson, usageDayJson, usageTotalsJson } from '../serializers.js';
 import { DAY_MS } from '../../src/domain/time.js';
@@ -269,6 +270,7 @@ export function billingRoutes(deps: BillingRouteDependencies) {
     stripe: deps.stripe,
     customerOf,
   });
+  addAccountRoutes(router, { db: deps.db, temporal: deps.temporal, customerOf });
 
   openApiRoute(router, overview, async (c) => {
     const customer = await customerOf(c.var.customerSubject);

@@ -159,4 +159,5 @@ export async function demoCommand(env: NodeJS.ProcessEnv): Promise<void> {
   say(
     `\nSee the whole history: ${sandbox.temporalUiUrl}/namespaces/default/workflows/${customerWorkflowId(customerId)}`,
   );
+  say(`The customer's billing page: ${sandbox.apiUrl}/billing (sign in as demo-${suffix}@example.test)`);
 }

@@ -40,6 +40,8 @@ interface DevSecrets {
   STRIPE_TEST_WEBHOOK_SECRET: string;
   /** The bearer token of `GET /metrics`. */
   METRICS_TOKEN: string;
+  /** Signs the session cookies of /billing and /admin. */
+  SESSION_SECRET: string;
 }
 
 async function loadDevSecrets(dataDir: string): Promise<{ path: string; secrets: DevSecrets }> {
@@ -48,9 +50,10 @@ async function loadDevSecrets(dataDir: string): Promise<{ path: string; secrets:
   try {
     const secrets = JSON.parse(await readFile(path, 'utf8')) as DevSecrets;
     // Secrets added since the file was made are added to it, once.
-    if (!secrets.SERVICE_CREDENTIALS || !secrets.METRICS_TOKEN) {
+    if (!secrets.SERVICE_CREDENTIALS || !secrets.METRICS_TOKEN || !secrets.SESSION_SECRET) {
       secrets.SERVICE_CREDENTIALS ||= `platform:${token()}`;
       secrets.METRICS_TOKEN ||= token();
+      secrets.SESSION_SECRET ||= token();
       await writeFile(path, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
     }
     return { path, secrets };
@@ -63,6 +66,7 @@ async function loadDevSecrets(dataDir: string): Promise<{ path: string; secrets:
       AUTH0_WEBHOOK_SECRET: token(),
       STRIPE_TEST_WEBHOOK_SECRET: `whsec_${token()}`,
       METRICS_TOKEN: token(),
+      SESSION_SECRET: token(),
     };
     await writeFile(path, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
     return { path, secrets };
@@ -228,6 +232,7 @@ async function startDev(
       '',
       'Billing orchestrator is running (Ctrl-C stops everything)',
       `  API            ${api.url}   (GET /healthz, GET /readyz)`,
+      `  Pages          ${api.url}/billing (customers), ${api.url}/admin (admins)`,
       `  Metrics        ${api.url}/metrics   (bearer METRICS_TOKEN of the local secrets)`,
       `  Temporal UI    ${uiUrl}`,
       `  Temporal       ${config.temporal.address}   namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue}`,

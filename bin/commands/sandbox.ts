@@ -35,7 +35,15 @@ export async function startSandbox(options: {
   stripeWebhookSecret: string;
   descriptionFile: string;
 }): Promise<Sandbox> {
-  const identity = await startLocalIdentityProvider();
+  // Its sign-in form lists the newest customers, so a newcomer signs in as the demo's with one click.
+  const identity = await startLocalIdentityProvider({
+    users: async () =>
+      (
+        await options.db.query<{ subject: string; email: string }>(
+          `SELECT auth_subject AS subject, email FROM customers ORDER BY created_at DESC LIMIT 20`,
+        )
+      ).rows,
+  });
   const stripe = await startFakeStripe({ webhookSecret: options.stripeWebhookSecret, livemode: false });
   const hopsworksKey = randomBytes(24).toString('hex');
   const hopsworks = await startFakeHopsworks({ apiKey: hopsworksKey });

@@ -24,3 +24,31 @@ export async function audit(
     ],
   );
 }
+
+export interface AuditEntry {
+  id: string;
+  actor: string;
+  action: string;
+  reason: string | null;
+  details: Record<string, unknown>;
+  requestId: string | null;
+  createdAt: Date;
+}
+
+/** A customer's audit trail, newest first, a page of `limit` before entry `before` (an id). */
+export async function auditEntries(
+  db: Queryable,
+  customerId: string,
+  page: { limit: number; before: string | null },
+): Promise<{ entries: AuditEntry[]; nextBefore: string | null }> {
+  const { rows } = await db.query<AuditEntry>(
+    `SELECT id::text, actor, action, reason, details, request_id AS "requestId", created_at AS "createdAt"
+       FROM audit_log
+      WHERE customer_id = $1 AND ($2::bigint IS NULL OR id < $2::bigint)
+      ORDER BY id DESC
+      LIMIT $3`,
+    [customerId, page.before, page.limit + 1],
+  );
+  const entries = rows.slice(0, page.limit);
+  return { entries, nextBefore: rows.length > page.limit ? entries.at(-1)!.id : null };
+}

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { z } from 'zod';
-import { adminCustomersQuery } from '../../api/routes/admin-customers.js';
+import { adminCustomersQuery, auditQuery } from '../../api/routes/admin-customers.js';
 import { ledgerQuery, lowBalanceQuery } from '../../api/routes/admin-credits.js';
 import { adminInvoicesQuery } from '../../api/routes/admin-invoices.js';
 import { pricingOverridesQuery } from '../../api/routes/admin-pricing.js';
@@ -161,6 +161,8 @@ export const QUERY_SCHEMAS: Record<string, z.ZodObject> = {
   'GET /api/billing/invoices': invoicesQuery,
   'GET /api/admin/stripe-events': stripeEventsQuery,
   'GET /api/admin/customers/:id/ledger': ledgerQuery,
+  'GET /api/admin/customers/:id/audit': auditQuery,
+  'GET /api/billing/ledger': ledgerQuery,
   'GET /api/admin/reports/low-balance': lowBalanceQuery,
   'GET /api/admin/customers/:id/pricing-overrides': pricingOverridesQuery,
   'GET /api/admin/customers': adminCustomersQuery,

@@ -62,6 +62,16 @@ describe('npm run dev', () => {
     expect(demo.output).toMatch(/proration invoice in_\w+: \$\d+\.\d\d for the rest of the period/);
     expect(demo.output).toMatch(/1,000 more tokens now\? 200, 899000 left/);
     expect(demo.code).toBe(0);
+    // It ends with the billing page, whose sign-in goes to the sandbox's Auth0 (PKCE).
+    const page = /The customer's billing page: (http:\/\/127\.0\.0\.1:\d+\/billing) \(sign in as demo-/.exec(
+      demo.output,
+    )?.[1];
+    expect(page).toBeDefined();
+    const signIn = await fetch(`${page}/sign-in`, { redirect: 'manual' });
+    expect(signIn.status).toBe(302);
+    expect(signIn.headers.get('location')).toMatch(
+      /^http:\/\/127\.0\.0\.1:\d+\/authorize\?.*code_challenge_method=S256/,
+    );
 
     // A row written during the first run, read back in the second.
     const secrets = JSON.parse(await readFile(join(dataDir, 'dev-secrets.json'), 'utf8'));

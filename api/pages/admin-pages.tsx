@@ -1,0 +1,490 @@
+/** @jsxImportSource hono/jsx */
+import { BILLING_STATUSES } from '../../src/domain/customer.js';
+import {
+  Csrf,
+  FieldError,
+  Layout,
+  Money,
+  Notice,
+  STATUS_LABELS,
+  Time,
+  type FieldErrors,
+} from './components.js';
+
+/*
+ * The admin console (seeds 001 and 004): customers to find, one customer's state, money and history,
+ * and the actions that change it, each confirmed with its reason before it is sent (and audited by the
+ * JSON route it goes through, as for any admin).
+ */
+
+export function AdminSignIn(props: { csrf: string; error?: string | undefined }) {
+  return (
+    <Layout title="Admin sign-in" area="admin">
+      <h1>Admin sign-in</h1>
+      <p>
+        Sign in with your admin token (the part after <code>actor:</code> in <code>ADMIN_CREDENTIALS</code>).
+        It is exchanged for a session here and never kept in the browser.
+      </p>
+      <form method="post" action="/admin/sign-in">
+        <Csrf token={props.csrf} />
+        <label for="token">Admin token</label>
+        <input
+          type="password"
+          id="token"
+          name="token"
+          autocomplete="current-password"
+          required
+          aria-describedby={props.error ? 'token-error' : undefined}
+        />
+        <FieldError
+          errors={props.error ? { token: props.error } : undefined}
+          field="token"
+          id="token-error"
+        />
+        <p>
+          <button type="submit">Sign in</button>
+        </p>
+      </form>
+    </Layout>
+  );
+}
+
+export interface AdminCustomerRow {
+  id: string;
+  email: string;
+  billingMode: string;
+  status: string;
+  clusterId: string | null;
+  balanceMicros: string;
+  periodUsageMicros: string;
+}
+
+export function CustomerList(props: {
+  who: string;
+  csrf: string;
+  customers: AdminCustomerRow[];
+  nextAfter: string | null;
+  query: { q?: string | undefined; status?: string | undefined };
+  error?: string | undefined;
+}) {
+  const next = new URLSearchParams();
+  if (props.query.q) next.set('q', props.query.q);
+  if (props.query.status) next.set('status', props.query.status);
+  if (props.nextAfter) next.set('after', props.nextAfter);
+  return (
+    <Layout title="Customers" area="admin" who={props.who} csrf={props.csrf}>
+      <h1>Customers</h1>
+      <form method="get" action="/admin/customers" class="inline" role="search">
+        <div>
+          <label for="q">Email or id</label>
+          <input type="search" id="q" name="q" value={props.query.q ?? ''} />
+        </div>
+        <div>
+          <label for="status">Status</label>
+          <select id="status" name="status">
+            <option value="">any</option>
+            {BILLING_STATUSES.map((status) => (
+              <option value={status} selected={props.query.status === status}>
+                {STATUS_LABELS[status] ?? status}
+              </option>
+            ))}
+          </select>
+        </div>
+        <button type="submit">Search</button>
+      </form>
+      <Notice message={props.error} error />
+      {props.customers.length > 0 ? (
+        <section class="card" aria-label="Customers found">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Customer</th>
+                <th scope="col">Status</th>
+                <th scope="col" class="hide-narrow">
+                  Mode
+                </th>
+                <th scope="col" class="num hide-narrow">
+                  Period usage
+                </th>
+                <th scope="col" class="num">
+                  Balance
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {props.customers.map((customer) => (
+                <tr>
+                  <td class="wrap">
+                    <a href={`/admin/customers/${encodeURIComponent(customer.id)}`}>{customer.email}</a>
+                    <br />
+                    <span class="muted">{customer.id}</span>
+                  </td>
+                  <td>{STATUS_LABELS[customer.status] ?? customer.status}</td>
+                  <td class="hide-narrow">{customer.billingMode}</td>
+                  <td class="num hide-narrow">
+                    <Money micros={customer.periodUsageMicros} />
+                  </td>
+                  <td class="num">
+                    <Money micros={customer.balanceMicros} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {props.nextAfter ? (
+            <p class="pager">
+              <a href={`/admin/customers?${next.toString()}`}>Next page</a>
+            </p>
+          ) : null}
+        </section>
+      ) : (
+        <p class="empty">
+          No customer matches. Search by part of an email or a customer id, or clear the status filter.
+        </p>
+      )}
+    </Layout>
+  );
+}
+
+export interface CustomerDetailProps {
+  who: string;
+  csrf: string;
+  customer: {
+    record: {
+      id: string;
+      email: string;
+      authSubject: string;
+      billingMode: string;
+      status: string;
+      clusterId: string | null;
+      stripeCustomerId: string | null;
+      currentPeriodStart: string | null;
+      currentPeriodEnd: string | null;
+    };
+    state: {
+      status?: string;
+      grace?: { endsAt: string; reason: string } | null;
+      suspension?: { reason: string; at: string; note: string | null } | null;
+      problem?: { step: string; message: string; at: string } | null;
+    } | null;
+  };
+  ledger:
+    | {
+        balanceMicros: string;
+        entries: {
+          id: string;
+          kind: string;
+          amountMicros: string;
+          actor: string;
+          reason: string | null;
+          createdAt: string;
+          expiresAt: string | null;
+        }[];
+      }
+    | undefined;
+  invoices:
+    | {
+        stripeInvoiceId: string;
+        status: string;
+        amountDueMicros: string;
+        currency: string;
+        periodStart: string;
+        periodEnd: string;
+        reconciliationStatus: string;
+        hostedInvoiceUrl: string | null;
+      }[]
+    | undefined;
+  audit:
+    { id: string; actor: string; action: string; reason: string | null; createdAt: string }[] | undefined;
+  temporalUiUrl?: string | undefined;
+  notice?: string | undefined;
+  errors?: { action: string; fields: FieldErrors; message: string } | undefined;
+}
+
+function ReasonField(props: { action: string; errors: FieldErrors | undefined }) {
+  const id = `${props.action}-reason`;
+  return (
+    <div>
+      <label for={id}>Reason (required, audited)</label>
+      <input
+        type="text"
+        id={id}
+        name="reason"
+        required
+        maxlength={1000}
+        aria-describedby={props.errors?.reason ? `${id}-error` : undefined}
+      />
+      <FieldError errors={props.errors} field="reason" id={`${id}-error`} />
+    </div>
+  );
+}
+
+export function CustomerDetail(props: CustomerDetailProps) {
+  const { record, state } = props.customer;
+  const id = encodeURIComponent(record.id);
+  const errorsOf = (action: string) => (props.errors?.action === action ? props.errors.fields : undefined);
+  const status = state?.status ?? record.status;
+  return (
+    <Layout title={`Customer ${record.email}`} area="admin" who={props.who} csrf={props.csrf}>
+      <p>
+        <a href="/admin/customers">← Customers</a>
+      </p>
+      <h1>{record.email}</h1>
+      <Notice message={props.notice} />
+      <Notice message={props.errors?.message} error />
+      <section
+        class={`banner ${status === 'active' ? 'ok' : status === 'suspended' ? 'bad' : status === 'past_due' ? 'warn' : ''}`}
+        aria-label="State"
+      >
+        <strong>{STATUS_LABELS[status] ?? status}</strong> · {record.billingMode}
+        {state?.grace ? (
+          <p>
+            Grace period ({state.grace.reason}) ends <Time at={state.grace.endsAt} />
+          </p>
+        ) : null}
+        {state?.suspension ? (
+          <p>
+            Suspended <Time at={state.suspension.at} /> ({state.suspension.reason})
+            {state.suspension.note ? `: ${state.suspension.note}` : ''}
+          </p>
+        ) : null}
+        {state?.problem ? (
+          <p>
+            Problem at {state.problem.step} (<Time at={state.problem.at} />
+            ): {state.problem.message}
+          </p>
+        ) : null}
+        {state === null ? <p>The workflow did not answer: the state shown is the database's.</p> : null}
+      </section>
+      <div class="grid">
+        <section class="card" aria-labelledby="record-heading">
+          <h2 id="record-heading">Account</h2>
+          <dl class="facts">
+            <dt>Id</dt>
+            <dd>{record.id}</dd>
+            <dt>Auth0 subject</dt>
+            <dd>{record.authSubject}</dd>
+            <dt>Stripe customer</dt>
+            <dd>{record.stripeCustomerId ?? '—'}</dd>
+            <dt>Cluster</dt>
+            <dd>{record.clusterId ?? '—'}</dd>
+            <dt>Period</dt>
+            <dd>
+              <Time at={record.currentPeriodStart} dateOnly /> –{' '}
+              <Time at={record.currentPeriodEnd} dateOnly />
+            </dd>
+            {props.temporalUiUrl ? (
+              <>
+                <dt>Workflow</dt>
+                <dd>
+                  <a href={props.temporalUiUrl}>Temporal UI</a>
+                </dd>
+              </>
+            ) : null}
+          </dl>
+        </section>
+        <section class="card" aria-labelledby="actions-heading">
+          <h2 id="actions-heading">Actions</h2>
+          <form method="post" action={`/admin/customers/${id}/grant`}>
+            <Csrf token={props.csrf} />
+            <h3>Grant credits</h3>
+            <div>
+              <label for="grant-amount">Amount (USD)</label>
+              <input
+                type="text"
+                id="grant-amount"
+                name="amount"
+                inputmode="decimal"
+                required
+                aria-describedby={errorsOf('grant')?.amount ? 'grant-amount-error' : undefined}
+              />
+              <FieldError errors={errorsOf('grant')} field="amount" id="grant-amount-error" />
+            </div>
+            <ReasonField action="grant" errors={errorsOf('grant')} />
+            <p>
+              <button type="submit">Grant…</button>
+            </p>
+          </form>
+          {status === 'suspended' ? (
+            <form method="post" action={`/admin/customers/${id}/reactivate`}>
+              <Csrf token={props.csrf} />
+              <h3>Reactivate</h3>
+              <ReasonField action="reactivate" errors={errorsOf('reactivate')} />
+              <p>
+                <button type="submit">Reactivate…</button>
+              </p>
+            </form>
+          ) : (
+            <form method="post" action={`/admin/customers/${id}/suspend`}>
+              <Csrf token={props.csrf} />
+              <h3>Suspend</h3>
+              <ReasonField action="suspend" errors={errorsOf('suspend')} />
+              <p>
+                <button type="submit" class="danger">
+                  Suspend…
+                </button>
+              </p>
+            </form>
+          )}
+        </section>
+      </div>
+      <section class="card" aria-labelledby="audit-heading">
+        <h2 id="audit-heading">Timeline of admin actions</h2>
+        {props.audit && props.audit.length > 0 ? (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Action</th>
+                <th scope="col">By</th>
+                <th scope="col">Reason</th>
+              </tr>
+            </thead>
+            <tbody>
+              {props.audit.map((entry) => (
+                <tr>
+                  <td>
+                    <Time at={entry.createdAt} />
+                  </td>
+                  <td>{entry.action}</td>
+                  <td>{entry.actor}</td>
+                  <td>{entry.reason ?? '—'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : (
+          <p class="empty">No admin action on this customer yet.</p>
+        )}
+      </section>
+      <div class="grid">
+        <section class="card" aria-labelledby="ledger-heading">
+          <h2 id="ledger-heading">Credit ledger</h2>
+          <p>
+            Balance <Money micros={props.ledger?.balanceMicros ?? null} />
+          </p>
+          {props.ledger && props.ledger.entries.length > 0 ? (
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Date</th>
+                  <th scope="col">Kind</th>
+                  <th scope="col" class="num">
+                    Amount
+                  </th>
+                  <th scope="col" class="hide-narrow">
+                    By, why
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {props.ledger.entries.map((entry) => (
+                  <tr>
+                    <td>
+                      <Time at={entry.createdAt} dateOnly />
+                    </td>
+                    <td>{entry.kind}</td>
+                    <td class="num">
+                      <Money micros={entry.amountMicros} />
+                    </td>
+                    <td class="hide-narrow">
+                      {entry.actor}
+                      {entry.reason ? `: ${entry.reason}` : ''}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : (
+            <p class="empty">No ledger entries: grant credits above, or the customer buys some.</p>
+          )}
+        </section>
+        <section class="card" aria-labelledby="invoices-heading">
+          <h2 id="invoices-heading">Invoices</h2>
+          {props.invoices && props.invoices.length > 0 ? (
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Invoice</th>
+                  <th scope="col" class="num">
+                    Amount
+                  </th>
+                  <th scope="col">Status</th>
+                  <th scope="col" class="hide-narrow">
+                    Reconciliation
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {props.invoices.map((invoice) => (
+                  <tr>
+                    <td>
+                      {invoice.hostedInvoiceUrl ? (
+                        <a href={invoice.hostedInvoiceUrl} rel="noopener noreferrer">
+                          {invoice.stripeInvoiceId}
+                        </a>
+                      ) : (
+                        invoice.stripeInvoiceId
+                      )}
+                    </td>
+                    <td class="num">
+                      <Money micros={invoice.amountDueMicros} currency={invoice.currency} />
+                    </td>
+                    <td>{invoice.status}</td>
+                    <td class="hide-narrow">{invoice.reconciliationStatus}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : (
+            <p class="empty">No invoices yet: the first is issued when the customer's first period closes.</p>
+          )}
+        </section>
+      </div>
+    </Layout>
+  );
+}
+
+/** The second step of every action: what will happen, to whom, why; Confirm sends it. */
+export function ConfirmAction(props: {
+  who: string;
+  csrf: string;
+  customerId: string;
+  email: string;
+  action: 'grant' | 'suspend' | 'reactivate';
+  fields: Record<string, string>;
+}) {
+  const summary =
+    props.action === 'grant'
+      ? `Grant ${props.fields.amount} USD of credits to ${props.email}`
+      : props.action === 'suspend'
+        ? `Suspend ${props.email}: workloads scaled to zero, Hopsworks user blocked`
+        : `Reactivate ${props.email}, restoring what the suspension took`;
+  return (
+    <Layout title="Confirm" area="admin" who={props.who} csrf={props.csrf}>
+      <h1>Confirm</h1>
+      <section class="card">
+        <p>
+          <strong>{summary}</strong>
+        </p>
+        <p>Reason: {props.fields.reason}</p>
+        <form
+          method="post"
+          action={`/admin/customers/${encodeURIComponent(props.customerId)}/${props.action}`}
+        >
+          <Csrf token={props.csrf} />
+          {Object.entries(props.fields).map(([name, value]) => (
+            <input type="hidden" name={name} value={value} />
+          ))}
+          <input type="hidden" name="confirmed" value="yes" />
+          <p class="pager">
+            <button type="submit" class={props.action === 'suspend' ? 'danger' : undefined}>
+              Confirm
+            </button>
+            <a href={`/admin/customers/${encodeURIComponent(props.customerId)}`}>Cancel</a>
+          </p>
+        </form>
+      </section>
+    </Layout>
+  );
+}
