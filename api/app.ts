@@ -227,6 +227,12 @@ export function createApp(deps: AppDependencies) {
         auth0: config.auth0,
         adminCredentials: config.adminCredentials,
         appFetch: (request, env) => app.fetch(request, env),
+        // Stripe's hosted checkout and portal (or the sandbox's, at its API URL).
+        paymentOrigins: [
+          'https://checkout.stripe.com',
+          'https://billing.stripe.com',
+          ...(config.stripe.apiUrl ? [new URL(config.stripe.apiUrl).origin] : []),
+        ],
       }),
     );
   }

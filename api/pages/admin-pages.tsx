@@ -64,12 +64,19 @@ export function CustomerList(props: {
   csrf: string;
   customers: AdminCustomerRow[];
   nextAfter: string | null;
-  query: { q?: string | undefined; status?: string | undefined };
+  query: {
+    q?: string | undefined;
+    status?: string | undefined;
+    mode?: string | undefined;
+    clusterId?: string | undefined;
+  };
   error?: string | undefined;
 }) {
   const next = new URLSearchParams();
   if (props.query.q) next.set('q', props.query.q);
   if (props.query.status) next.set('status', props.query.status);
+  if (props.query.mode) next.set('mode', props.query.mode);
+  if (props.query.clusterId) next.set('clusterId', props.query.clusterId);
   if (props.nextAfter) next.set('after', props.nextAfter);
   return (
     <Layout title="Customers" area="admin" who={props.who} csrf={props.csrf}>
@@ -89,6 +96,21 @@ export function CustomerList(props: {
               </option>
             ))}
           </select>
+        </div>
+        <div>
+          <label for="mode">Billing mode</label>
+          <select id="mode" name="mode">
+            <option value="">any</option>
+            {['postpaid', 'prepaid'].map((mode) => (
+              <option value={mode} selected={props.query.mode === mode}>
+                {mode}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div>
+          <label for="cluster">Cluster</label>
+          <input type="text" id="cluster" name="clusterId" size={10} value={props.query.clusterId ?? ''} />
         </div>
         <button type="submit">Search</button>
       </form>

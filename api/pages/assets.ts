@@ -37,6 +37,9 @@ dl.facts { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 .money { white-space: nowrap; }
+fieldset { border: 1px solid var(--line); border-radius: 6px; margin: .5rem 0 1rem; }
+legend { font-weight: 600; padding: 0 .25rem; }
+p.inline, div.inline { display: flex; flex-wrap: wrap; gap: .5rem; align-items: flex-end; margin: .5rem 0; }
 form.inline { display: flex; flex-wrap: wrap; gap: .5rem; align-items: flex-end; margin: .5rem 0; }
 label { display: block; font-weight: 600; font-size: .9rem; }
 input, select, textarea, button { font: inherit; }
@@ -48,6 +51,9 @@ a { color: var(--accent); }
 :focus-visible { outline: 3px solid #f0b429; outline-offset: 2px; }
 .field-error { color: var(--bad); font-size: .9rem; margin: .25rem 0 0; }
 meter { width: 8rem; }
+figure { margin: 1rem 0; }
+figure > svg { display: block; max-width: 30rem; height: auto; }
+figcaption.legend { display: flex; flex-wrap: wrap; gap: .25rem 1rem; font-size: .9rem; color: var(--muted); }
 .skip { position: absolute; left: -999px; }
 .skip:focus { left: 1rem; top: .5rem; background: #fff; padding: .25rem .5rem; }
 .pager { display: flex; gap: 1rem; margin-top: .75rem; }

@@ -1,4 +1,5 @@
 /** @jsxImportSource hono/jsx */
+import { UsageChart, type UsageRow } from './usage-chart.js';
 import {
   Csrf,
   FieldError,
@@ -91,12 +92,16 @@ export interface BillingPageProps {
   ledger: LedgerPage | undefined;
   subscription: Subscription | undefined;
   quotas: Quotas | undefined;
+  /** The period's daily rows (GET /api/billing/usage), for the chart. */
+  usageRows: UsageRow[] | undefined;
   standing: Standing | undefined;
   plans: PlanCatalog | undefined;
   /** A new idempotency key per rendering of the plan form: a resubmitted form changes the plan once. */
   planChangeKey: string;
   notice?: { message: string; error?: boolean } | undefined;
-  errors?: { form: 'spend-alert' | 'plan'; fields: FieldErrors; message: string } | undefined;
+  errors?: { form: 'spend-alert' | 'plan' | 'credits'; fields: FieldErrors; message: string } | undefined;
+  /** The credit packs the API sells (api/routes/billing.ts CREDIT_PACKS), in USD. */
+  creditPacks: readonly number[];
 }
 
 const SUSPENSION_REASONS: Record<string, string> = {
@@ -210,6 +215,7 @@ function CurrentPeriod(props: BillingPageProps) {
           your clusters run.
         </p>
       )}
+      {props.usageRows ? <UsageChart rows={props.usageRows} /> : null}
       {forecast ? (
         <p>
           Forecast to the period's end:{' '}
@@ -270,6 +276,7 @@ function Prepaid(props: BillingPageProps) {
           <Money micros={overview.balanceMicros} currency={overview.currency} />
         </strong>
       </p>
+      <BuyCredits {...props} />
       {ledger && ledger.entries.length > 0 ? (
         <table>
           <caption class="muted">Latest credit movements</caption>
@@ -314,6 +321,39 @@ function Prepaid(props: BillingPageProps) {
         </p>
       )}
     </section>
+  );
+}
+
+function BuyCredits(props: BillingPageProps) {
+  const errors = props.errors?.form === 'credits' ? props.errors : undefined;
+  return (
+    <form method="post" action="/billing/credits">
+      <Csrf token={props.csrf} />
+      <fieldset>
+        <legend>Buy credits (one credit is one USD), paid at Stripe's checkout</legend>
+        <p class="inline">
+          {props.creditPacks.map((pack) => (
+            <button type="submit" name="pack" value={String(pack)} class="secondary">
+              Buy ${pack}
+            </button>
+          ))}
+        </p>
+        <div class="inline">
+          <div>
+            <label for="credit-amount">Or an amount (USD)</label>
+            <input
+              type="text"
+              id="credit-amount"
+              name="amount"
+              inputmode="decimal"
+              aria-describedby={errors?.fields.amount ? 'credit-amount-error' : undefined}
+            />
+            <FieldError errors={errors?.fields} field="amount" id="credit-amount-error" />
+          </div>
+          <button type="submit">Buy</button>
+        </div>
+      </fieldset>
+    </form>
   );
 }
 
@@ -362,6 +402,13 @@ function Invoices(props: BillingPageProps) {
       ) : (
         <p class="empty">No invoices yet: the first one is issued at the end of your first billing period.</p>
       )}
+      <form method="post" action="/billing/portal" class="inline">
+        <Csrf token={props.csrf} />
+        <button type="submit" class="secondary">
+          Manage payment method
+        </button>
+        <span class="muted">at Stripe: cards, billing details and every invoice</span>
+      </form>
     </section>
   );
 }

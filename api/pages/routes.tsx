@@ -7,6 +7,7 @@ import type { AdminCredential, Config } from '../../src/config.js';
 import type { Secret } from '../../src/secret.js';
 import { customerTokenVerifier, matchingActor, type PageIdentity } from '../auth.js';
 import type { AppEnv } from '../env.js';
+import { CREDIT_PACKS } from '../routes/billing.js';
 import { PAGES_CSS, PAGES_JS } from './assets.js';
 import {
   AdminSignIn,
@@ -30,6 +31,7 @@ import {
   type Standing,
   type Subscription,
 } from './billing-page.js';
+import type { UsageRow } from './usage-chart.js';
 import { fieldErrors, internalApi, type ApiAnswer, type AppFetch } from './internal-api.js';
 import {
   csrfMatches,
@@ -62,25 +64,31 @@ export interface PageDependencies {
   appFetch: AppFetch;
   /** For the token exchange with Auth0 (tests may stand in). */
   fetch?: typeof fetch;
+  /** Where Stripe's checkout and portal pages are (the forms that buy credits redirect there). */
+  paymentOrigins: string[];
 }
 
-const pageHeaders = secureHeaders({
-  contentSecurityPolicy: {
-    defaultSrc: ["'none'"],
-    scriptSrc: ["'self'"],
-    styleSrc: ["'self'"],
-    imgSrc: ["'self'"],
-    connectSrc: ["'self'"],
-    formAction: ["'self'"],
-    frameAncestors: ["'none'"],
-    baseUri: ["'none'"],
-  },
-});
+/** No inline script and nothing remote; forms post here, or redirect on to Stripe's checkout and portal. */
+const pageHeaders = (paymentOrigins: string[]) =>
+  secureHeaders({
+    contentSecurityPolicy: {
+      defaultSrc: ["'none'"],
+      scriptSrc: ["'self'"],
+      styleSrc: ["'self'"],
+      imgSrc: ["'self'"],
+      connectSrc: ["'self'"],
+      formAction: ["'self'", ...paymentOrigins],
+      frameAncestors: ["'none'"],
+      baseUri: ["'none'"],
+    },
+  });
 
 const BILLING_NOTICES: Record<string, string> = {
   'spend-alert': 'Spend alert saved.',
   'plan-applied': 'Your plan was changed.',
   'plan-scheduled': 'Your plan changes at the end of this period.',
+  'credits-paid': 'Thank you: your credits are added as soon as Stripe confirms the payment.',
+  'credits-canceled': 'The purchase was canceled; nothing was charged.',
 };
 const ADMIN_NOTICES: Record<string, string> = {
   grant: 'Credits granted.',
@@ -98,10 +106,8 @@ export function pageRoutes(deps: PageDependencies) {
   const verify = customerTokenVerifier(deps.auth0);
   const httpFetch = deps.fetch ?? fetch;
 
-  pages.use('/billing', pageHeaders);
-  pages.use('/billing/*', pageHeaders);
-  pages.use('/admin', pageHeaders);
-  pages.use('/admin/*', pageHeaders);
+  const headers = pageHeaders(deps.paymentOrigins);
+  for (const path of ['/billing', '/billing/*', '/admin', '/admin/*']) pages.use(path, headers);
   for (const path of ['/billing', '/billing/*', '/admin', '/admin/*']) {
     pages.use(path, async (c, next) => {
       await next();
@@ -216,13 +222,20 @@ export function pageRoutes(deps: PageDependencies) {
       );
     }
     const dunning = ['past_due', 'suspended'].includes(overview.body.status);
-    const [invoices, ledger, subscription, quotas, plans, standing] = await Promise.all([
+    // The chart's days: from the period's first to today (UTC), as the usage route takes them.
+    const period = overview.body.period;
+    const today = new Date().toISOString().slice(0, 10);
+    const from = period?.start.slice(0, 10);
+    const [invoices, ledger, subscription, quotas, plans, standing, usage] = await Promise.all([
       ask<{ invoices: Invoice[] }>(c, who, 'GET', '/api/billing/invoices?limit=12'),
       ask<LedgerPage>(c, who, 'GET', '/api/billing/ledger?limit=20'),
       ask<Subscription>(c, who, 'GET', '/api/billing/subscription'),
       ask<Quotas>(c, who, 'GET', '/api/billing/quota'),
       ask<PlanCatalog>(c, who, 'GET', '/api/billing/plans'),
       dunning ? ask<Standing>(c, who, 'GET', '/api/billing/standing') : undefined,
+      from && from <= today
+        ? ask<{ rows: UsageRow[] }>(c, who, 'GET', `/api/billing/usage?from=${from}&to=${today}`)
+        : undefined,
     ]);
     const okBody = <T,>(answer: { ok: boolean; body: T } | undefined) =>
       answer?.ok ? answer.body : undefined;
@@ -235,9 +248,11 @@ export function pageRoutes(deps: PageDependencies) {
         ledger={okBody(ledger)}
         subscription={okBody(subscription)}
         quotas={okBody(quotas)}
+        usageRows={okBody(usage)?.rows}
         standing={okBody(standing)}
         plans={okBody(plans)}
         planChangeKey={randomUUID()}
+        creditPacks={CREDIT_PACKS}
         {...extra}
       />,
       status,
@@ -410,6 +425,50 @@ export function pageRoutes(deps: PageDependencies) {
     return c.redirect(`/billing?notice=${notice}`, 303);
   });
 
+  /** Buys credits: a pack or an amount, at Stripe's hosted checkout (the purchase route's session). */
+  pages.post('/billing/credits', async (c) => {
+    const posted = await postedForm(c, 'billing');
+    if (posted instanceof Response) return posted;
+    const { form, session } = posted;
+    const back = (notice: string) => new URL(`/billing?notice=${notice}`, c.req.url).toString();
+    const answer = await ask<{ url: string | null }>(
+      c,
+      customer(session),
+      'POST',
+      '/api/billing/purchase-credits',
+      {
+        ...(form.pack ? { pack: Number(form.pack) } : { amount: form.amount ?? '' }),
+        successUrl: back('credits-paid'),
+        cancelUrl: back('credits-canceled'),
+      },
+    );
+    if (!answer.ok || !answer.body.url) {
+      const errors = {
+        form: 'credits' as const,
+        fields: fieldErrors(answer.error),
+        message: answer.error?.message ?? 'Stripe answered no checkout page',
+      };
+      const status = ([404, 409, 503] as const).find((code) => code === answer.status) ?? 400;
+      return renderBilling(c, session, { errors }, status);
+    }
+    return c.redirect(answer.body.url, 303);
+  });
+
+  /** "Manage payment method": Stripe's customer portal, back to this page after. */
+  pages.post('/billing/portal', async (c) => {
+    const posted = await postedForm(c, 'billing');
+    if (posted instanceof Response) return posted;
+    const answer = await ask<{ url: string }>(c, customer(posted.session), 'POST', '/api/billing/portal', {
+      returnUrl: new URL('/billing', c.req.url).toString(),
+    });
+    if (!answer.ok) {
+      const errors = { form: 'credits' as const, fields: {}, message: answer.error?.message ?? 'Refused' };
+      const status = ([404, 409, 503] as const).find((code) => code === answer.status) ?? 400;
+      return renderBilling(c, posted.session, { errors }, status);
+    }
+    return c.redirect(answer.body.url, 303);
+  });
+
   // ---- the admin console -----------------------------------------------------------------------
 
   const admin = (session: Session): PageIdentity => ({ kind: 'admin', actor: session.who });
@@ -471,9 +530,13 @@ export function pageRoutes(deps: PageDependencies) {
     const q = c.req.query('q')?.trim() || undefined;
     const status = c.req.query('status') || undefined;
     const after = c.req.query('after') || undefined;
+    const mode = c.req.query('mode') || undefined;
+    const clusterId = c.req.query('clusterId')?.trim() || undefined;
     const query = new URLSearchParams({ limit: '25' });
     if (q) query.set('q', q);
     if (status) query.set('status', status);
+    if (mode) query.set('mode', mode);
+    if (clusterId) query.set('clusterId', clusterId);
     if (after) query.set('after', after);
     const answer = await ask<{ customers: AdminCustomerRow[]; nextAfter: string | null }>(
       c,
@@ -488,7 +551,7 @@ export function pageRoutes(deps: PageDependencies) {
         csrf={session.csrf}
         customers={answer.ok ? answer.body.customers : []}
         nextAfter={answer.ok ? answer.body.nextAfter : null}
-        query={{ q, status }}
+        query={{ q, status, mode, clusterId }}
         error={answer.ok ? undefined : answer.error?.message}
       />,
       answer.ok ? 200 : answer.status === 400 ? 400 : 503,

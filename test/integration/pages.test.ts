@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatUsd } from '../../src/domain/money.js';
 import { PROJECT_ROOT } from '../../src/paths.js';
 import { startFakeKubernetes, type FakeKubernetes } from '../fakes/kubernetes/index.js';
 import { TEST_SECRETS } from '../helpers/app-config.js';
@@ -172,6 +173,12 @@ describe.skipIf(!hasChromium)('the billing page and the admin console, in Chromi
     expect(await total.innerText()).toContain('$4.31 USD');
     expect(await total.locator('span[title]').getAttribute('title')).toBe('4.31 USD exactly');
     expect(await period.innerText()).toMatch(/Forecast to the period's end/);
+    // The daily chart: one bar a day, stacked by metric, each part naming its cost.
+    const chart = period.getByRole('img', { name: 'Daily cost by metric' });
+    expect(await chart.locator('g').count()).toBe(2);
+    expect(await chart.locator('rect title').allTextContents()).toContain(
+      `${new Date(Date.now() - 3 * 86_400_000).toISOString().slice(0, 10)} GPU hours: $2.00 USD`,
+    );
     const invoice = page.getByRole('link', { name: 'in_pages_ada_1' });
     expect(await invoice.getAttribute('href')).toBe('https://invoice.example.test/in_pages_ada_1');
     expect(await page.getByRole('region', { name: 'Invoices' }).innerText()).toContain('$42.12 USD');
@@ -294,7 +301,17 @@ describe.skipIf(!hasChromium)('the billing page and the admin console, in Chromi
     expect(await page.getByRole('region', { name: 'State' }).innerText()).toContain('Active');
     expect((await ada.state()).status).toBe('active');
 
-    // A refusal is shown beside the field the API named: an amount over the grant limit.
+    // The filters: by status and billing mode, through the list route's own validation.
+    await page.goto(`${stack.apiUrl}/admin/customers?q=pages-&status=suspended`);
+    expect(await page.locator('main').innerText()).toContain('No customer matches');
+    await page.goto(`${stack.apiUrl}/admin/customers?q=pages-&mode=postpaid&clusterId=eu-1`);
+    expect(await page.getByRole('link', { name: /pages-(ada|bob)@example.test/ }).count()).toBe(2);
+    const refused = await page.goto(`${stack.apiUrl}/admin/customers?status=bogus`);
+    expect(refused?.status()).toBe(400);
+    expect(await page.getByRole('alert').innerText()).not.toBe('');
+    await page.goto(`${stack.apiUrl}/admin/customers/${ada.customerId}`);
+
+    // A refusal is shown beside the field the API named: an amount that is not one.
     await page.getByLabel('Amount (USD)').fill('abc');
     await page.locator('#grant-reason').fill('typo');
     await page.getByRole('button', { name: 'Grant…' }).click();
@@ -325,6 +342,40 @@ describe.skipIf(!hasChromium)('the billing page and the admin console, in Chromi
     await page.getByRole('button', { name: 'Confirm the change' }).click();
     await page.waitForURL(/notice=plan-applied/);
     expect(await page.getByRole('heading', { name: /^Plan: Basic/ }).count()).toBe(1);
+    await context.close();
+  });
+
+  it('should buy a credit pack through the sandbox checkout and show the balance risen once', async () => {
+    const balance = async () =>
+      BigInt(
+        (
+          (await (await stack.call('GET', '/api/billing/balance', ada.token)).json()) as {
+            balanceMicros: string;
+          }
+        ).balanceMicros,
+      );
+    const before = await balance();
+    const { context, page } = await signInCustomer(ada);
+    await page.getByRole('button', { name: 'Buy $50', exact: true }).click();
+    // Stripe's hosted checkout (the sandbox's), then back to the page.
+    expect(page.url()).toContain(`${stack.stripe.url}/checkout/`);
+    await page.getByRole('button', { name: 'Pay with test card 4242' }).click();
+    await page.waitForURL(/\/billing\?notice=credits-paid/);
+    await stack.stripe.flush();
+    await eventually(balance, (micros) => micros === before + 50_000_000n, 'the purchase');
+    await page.reload();
+    expect(await page.getByRole('region', { name: 'Prepaid credits' }).innerText()).toContain(
+      `${formatUsd(before + 50_000_000n)} USD`,
+    );
+    const purchases = await stack.db.pool.query(
+      `SELECT 1 FROM credit_ledger WHERE customer_id = $1 AND kind = 'purchase'`,
+      [ada.customerId],
+    );
+    expect(purchases.rowCount).toBe(1);
+
+    // "Manage payment method" opens Stripe's customer portal.
+    await page.getByRole('button', { name: 'Manage payment method' }).click();
+    await page.waitForURL((url) => url.toString().startsWith(stack.stripe.url));
     await context.close();
   });
 });
