@@ -81,6 +81,9 @@ export function CustomerList(props: {
   return (
     <Layout title="Customers" area="admin" who={props.who} csrf={props.csrf}>
       <h1>Customers</h1>
+      <p>
+        <a href="/admin/reports">Reports: low balances, invoice mismatches, unroutable Stripe events</a>
+      </p>
       <form method="get" action="/admin/customers" class="inline" role="search">
         <div>
           <label for="q">Email or id</label>
@@ -182,6 +185,8 @@ export interface CustomerDetailProps {
       stripeCustomerId: string | null;
       currentPeriodStart: string | null;
       currentPeriodEnd: string | null;
+      prepaidEnabled: boolean;
+      gracePeriodExempt: boolean;
     };
     state: {
       status?: string;
@@ -327,6 +332,40 @@ export function CustomerDetail(props: CustomerDetailProps) {
               <button type="submit">Grant…</button>
             </p>
           </form>
+          <form method="post" action={`/admin/customers/${id}/prepaid`}>
+            <Csrf token={props.csrf} />
+            <h3>{record.prepaidEnabled ? 'Prepaid billing is on' : 'Prepaid billing is off'}</h3>
+            <input type="hidden" name="enabled" value={record.prepaidEnabled ? 'false' : 'true'} />
+            <ReasonField action="prepaid" errors={errorsOf('prepaid')} />
+            <p>
+              <button type="submit" class="secondary">
+                {record.prepaidEnabled ? 'Disable prepaid…' : 'Enable prepaid…'}
+              </button>
+            </p>
+          </form>
+          <form method="post" action={`/admin/customers/${id}/exemption`}>
+            <Csrf token={props.csrf} />
+            <h3>{record.gracePeriodExempt ? 'Exempt from grace periods' : 'Grace periods apply'}</h3>
+            <input type="hidden" name="exempt" value={record.gracePeriodExempt ? 'false' : 'true'} />
+            <ReasonField action="exemption" errors={errorsOf('exemption')} />
+            <p>
+              <button type="submit" class="secondary">
+                {record.gracePeriodExempt ? 'End the exemption…' : 'Exempt from grace periods…'}
+              </button>
+            </p>
+          </form>
+          {state?.problem || status === 'provisioning' || status === 'pending' ? (
+            <form method="post" action={`/admin/customers/${id}/retry-provisioning`}>
+              <Csrf token={props.csrf} />
+              <h3>Provisioning</h3>
+              <ReasonField action="retry-provisioning" errors={errorsOf('retry-provisioning')} />
+              <p>
+                <button type="submit" class="secondary">
+                  Retry provisioning…
+                </button>
+              </p>
+            </form>
+          ) : null}
           {status === 'suspended' ? (
             <form method="post" action={`/admin/customers/${id}/reactivate`}>
               <Csrf token={props.csrf} />
@@ -472,22 +511,17 @@ export function ConfirmAction(props: {
   who: string;
   csrf: string;
   customerId: string;
-  email: string;
-  action: 'grant' | 'suspend' | 'reactivate';
+  action: string;
+  summary: string;
+  danger: boolean;
   fields: Record<string, string>;
 }) {
-  const summary =
-    props.action === 'grant'
-      ? `Grant ${props.fields.amount} USD of credits to ${props.email}`
-      : props.action === 'suspend'
-        ? `Suspend ${props.email}: workloads scaled to zero, Hopsworks user blocked`
-        : `Reactivate ${props.email}, restoring what the suspension took`;
   return (
     <Layout title="Confirm" area="admin" who={props.who} csrf={props.csrf}>
       <h1>Confirm</h1>
       <section class="card">
         <p>
-          <strong>{summary}</strong>
+          <strong>{props.summary}</strong>
         </p>
         <p>Reason: {props.fields.reason}</p>
         <form
@@ -500,12 +534,173 @@ export function ConfirmAction(props: {
           ))}
           <input type="hidden" name="confirmed" value="yes" />
           <p class="pager">
-            <button type="submit" class={props.action === 'suspend' ? 'danger' : undefined}>
+            <button type="submit" class={props.danger ? 'danger' : undefined}>
               Confirm
             </button>
             <a href={`/admin/customers/${encodeURIComponent(props.customerId)}`}>Cancel</a>
           </p>
         </form>
+      </section>
+    </Layout>
+  );
+}
+
+export interface ReportsProps {
+  who: string;
+  csrf: string;
+  lowBalance:
+    | {
+        customerId: string;
+        email: string;
+        balanceMicros: string;
+        thresholdMicros: string;
+        failedRefills: number;
+      }[]
+    | undefined;
+  mismatches:
+    | {
+        stripeInvoiceId: string;
+        customerId: string;
+        amountDueMicros: string;
+        ledgerTotalMicros: string | null;
+        reconciliationNote: string | null;
+        currency: string;
+      }[]
+    | undefined;
+  unroutable:
+    { id: string; type: string; status: string; error: string | null; receivedAt: string }[] | undefined;
+}
+
+function Unavailable() {
+  return <p class="notice error">This report could not be read; reload in a minute.</p>;
+}
+
+/** What needs a person: low balances, invoices that do not match the ledger, Stripe events nobody took. */
+export function Reports(props: ReportsProps) {
+  return (
+    <Layout title="Reports" area="admin" who={props.who} csrf={props.csrf}>
+      <p>
+        <a href="/admin/customers">← Customers</a>
+      </p>
+      <h1>Reports</h1>
+      <section class="card" aria-labelledby="low-heading">
+        <h2 id="low-heading">Low balance</h2>
+        {!props.lowBalance ? (
+          <Unavailable />
+        ) : props.lowBalance.length === 0 ? (
+          <p class="empty">No prepaid customer is under their threshold.</p>
+        ) : (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Customer</th>
+                <th scope="col" class="num">
+                  Balance
+                </th>
+                <th scope="col" class="num">
+                  Threshold
+                </th>
+                <th scope="col" class="num hide-narrow">
+                  Failed refills (30 days)
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {props.lowBalance.map((row) => (
+                <tr>
+                  <td class="wrap">
+                    <a href={`/admin/customers/${encodeURIComponent(row.customerId)}`}>{row.email}</a>
+                  </td>
+                  <td class="num">
+                    <Money micros={row.balanceMicros} />
+                  </td>
+                  <td class="num">
+                    <Money micros={row.thresholdMicros} />
+                  </td>
+                  <td class="num hide-narrow">{row.failedRefills}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+      <section class="card" aria-labelledby="mismatch-heading">
+        <h2 id="mismatch-heading">Invoices that do not match the ledger</h2>
+        {!props.mismatches ? (
+          <Unavailable />
+        ) : props.mismatches.length === 0 ? (
+          <p class="empty">Every reconciled invoice matches its ledger.</p>
+        ) : (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Invoice</th>
+                <th scope="col" class="num">
+                  Stripe
+                </th>
+                <th scope="col" class="num">
+                  Ledger
+                </th>
+                <th scope="col" class="hide-narrow">
+                  Note
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {props.mismatches.map((invoice) => (
+                <tr>
+                  <td class="wrap">
+                    <a href={`/admin/customers/${encodeURIComponent(invoice.customerId)}`}>
+                      {invoice.stripeInvoiceId}
+                    </a>
+                  </td>
+                  <td class="num">
+                    <Money micros={invoice.amountDueMicros} currency={invoice.currency} />
+                  </td>
+                  <td class="num">
+                    <Money micros={invoice.ledgerTotalMicros} currency={invoice.currency} />
+                  </td>
+                  <td class="hide-narrow">{invoice.reconciliationNote ?? '—'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+      <section class="card" aria-labelledby="events-heading">
+        <h2 id="events-heading">Stripe events that reached no customer</h2>
+        {!props.unroutable ? (
+          <Unavailable />
+        ) : props.unroutable.length === 0 ? (
+          <p class="empty">Every Stripe event reached its customer.</p>
+        ) : (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Received</th>
+                <th scope="col">Event</th>
+                <th scope="col" class="hide-narrow">
+                  Why
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {props.unroutable.map((event) => (
+                <tr>
+                  <td>
+                    <Time at={event.receivedAt} />
+                  </td>
+                  <td class="wrap">
+                    {event.type}
+                    <br />
+                    <span class="muted">{event.id}</span>
+                  </td>
+                  <td class="hide-narrow">{event.error ?? event.status}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
       </section>
     </Layout>
   );

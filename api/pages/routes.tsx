@@ -14,7 +14,9 @@ import {
   ConfirmAction,
   CustomerDetail,
   CustomerList,
+  Reports,
   type AdminCustomerRow,
+  type ReportsProps,
   type CustomerDetailProps,
 } from './admin-pages.js';
 import {
@@ -90,13 +92,71 @@ const BILLING_NOTICES: Record<string, string> = {
   'credits-paid': 'Thank you: your credits are added as soon as Stripe confirms the payment.',
   'credits-canceled': 'The purchase was canceled; nothing was charged.',
 };
-const ADMIN_NOTICES: Record<string, string> = {
-  grant: 'Credits granted.',
-  suspend: 'Customer suspended.',
-  reactivate: 'Customer reactivated.',
+/**
+ * The admin actions: the JSON route each one is, its body from the confirmed form, what the
+ * confirmation says and the notice after. Each route audits the action with the admin's actor.
+ */
+interface AdminAction {
+  route: string;
+  fields: (form: Record<string, string>) => Record<string, string>;
+  body: (fields: Record<string, string>) => object;
+  summary: (email: string, fields: Record<string, string>) => string;
+  done: string;
+}
+const ADMIN_ACTIONS: Record<string, AdminAction> = {
+  grant: {
+    route: 'credits',
+    // The idempotency key is chosen once, when the confirmation is shown: sending it twice grants once.
+    fields: (form) => ({
+      amount: form.amount ?? '',
+      idempotencyKey: form.idempotencyKey || `admin-page-${randomUUID()}`,
+    }),
+    body: (fields) => fields,
+    summary: (email, fields) => `Grant ${fields.amount} USD of credits to ${email}`,
+    done: 'Credits granted.',
+  },
+  suspend: {
+    route: 'suspend',
+    fields: () => ({}),
+    body: ({ reason }) => ({ reason }),
+    summary: (email) => `Suspend ${email}: workloads scaled to zero, Hopsworks user blocked`,
+    done: 'Customer suspended.',
+  },
+  reactivate: {
+    route: 'reactivate',
+    fields: () => ({}),
+    body: ({ reason }) => ({ reason }),
+    summary: (email) => `Reactivate ${email}, restoring what the suspension took`,
+    done: 'Customer reactivated.',
+  },
+  prepaid: {
+    route: 'prepaid',
+    fields: (form) => ({ enabled: form.enabled === 'true' ? 'true' : 'false' }),
+    body: ({ reason, enabled }) => ({ reason, enabled: enabled === 'true' }),
+    summary: (email, { enabled }) =>
+      enabled === 'true'
+        ? `Switch ${email} to prepaid billing (from the next period): usage is paid from credits`
+        : `Switch ${email} back to postpaid billing (from the next period): usage is invoiced`,
+    done: 'Billing mode change requested.',
+  },
+  exemption: {
+    route: 'grace-period-exemption',
+    fields: (form) => ({ exempt: form.exempt === 'true' ? 'true' : 'false' }),
+    body: ({ reason, exempt }) => ({ reason, exempt: exempt === 'true' }),
+    summary: (email, { exempt }) =>
+      exempt === 'true'
+        ? `Exempt ${email} from grace periods: failed payments never suspend them`
+        : `End ${email}'s exemption from grace periods`,
+    done: 'Grace period exemption changed.',
+  },
+  'retry-provisioning': {
+    route: 'retry-provisioning',
+    fields: () => ({}),
+    body: ({ reason }) => ({ reason }),
+    summary: (email) => `Retry the provisioning of ${email}`,
+    done: 'Provisioning retried: its progress shows in the state.',
+  },
 };
-const ACTIONS = ['grant', 'suspend', 'reactivate'] as const;
-type Action = (typeof ACTIONS)[number];
 
 type PageContext = Context<AppEnv>;
 
@@ -558,6 +618,42 @@ export function pageRoutes(deps: PageDependencies) {
     );
   });
 
+  pages.get('/admin/reports', async (c) => {
+    const session = await adminSession(c);
+    if (session instanceof Response) return session;
+    const who = admin(session);
+    const [lowBalance, mismatches, unroutable] = await Promise.all([
+      ask<{ customers: NonNullable<ReportsProps['lowBalance']> }>(
+        c,
+        who,
+        'GET',
+        '/api/admin/reports/low-balance?limit=50',
+      ),
+      ask<{ invoices: NonNullable<ReportsProps['mismatches']> }>(
+        c,
+        who,
+        'GET',
+        '/api/admin/invoices?reconciliation=mismatch&limit=50',
+      ),
+      ask<{ events: NonNullable<ReportsProps['unroutable']> }>(
+        c,
+        who,
+        'GET',
+        '/api/admin/stripe-events?status=unroutable&limit=50',
+      ),
+    ]);
+    if (lowBalance.status === 401) return c.redirect('/admin/sign-in', 302);
+    return c.html(
+      <Reports
+        who={session.who}
+        csrf={session.csrf}
+        lowBalance={lowBalance.ok ? lowBalance.body.customers : undefined}
+        mismatches={mismatches.ok ? mismatches.body.invoices : undefined}
+        unroutable={unroutable.ok ? unroutable.body.events : undefined}
+      />,
+    );
+  });
+
   const renderCustomer = async (
     c: PageContext,
     session: Session,
@@ -612,23 +708,19 @@ export function pageRoutes(deps: PageDependencies) {
   pages.get('/admin/customers/:id', async (c) => {
     const session = await adminSession(c);
     if (session instanceof Response) return session;
-    const notice = ADMIN_NOTICES[c.req.query('notice') ?? ''];
+    const notice = ADMIN_ACTIONS[c.req.query('notice') ?? '']?.done;
     return renderCustomer(c, session, c.req.param('id'), notice ? { notice } : {});
   });
 
   pages.post('/admin/customers/:id/:action', async (c) => {
     const posted = await postedForm(c, 'admin');
     if (posted instanceof Response) return posted;
-    const action = c.req.param('action') as Action;
-    if (!ACTIONS.includes(action)) return c.notFound();
+    const name = c.req.param('action');
+    const action = Object.hasOwn(ADMIN_ACTIONS, name) ? ADMIN_ACTIONS[name] : undefined;
+    if (!action) return c.notFound();
     const id = c.req.param('id');
     const { form, session } = posted;
-    const fields: Record<string, string> = { reason: form.reason ?? '' };
-    if (action === 'grant') {
-      fields.amount = form.amount ?? '';
-      // Chosen once, when the confirmation is shown: sending it twice grants once.
-      fields.idempotencyKey = form.idempotencyKey || `admin-page-${randomUUID()}`;
-    }
+    const fields = { reason: form.reason ?? '', ...action.fields(form) };
     const path = `/api/admin/customers/${encodeURIComponent(id)}`;
     if (form.confirmed !== 'yes') {
       const detail = await ask<{ record: { email: string } }>(c, admin(session), 'GET', path);
@@ -638,26 +730,24 @@ export function pageRoutes(deps: PageDependencies) {
           who={session.who}
           csrf={session.csrf}
           customerId={id}
-          email={detail.body.record.email}
-          action={action}
+          action={name}
+          summary={action.summary(detail.body.record.email, fields)}
+          danger={name === 'suspend'}
           fields={fields}
         />,
       );
     }
-    const answer =
-      action === 'grant'
-        ? await ask(c, admin(session), 'POST', `${path}/credits`, fields)
-        : await ask(c, admin(session), 'POST', `${path}/${action}`, { reason: fields.reason });
+    const answer = await ask(c, admin(session), 'POST', `${path}/${action.route}`, action.body(fields));
     if (!answer.ok) {
       const errors = {
-        action,
+        action: name,
         fields: fieldErrors(answer.error),
         message: answer.error?.message ?? 'Refused',
       };
       const status = ([400, 404, 409, 422, 503] as const).find((code) => code === answer.status) ?? 400;
       return renderCustomer(c, session, id, { errors }, status);
     }
-    return c.redirect(`/admin/customers/${encodeURIComponent(id)}?notice=${action}`, 303);
+    return c.redirect(`/admin/customers/${encodeURIComponent(id)}?notice=${name}`, 303);
   });
 
   pages.onError((error, c) => {

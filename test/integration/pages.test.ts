@@ -378,4 +378,60 @@ describe.skipIf(!hasChromium)('the billing page and the admin console, in Chromi
     await page.waitForURL((url) => url.toString().startsWith(stack.stripe.url));
     await context.close();
   });
+
+  it('should let an admin switch prepaid on and exempt from grace periods, confirmed and audited', async () => {
+    const { context, page } = await signInAdmin();
+    await page.goto(`${stack.apiUrl}/admin/customers/${bob.customerId}`);
+    await page.locator('#prepaid-reason').fill('asked for prepaid');
+    await page.getByRole('button', { name: 'Enable prepaid…' }).click();
+    expect(await page.locator('main').innerText()).toContain(
+      'Switch pages-bob@example.test to prepaid billing',
+    );
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.waitForURL(/notice=prepaid/);
+    expect(await page.getByRole('button', { name: 'Disable prepaid…' }).count()).toBe(1);
+
+    await page.locator('#exemption-reason').fill('enterprise contract');
+    await page.getByRole('button', { name: 'Exempt from grace periods…' }).click();
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.waitForURL(/notice=exemption/);
+    expect(await page.getByRole('heading', { name: 'Exempt from grace periods' }).count()).toBe(1);
+    const timeline = await page.getByRole('region', { name: 'Timeline of admin actions' }).innerText();
+    expect(timeline).toMatch(/prepaid_enabled\s+ops\s+asked for prepaid/);
+    expect(timeline).toMatch(/grace_period_exempt\s+ops\s+enterprise contract/);
+    expect(await seriousViolations(page)).toEqual([]);
+    await context.close();
+  });
+
+  it('should list what needs a person in the reports: a low balance, an invoice that does not match its ledger', async () => {
+    await stack.db.pool.query(
+      `INSERT INTO invoices (stripe_invoice_id, customer_id, period_start, period_end, status, amount_due_micros,
+                             amount_paid_micros, ledger_total_micros, reconciliation_status, reconciliation_note)
+       VALUES ('in_pages_mismatch', $1, now() - interval '65 days', now() - interval '35 days', 'paid', 9990000,
+               9990000, 9000000, 'mismatch', 'Stripe billed 0.99 more than the ledger')`,
+      [ada.customerId],
+    );
+    // A prepaid customer holding nothing: under the installation's $10 threshold.
+    const carol = await stack.newCustomer('pages-carol');
+    const prepaid = await stack.call(
+      'POST',
+      `/api/admin/customers/${carol.customerId}/prepaid`,
+      TEST_SECRETS.adminToken,
+      {
+        reason: 'reports test',
+        enabled: true,
+      },
+    );
+    expect(prepaid.status).toBe(200);
+    const { context, page } = await signInAdmin();
+    await page.getByRole('link', { name: /^Reports/ }).click();
+    await page.waitForURL(`${stack.apiUrl}/admin/reports`);
+    const mismatches = page.getByRole('region', { name: 'Invoices that do not match the ledger' });
+    expect(await mismatches.innerText()).toMatch(/in_pages_mismatch\s+\$9\.99 USD\s+\$9\.00 USD/);
+    expect(await page.getByRole('region', { name: 'Low balance' }).innerText()).toMatch(
+      /pages-carol@example.test\s+\$0\.00 USD\s+\$10\.00 USD/,
+    );
+    expect(await seriousViolations(page)).toEqual([]);
+    await context.close();
+  });
 });
