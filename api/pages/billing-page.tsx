@@ -79,6 +79,7 @@ export interface Quotas {
 export interface Standing {
   grace: { reason: string; endsAt: string; invoiceId: string | null } | null;
   suspension: { reason: string; at: string; invoiceId: string | null } | null;
+  pendingPlanChange: { from: string; to: string; effectiveAt: string } | null;
 }
 export interface PlanCatalog {
   plans: { code: string; name: string; baseFee: string; currency: string }[];
@@ -471,6 +472,21 @@ function Plan(props: BillingPageProps) {
           ))}
         </tbody>
       </table>
+      {props.standing?.pendingPlanChange ? (
+        <form method="post" action="/billing/plan/cancel" class="inline">
+          <Csrf token={props.csrf} />
+          <p>
+            <strong>
+              Moving to {props.standing.pendingPlanChange.to} on{' '}
+              <Time at={props.standing.pendingPlanChange.effectiveAt} />
+            </strong>{' '}
+            (the end of this period).
+          </p>
+          <button type="submit" class="secondary">
+            Keep {subscription.plan.name}
+          </button>
+        </form>
+      ) : null}
       {others.length > 0 ? (
         <form method="post" action="/billing/plan" class="inline">
           <Csrf token={props.csrf} />

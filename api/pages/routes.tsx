@@ -89,6 +89,7 @@ const BILLING_NOTICES: Record<string, string> = {
   'spend-alert': 'Spend alert saved.',
   'plan-applied': 'Your plan was changed.',
   'plan-scheduled': 'Your plan changes at the end of this period.',
+  'plan-kept': 'Your plan stays as it is.',
   'credits-paid': 'Thank you: your credits are added as soon as Stripe confirms the payment.',
   'credits-canceled': 'The purchase was canceled; nothing was charged.',
 };
@@ -281,7 +282,6 @@ export function pageRoutes(deps: PageDependencies) {
         { href: '/billing', label: 'Try again' },
       );
     }
-    const dunning = ['past_due', 'suspended'].includes(overview.body.status);
     // The chart's days: from the period's first to today (UTC), as the usage route takes them.
     const period = overview.body.period;
     const today = new Date().toISOString().slice(0, 10);
@@ -292,7 +292,7 @@ export function pageRoutes(deps: PageDependencies) {
       ask<Subscription>(c, who, 'GET', '/api/billing/subscription'),
       ask<Quotas>(c, who, 'GET', '/api/billing/quota'),
       ask<PlanCatalog>(c, who, 'GET', '/api/billing/plans'),
-      dunning ? ask<Standing>(c, who, 'GET', '/api/billing/standing') : undefined,
+      ask<Standing>(c, who, 'GET', '/api/billing/standing'),
       from && from <= today
         ? ask<{ rows: UsageRow[] }>(c, who, 'GET', `/api/billing/usage?from=${from}&to=${today}`)
         : undefined,
@@ -483,6 +483,18 @@ export function pageRoutes(deps: PageDependencies) {
     if (!answer.ok) return refused(answer);
     const notice = answer.body.status === 'scheduled' ? 'plan-scheduled' : 'plan-applied';
     return c.redirect(`/billing?notice=${notice}`, 303);
+  });
+
+  pages.post('/billing/plan/cancel', async (c) => {
+    const posted = await postedForm(c, 'billing');
+    if (posted instanceof Response) return posted;
+    const answer = await ask(c, customer(posted.session), 'DELETE', '/api/billing/subscription/plan/pending');
+    if (!answer.ok) {
+      const errors = { form: 'plan' as const, fields: {}, message: answer.error?.message ?? 'Refused' };
+      const status = ([404, 409, 503] as const).find((code) => code === answer.status) ?? 400;
+      return renderBilling(c, posted.session, { errors }, status);
+    }
+    return c.redirect('/billing?notice=plan-kept', 303);
   });
 
   /** Buys credits: a pack or an amount, at Stripe's hosted checkout (the purchase route's session). */

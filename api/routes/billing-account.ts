@@ -15,7 +15,8 @@ import { planSummary } from './subscription.js';
 
 /*
  * What the billing page shows besides the overview: the customer's own credit ledger, where their
- * dunning stands (the grace period's end, the suspension's reason) and the plans they may move to.
+ * account stands (the grace period's end, the suspension's reason, a pending downgrade) and the plans
+ * they may move to.
  */
 
 const customer = { tags: ['billing'], security: security('customer') };
@@ -70,6 +71,12 @@ const standingRoute = createRoute({
             invoiceId: z.string().nullable(),
           })
           .nullable(),
+        pendingPlanChange: z
+          .object({ from: z.string(), to: z.string(), effectiveAt: z.string() })
+          .nullable()
+          .describe(
+            'A downgrade waiting for the period end (DELETE /api/billing/subscription/plan/pending cancels it)',
+          ),
       }),
     ),
     ...failures(401, 404, 503),
@@ -129,6 +136,11 @@ export function addAccountRoutes(
         reason: state.suspension.reason,
         at: state.suspension.at,
         invoiceId: state.suspension.invoiceId,
+      },
+      pendingPlanChange: state.pendingPlanChange && {
+        from: state.pendingPlanChange.from,
+        to: state.pendingPlanChange.target.code,
+        effectiveAt: state.pendingPlanChange.effectiveAt,
       },
     });
   });

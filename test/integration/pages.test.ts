@@ -331,7 +331,7 @@ describe.skipIf(!hasChromium)('the billing page and the admin console, in Chromi
     await context.close();
   });
 
-  it("should show the upgrade's proration before the customer confirms it, then change the plan", async () => {
+  it("should show the upgrade's proration before the customer confirms it, then change the plan; a downgrade waits and can be kept off", async () => {
     const { context, page } = await signInCustomer(ada);
     await page.getByLabel('Change plan').selectOption('basic');
     await page.getByRole('button', { name: 'Change plan' }).click();
@@ -342,6 +342,19 @@ describe.skipIf(!hasChromium)('the billing page and the admin console, in Chromi
     await page.getByRole('button', { name: 'Confirm the change' }).click();
     await page.waitForURL(/notice=plan-applied/);
     expect(await page.getByRole('heading', { name: /^Plan: Basic/ }).count()).toBe(1);
+
+    // A downgrade waits for the period's end, and can be called off until then.
+    await page.getByLabel('Change plan').selectOption('pay_as_you_go');
+    await page.getByRole('button', { name: 'Change plan' }).click();
+    expect(await page.locator('main').innerText()).toMatch(/applies at the end of this period/);
+    await page.getByRole('button', { name: 'Confirm the change' }).click();
+    await page.waitForURL(/notice=plan-scheduled/);
+    expect(await page.getByRole('region', { name: /^Plan: Basic/ }).innerText()).toMatch(
+      /Moving to pay_as_you_go on/,
+    );
+    await page.getByRole('button', { name: 'Keep Basic' }).click();
+    await page.waitForURL(/notice=plan-kept/);
+    expect(await page.getByRole('region', { name: /^Plan: Basic/ }).innerText()).not.toMatch(/Moving to/);
     await context.close();
   });
 
