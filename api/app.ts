@@ -191,6 +191,7 @@ export function createApp(deps: AppDependencies) {
           minMicros: config.credits.minPurchaseMicros,
           maxMicros: config.credits.maxPurchaseMicros,
         },
+        lowBalanceThresholdMicros: config.credits.lowBalanceThresholdMicros,
       }),
     );
     const admin = { db: deps.db, temporal: deps.temporal };

@@ -42,6 +42,7 @@ legend { font-weight: 600; padding: 0 .25rem; }
 p.inline, div.inline { display: flex; flex-wrap: wrap; gap: .5rem; align-items: flex-end; margin: .5rem 0; }
 form.inline { display: flex; flex-wrap: wrap; gap: .5rem; align-items: flex-end; margin: .5rem 0; }
 label { display: block; font-weight: 600; font-size: .9rem; }
+label.plain { display: inline; font-weight: normal; font-size: 1rem; }
 input, select, textarea, button { font: inherit; }
 input[type=text], input[type=search], input[type=password], select, textarea { padding: .4rem .5rem; border: 1px solid #8c959f; border-radius: 6px; min-width: 0; max-width: 100%; }
 button { padding: .45rem .9rem; border-radius: 6px; border: 1px solid var(--accent); background: var(--accent); color: #fff; cursor: pointer; }

@@ -81,6 +81,12 @@ export interface Standing {
   suspension: { reason: string; at: string; invoiceId: string | null } | null;
   pendingPlanChange: { from: string; to: string; effectiveAt: string } | null;
 }
+export interface CreditSettings {
+  lowBalanceThreshold: string | null;
+  lowBalanceDays: number | null;
+  defaultLowBalanceThreshold: string;
+  autoRefill: { enabled: boolean; amount: string | null };
+}
 export interface PlanCatalog {
   plans: { code: string; name: string; baseFee: string; currency: string }[];
 }
@@ -100,7 +106,16 @@ export interface BillingPageProps {
   /** A new idempotency key per rendering of the plan form: a resubmitted form changes the plan once. */
   planChangeKey: string;
   notice?: { message: string; error?: boolean } | undefined;
-  errors?: { form: 'spend-alert' | 'plan' | 'credits'; fields: FieldErrors; message: string } | undefined;
+  errors?:
+    | {
+        form: 'spend-alert' | 'plan' | 'credits' | 'credit-settings';
+        fields: FieldErrors;
+        message: string;
+        /** What was typed, shown again beside the errors. */
+        values?: Record<string, string>;
+      }
+    | undefined;
+  creditSettings: CreditSettings | undefined;
   /** The credit packs the API sells (api/routes/billing.ts CREDIT_PACKS), in USD. */
   creditPacks: readonly number[];
 }
@@ -278,6 +293,7 @@ function Prepaid(props: BillingPageProps) {
         </strong>
       </p>
       <BuyCredits {...props} />
+      <CreditSettingsForm {...props} />
       {ledger && ledger.entries.length > 0 ? (
         <table>
           <caption class="muted">Latest credit movements</caption>
@@ -353,6 +369,59 @@ function BuyCredits(props: BillingPageProps) {
           </div>
           <button type="submit">Buy</button>
         </div>
+      </fieldset>
+    </form>
+  );
+}
+
+function CreditSettingsForm(props: BillingPageProps) {
+  const settings = props.creditSettings;
+  if (!settings) return null;
+  const refused = props.errors?.form === 'credit-settings' ? props.errors : undefined;
+  const errors = refused?.fields;
+  const typed = refused?.values;
+  const threshold = typed ? (typed.lowBalanceThreshold ?? '') : (settings.lowBalanceThreshold ?? '');
+  const refillAmount = typed ? (typed.autoRefillAmount ?? '') : (settings.autoRefill.amount ?? '');
+  const refillOn = typed ? typed.autoRefill === 'on' : settings.autoRefill.enabled;
+  return (
+    <form method="post" action="/billing/credit-settings">
+      <Csrf token={props.csrf} />
+      <fieldset>
+        <legend>Low balance and auto-refill</legend>
+        <div class="inline">
+          <div>
+            <label for="low-balance">Tell me under (USD)</label>
+            <input
+              type="text"
+              id="low-balance"
+              name="lowBalanceThreshold"
+              inputmode="decimal"
+              value={threshold}
+              placeholder={`${settings.defaultLowBalanceThreshold} (the default)`}
+              aria-describedby={errors?.lowBalanceThreshold ? 'low-balance-error' : undefined}
+            />
+            <FieldError errors={errors} field="lowBalanceThreshold" id="low-balance-error" />
+          </div>
+          <div>
+            <label for="refill-amount">Refill amount (USD)</label>
+            <input
+              type="text"
+              id="refill-amount"
+              name="autoRefillAmount"
+              inputmode="decimal"
+              value={refillAmount}
+              aria-describedby={errors?.['autoRefill.amount'] ? 'refill-amount-error' : undefined}
+            />
+            <FieldError errors={errors} field="autoRefill.amount" id="refill-amount-error" />
+          </div>
+        </div>
+        <p>
+          <input type="checkbox" id="auto-refill" name="autoRefill" value="on" checked={refillOn} />{' '}
+          <label for="auto-refill" class="plain">
+            Auto-refill: charge my saved card for the refill amount when the balance falls under the threshold
+          </label>
+        </p>
+        <button type="submit">Save settings</button>
       </fieldset>
     </form>
   );

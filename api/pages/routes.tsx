@@ -25,6 +25,7 @@ import {
   MessagePage,
   type PlanPreview,
   type BillingPageProps,
+  type CreditSettings,
   type Invoice,
   type LedgerPage,
   type Overview,
@@ -90,6 +91,7 @@ const BILLING_NOTICES: Record<string, string> = {
   'plan-applied': 'Your plan was changed.',
   'plan-scheduled': 'Your plan changes at the end of this period.',
   'plan-kept': 'Your plan stays as it is.',
+  'credit-settings': 'Low-balance and auto-refill settings saved.',
   'credits-paid': 'Thank you: your credits are added as soon as Stripe confirms the payment.',
   'credits-canceled': 'The purchase was canceled; nothing was charged.',
 };
@@ -286,17 +288,19 @@ export function pageRoutes(deps: PageDependencies) {
     const period = overview.body.period;
     const today = new Date().toISOString().slice(0, 10);
     const from = period?.start.slice(0, 10);
-    const [invoices, ledger, subscription, quotas, plans, standing, usage] = await Promise.all([
-      ask<{ invoices: Invoice[] }>(c, who, 'GET', '/api/billing/invoices?limit=12'),
-      ask<LedgerPage>(c, who, 'GET', '/api/billing/ledger?limit=20'),
-      ask<Subscription>(c, who, 'GET', '/api/billing/subscription'),
-      ask<Quotas>(c, who, 'GET', '/api/billing/quota'),
-      ask<PlanCatalog>(c, who, 'GET', '/api/billing/plans'),
-      ask<Standing>(c, who, 'GET', '/api/billing/standing'),
-      from && from <= today
-        ? ask<{ rows: UsageRow[] }>(c, who, 'GET', `/api/billing/usage?from=${from}&to=${today}`)
-        : undefined,
-    ]);
+    const [invoices, ledger, subscription, quotas, plans, standing, creditSettings, usage] =
+      await Promise.all([
+        ask<{ invoices: Invoice[] }>(c, who, 'GET', '/api/billing/invoices?limit=12'),
+        ask<LedgerPage>(c, who, 'GET', '/api/billing/ledger?limit=20'),
+        ask<Subscription>(c, who, 'GET', '/api/billing/subscription'),
+        ask<Quotas>(c, who, 'GET', '/api/billing/quota'),
+        ask<PlanCatalog>(c, who, 'GET', '/api/billing/plans'),
+        ask<Standing>(c, who, 'GET', '/api/billing/standing'),
+        ask<CreditSettings>(c, who, 'GET', '/api/billing/credit-settings'),
+        from && from <= today
+          ? ask<{ rows: UsageRow[] }>(c, who, 'GET', `/api/billing/usage?from=${from}&to=${today}`)
+          : undefined,
+      ]);
     const okBody = <T,>(answer: { ok: boolean; body: T } | undefined) =>
       answer?.ok ? answer.body : undefined;
     return c.html(
@@ -309,6 +313,7 @@ export function pageRoutes(deps: PageDependencies) {
         subscription={okBody(subscription)}
         quotas={okBody(quotas)}
         usageRows={okBody(usage)?.rows}
+        creditSettings={okBody(creditSettings)}
         standing={okBody(standing)}
         plans={okBody(plans)}
         planChangeKey={randomUUID()}
@@ -495,6 +500,29 @@ export function pageRoutes(deps: PageDependencies) {
       return renderBilling(c, posted.session, { errors }, status);
     }
     return c.redirect('/billing?notice=plan-kept', 303);
+  });
+
+  pages.post('/billing/credit-settings', async (c) => {
+    const posted = await postedForm(c, 'billing');
+    if (posted instanceof Response) return posted;
+    const { form, session } = posted;
+    const answer = await ask(c, customer(session), 'PUT', '/api/billing/credit-settings', {
+      lowBalanceThreshold: form.lowBalanceThreshold ? form.lowBalanceThreshold : null,
+      autoRefill: {
+        enabled: form.autoRefill === 'on',
+        ...(form.autoRefillAmount ? { amount: form.autoRefillAmount } : {}),
+      },
+    });
+    if (!answer.ok) {
+      const errors = {
+        form: 'credit-settings' as const,
+        fields: fieldErrors(answer.error),
+        message: answer.error?.message ?? 'Refused',
+        values: form,
+      };
+      return renderBilling(c, session, { errors }, answer.status === 404 ? 404 : 400);
+    }
+    return c.redirect('/billing?notice=credit-settings', 303);
   });
 
   /** Buys credits: a pack or an amount, at Stripe's hosted checkout (the purchase route's session). */

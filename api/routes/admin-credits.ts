@@ -14,7 +14,7 @@ import { hasVisibleText } from '../../src/domain/text.js';
 import { grantCreditsUpdate, setBillingModeUpdate } from '../../workflows/customer/messages.js';
 import { requireCustomer } from '../customer-lookup.js';
 import type { AppEnv } from '../env.js';
-import { ApiError, whenValid, type FieldProblem } from '../errors.js';
+import { ApiError, whenValid, type FieldProblem, type RequestProblems } from '../errors.js';
 import { createRouter, failures, json, jsonBody, openApiRoute, security } from '../router.js';
 import {
   balanceFields,
@@ -50,43 +50,90 @@ export const ledgerQuery = z.object({
   before: idCursor(19, 'must be an entry id (nextBefore of the previous page)'),
 });
 
-// A threshold is an amount or days of burn (not both); auto-refill needs an amount when it is on.
+// A threshold is an amount or days of burn (not both); auto-refill needs an amount when it is on. The
+// same fields and rules for admins (with a reason) and customers (PUT /api/billing/credit-settings).
+export const creditSettingsFields = {
+  lowBalanceThreshold: usdAmount.nullable().optional().describe('USD; null for the installation default'),
+  lowBalanceDays: z.number().int().min(1).max(90).nullable().optional(),
+  autoRefill: z
+    .object({ enabled: z.boolean(), amount: usdAmount.optional() })
+    .optional()
+    .describe('Charge the saved card for `amount` USD when the balance falls under the threshold'),
+};
+type CreditSettingsInput = {
+  lowBalanceThreshold?: string | number | null | undefined;
+  lowBalanceDays?: number | null | undefined;
+  autoRefill?: { enabled: boolean; amount?: string | number | undefined } | undefined;
+};
+const oneThreshold = (body: CreditSettingsInput, ctx: z.RefinementCtx) => {
+  if (body.lowBalanceThreshold != null && body.lowBalanceDays != null) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['lowBalanceDays'],
+      message: 'give lowBalanceThreshold or lowBalanceDays, not both',
+    });
+  }
+};
+const refillAmountWhenOn = (body: CreditSettingsInput, ctx: z.RefinementCtx) => {
+  if (body.autoRefill?.enabled && body.autoRefill.amount === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['autoRefill', 'amount'],
+      message: 'required when auto-refill is enabled',
+    });
+  }
+};
+// Each check runs whenever the fields it reads are valid, whatever else is wrong (see whenValid).
 export const creditSettingsBody = reasonBody
-  .extend({
-    lowBalanceThreshold: usdAmount.nullable().optional().describe('USD; null for the installation default'),
-    lowBalanceDays: z.number().int().min(1).max(90).nullable().optional(),
-    autoRefill: z
-      .object({ enabled: z.boolean(), amount: usdAmount.optional() })
-      .optional()
-      .describe('Charge the saved card for `amount` USD when the balance falls under the threshold'),
-  })
-  // Each check runs whenever the fields it reads are valid, whatever else is wrong (see whenValid).
-  .superRefine(
-    (body, ctx) => {
-      if (body.lowBalanceThreshold != null && body.lowBalanceDays != null) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['lowBalanceDays'],
-          message: 'give lowBalanceThreshold or lowBalanceDays, not both',
-        });
-      }
-    },
-    whenValid('lowBalanceThreshold', 'lowBalanceDays'),
-  )
-  .superRefine((body, ctx) => {
-    if (body.autoRefill?.enabled && body.autoRefill.amount === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['autoRefill', 'amount'],
-        message: 'required when auto-refill is enabled',
-      });
+  .extend(creditSettingsFields)
+  .superRefine(oneThreshold, whenValid('lowBalanceThreshold', 'lowBalanceDays'))
+  .superRefine(refillAmountWhenOn, whenValid('autoRefill'));
+export const customerCreditSettingsBody = z
+  .object(creditSettingsFields)
+  .superRefine(oneThreshold, whenValid('lowBalanceThreshold', 'lowBalanceDays'))
+  .superRefine(refillAmountWhenOn, whenValid('autoRefill'));
+
+/**
+ * The amounts' conversions and ranges of a credit-settings body, named in the route's one 400: an
+ * auto-refill is a card charge, from `minRefillMicros` (at least Stripe's minimum) to `maxRefillMicros`.
+ */
+export function creditSettingsCheck(limits: { minRefillMicros: bigint; maxRefillMicros: bigint }) {
+  return ({ valid }: { valid: Partial<CreditSettingsInput> }, problems: RequestProblems) => {
+    const threshold =
+      valid.lowBalanceThreshold == null
+        ? null
+        : usdMicros(valid.lowBalanceThreshold, 'lowBalanceThreshold', problems);
+    const refillAmount =
+      valid.autoRefill?.amount === undefined
+        ? null
+        : usdMicros(valid.autoRefill.amount, 'autoRefill.amount', problems);
+    if (threshold != null && threshold < 0n) problems.add('lowBalanceThreshold', 'must be ≥ 0');
+    const min =
+      limits.minRefillMicros > STRIPE_MINIMUM_CHARGE_MICROS
+        ? limits.minRefillMicros
+        : STRIPE_MINIMUM_CHARGE_MICROS;
+    if (
+      refillAmount != null &&
+      (refillAmount % MICROS_PER_CENT !== 0n || refillAmount < min || refillAmount > limits.maxRefillMicros)
+    ) {
+      problems.add(
+        'autoRefill.amount',
+        `must be whole cents from ${formatRange(min)} to ${microsToDollars(limits.maxRefillMicros)} USD`,
+      );
     }
-  }, whenValid('autoRefill'));
+    return { threshold, refillAmount };
+  };
+}
+const formatRange = (micros: bigint) => {
+  const dollars = microsToDollars(micros);
+  return dollars.includes('.') ? dollars.padEnd(dollars.indexOf('.') + 3, '0') : dollars;
+};
+
 export const lowBalanceQuery = z.object({ limit: pageLimit(500, 100) });
 export const prepaidBody = reasonBody.extend({ enabled: z.boolean() });
 
 /** The smallest card charge Stripe accepts in USD, which bounds an auto-refill: $0.50. */
-const STRIPE_MINIMUM_CHARGE_MICROS = 500_000n;
+export const STRIPE_MINIMUM_CHARGE_MICROS = 500_000n;
 
 const creditEntry = z.object({
   id: z.string(),
@@ -405,29 +452,10 @@ export function adminCreditRoutes(deps: AdminCreditDependencies) {
     putCreditSettings,
     {
       // The id, the body and the amounts' conversions and ranges, all named in one 400.
-      check: ({ valid }, problems) => {
-        const threshold =
-          valid.lowBalanceThreshold == null
-            ? null
-            : usdMicros(valid.lowBalanceThreshold, 'lowBalanceThreshold', problems);
-        const refillAmount =
-          valid.autoRefill?.amount === undefined
-            ? null
-            : usdMicros(valid.autoRefill.amount, 'autoRefill.amount', problems);
-        if (threshold != null && threshold < 0n) problems.add('lowBalanceThreshold', 'must be ≥ 0');
-        if (
-          refillAmount != null &&
-          (refillAmount % MICROS_PER_CENT !== 0n ||
-            refillAmount < STRIPE_MINIMUM_CHARGE_MICROS ||
-            refillAmount > maxGrantMicros)
-        ) {
-          problems.add(
-            'autoRefill.amount',
-            `must be whole cents from 0.50 to ${microsToDollars(maxGrantMicros)} USD`,
-          );
-        }
-        return { threshold, refillAmount };
-      },
+      check: creditSettingsCheck({
+        minRefillMicros: STRIPE_MINIMUM_CHARGE_MICROS,
+        maxRefillMicros: maxGrantMicros,
+      }),
     },
     async (c, { params: { id }, body, checked: { threshold, refillAmount } }) => {
       await requireCustomer(deps.db, id);

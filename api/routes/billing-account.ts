@@ -6,11 +6,12 @@ import { balanceOf, ledgerEntries } from '../../src/db/ledger.js';
 import { listPlanVersions } from '../../src/db/plans.js';
 import type { Queryable } from '../../src/db/pool.js';
 import { microsToDollars } from '../../src/domain/money.js';
-import { failures, json, openApiRoute, security, type Router } from '../router.js';
+import { failures, json, jsonBody, openApiRoute, security, type Router } from '../router.js';
 import { balanceFields } from '../schemas.js';
-import { balanceJson, planSummaryJson } from '../serializers.js';
+import { balanceJson, creditSettingsJson, planSummaryJson } from '../serializers.js';
 import { customerState } from '../workflow-client.js';
-import { ledgerQuery } from './admin-credits.js';
+import { creditSettings, saveCreditSettings } from '../../src/db/credit-settings.js';
+import { creditSettingsCheck, customerCreditSettingsBody, ledgerQuery } from './admin-credits.js';
 import { planSummary } from './subscription.js';
 
 /*
@@ -94,11 +95,85 @@ const plansRoute = createRoute({
   },
 });
 
+const creditSettingsAnswer = z.object({
+  lowBalanceThreshold: z.string().nullable(),
+  lowBalanceDays: z.number().int().nullable(),
+  defaultLowBalanceThreshold: z.string(),
+  autoRefill: z.object({ enabled: z.boolean(), amount: z.string().nullable() }),
+  updatedAt: z.string().nullable(),
+});
+
+const getCreditSettingsRoute = createRoute({
+  ...customer,
+  method: 'get',
+  path: '/api/billing/credit-settings',
+  summary: 'The low-balance threshold (USD or days of burn) and auto-refill',
+  responses: {
+    200: json('The settings (null: the installation default)', creditSettingsAnswer),
+    ...failures(401, 404, 503),
+  },
+});
+
+const putCreditSettingsRoute = createRoute({
+  ...customer,
+  method: 'put',
+  path: '/api/billing/credit-settings',
+  summary:
+    'Set the low-balance threshold (USD or days of burn) and auto-refill (the saved card charged for the amount)',
+  request: { body: jsonBody(customerCreditSettingsBody) },
+  responses: { 200: json('The settings now', creditSettingsAnswer), ...failures(400, 401, 404, 503) },
+});
+
 /** Adds the ledger, standing and plan catalog routes to the customer router (its JWT middleware covers them). */
 export function addAccountRoutes(
   router: Router,
-  deps: { db: Queryable; temporal: Client; customerOf: (subject: string) => Promise<CustomerRow> },
+  deps: {
+    db: Queryable;
+    temporal: Client;
+    customerOf: (subject: string) => Promise<CustomerRow>;
+    /** The installation's low-balance threshold and what one purchase may buy, micro-dollars. */
+    lowBalanceThresholdMicros: bigint;
+    purchaseLimits: { minMicros: bigint; maxMicros: bigint };
+  },
 ): void {
+  // What a customer sees of their settings: not who changed them last (an admin, maybe).
+  const settingsJson = (id: string, settings: Awaited<ReturnType<typeof creditSettings>>) => {
+    const {
+      customerId: _id,
+      updatedBy: _by,
+      ...answer
+    } = creditSettingsJson(id, settings, deps.lowBalanceThresholdMicros);
+    return answer;
+  };
+
+  openApiRoute(router, getCreditSettingsRoute, async (c) => {
+    const row = await deps.customerOf(c.var.customerSubject);
+    return c.json(settingsJson(row.id, await creditSettings(deps.db, row.id)));
+  });
+
+  // The same rules as the admins' route; an auto-refill is a purchase, within the purchase limits.
+  openApiRoute(
+    router,
+    putCreditSettingsRoute,
+    {
+      check: creditSettingsCheck({
+        minRefillMicros: deps.purchaseLimits.minMicros,
+        maxRefillMicros: deps.purchaseLimits.maxMicros,
+      }),
+    },
+    async (c, { body, checked: { threshold, refillAmount } }) => {
+      const row = await deps.customerOf(c.var.customerSubject);
+      const saved = await saveCreditSettings(deps.db, row.id, {
+        lowBalanceThresholdMicros: threshold ?? null,
+        lowBalanceDays: body.lowBalanceDays ?? null,
+        autoRefillEnabled: body.autoRefill?.enabled ?? false,
+        autoRefillAmountMicros: refillAmount ?? null,
+        updatedBy: 'customer',
+      });
+      return c.json(settingsJson(row.id, saved));
+    },
+  );
+
   openApiRoute(router, ledgerRoute, async (c, { query }) => {
     const row = await deps.customerOf(c.var.customerSubject);
     const [{ entries, nextBefore }, balance] = await Promise.all([

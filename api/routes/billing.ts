@@ -99,6 +99,8 @@ export interface BillingRouteDependencies {
   auth: CustomerAuthOptions;
   /** What one purchase may buy (CREDIT_PURCHASE_MIN_USD, CREDIT_PURCHASE_MAX_USD), micro-dollars as strings. */
   purchaseLimits: { minMicros: string; maxMicros: string };
+  /** LOW_BALANCE_THRESHOLD_USD in micro-dollars: the threshold of customers without their own. */
+  lowBalanceThresholdMicros: string;
 }
 
 // The customer's own usage and invoices. Quantities are exact decimals in each metric's billing unit.
@@ -270,7 +272,13 @@ export function billingRoutes(deps: BillingRouteDependencies) {
     stripe: deps.stripe,
     customerOf,
   });
-  addAccountRoutes(router, { db: deps.db, temporal: deps.temporal, customerOf });
+  addAccountRoutes(router, {
+    db: deps.db,
+    temporal: deps.temporal,
+    customerOf,
+    lowBalanceThresholdMicros: BigInt(deps.lowBalanceThresholdMicros),
+    purchaseLimits: { minMicros, maxMicros },
+  });
 
   openApiRoute(router, overview, async (c) => {
     const customer = await customerOf(c.var.customerSubject);

@@ -184,6 +184,7 @@ function validBodies(ctx: CorpusContext): Record<string, Record<string, unknown>
     'POST /api/admin/customers/:id/retry-provisioning': { reason: REASON },
     'POST /api/admin/customers/:id/credits': { amount: '5', reason: REASON, idempotencyKey: 'bad-input-new' },
     'PUT /api/admin/customers/:id/credit-settings': { reason: REASON, lowBalanceThreshold: '5' },
+    'PUT /api/billing/credit-settings': { lowBalanceThreshold: '5' },
     'POST /api/usage/collect': { date: '2020-01-01' },
     'POST /api/admin/usage/backfill': { from: '2020-01-01', to: '2020-01-02', reason: REASON },
     'POST /api/admin/customers/:id/prepaid': { reason: REASON, enabled: true },

@@ -447,4 +447,32 @@ describe.skipIf(!hasChromium)('the billing page and the admin console, in Chromi
     expect(await seriousViolations(page)).toEqual([]);
     await context.close();
   });
+
+  it('should save the low-balance threshold and auto-refill, showing a refusal beside the field the API named', async () => {
+    const { context, page } = await signInCustomer(bob);
+    await page.getByLabel('Tell me under (USD)').fill('15');
+    await page.getByLabel(/^Auto-refill/).check();
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    expect(await page.locator('#refill-amount-error').innerText()).toBe(
+      'required when auto-refill is enabled',
+    );
+    // What was typed is still there beside the error.
+    expect(await page.getByLabel('Tell me under (USD)').inputValue()).toBe('15');
+    expect(await page.getByLabel(/^Auto-refill/).isChecked()).toBe(true);
+    await page.getByLabel('Refill amount (USD)').fill('20');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.waitForURL(/notice=credit-settings/);
+    expect(await page.getByLabel('Tell me under (USD)').inputValue()).toBe('15');
+    expect(await page.getByLabel(/^Auto-refill/).isChecked()).toBe(true);
+    const saved = await stack.db.pool.query(
+      `SELECT low_balance_threshold_micros::text AS threshold, auto_refill_enabled AS enabled,
+              auto_refill_amount_micros::text AS amount, updated_by AS by FROM credit_settings WHERE customer_id = $1`,
+      [bob.customerId],
+    );
+    expect(saved.rows).toEqual([
+      { threshold: '15000000', enabled: true, amount: '20000000', by: 'customer' },
+    ]);
+    expect(await seriousViolations(page)).toEqual([]);
+    await context.close();
+  });
 });
