@@ -234,6 +234,9 @@ export function createApp(deps: AppDependencies) {
           'https://billing.stripe.com',
           ...(config.stripe.apiUrl ? [new URL(config.stripe.apiUrl).origin] : []),
         ],
+        temporalUi: config.temporal.uiUrl
+          ? { url: config.temporal.uiUrl, namespace: config.temporal.namespace }
+          : undefined,
       }),
     );
   }

@@ -146,6 +146,7 @@ const schema = z.object({
     .default(DEFAULT_METRICS_INTERVAL_SECONDS),
   TEMPORAL_TLS: z.stringbool().default(false),
   TEMPORAL_API_KEY: secret(16).optional(),
+  TEMPORAL_UI_URL: httpUrl.optional(),
 
   STRIPE_SECRET_KEY: secret(16, {
     regex: /^(sk|rk)_live_/,
@@ -225,6 +226,8 @@ export interface Config {
     workerMetricsAddress: string | undefined;
     tls: boolean;
     apiKey: Secret | undefined;
+    /** The Temporal Web UI, for links to a customer's workflow (the admin console); none when unset. */
+    uiUrl: string | undefined;
   };
   stripe: {
     live: { secretKey: Secret | undefined; webhookSecret: Secret | undefined };
@@ -409,6 +412,7 @@ function toConfig(parsed: Parsed, role: Role): Config {
       workerMetricsAddress: parsed.WORKER_METRICS_ADDRESS,
       tls: parsed.TEMPORAL_TLS,
       apiKey: parsed.TEMPORAL_API_KEY,
+      uiUrl: parsed.TEMPORAL_UI_URL,
     },
     stripe: {
       live: { secretKey: parsed.STRIPE_SECRET_KEY, webhookSecret: parsed.STRIPE_WEBHOOK_SECRET },

@@ -223,6 +223,8 @@ export interface CustomerDetailProps {
     | undefined;
   audit:
     { id: string; actor: string; action: string; reason: string | null; createdAt: string }[] | undefined;
+  stripeEvents:
+    { id: string; type: string; status: string; error: string | null; receivedAt: string }[] | undefined;
   temporalUiUrl?: string | undefined;
   notice?: string | undefined;
   errors?: { action: string; fields: FieldErrors; message: string } | undefined;
@@ -251,6 +253,21 @@ export function CustomerDetail(props: CustomerDetailProps) {
   const id = encodeURIComponent(record.id);
   const errorsOf = (action: string) => (props.errors?.action === action ? props.errors.fields : undefined);
   const status = state?.status ?? record.status;
+  // Newest first: what admins did (the audit log) and what Stripe told us (its events).
+  const timeline = [
+    ...(props.audit ?? []).map((entry) => ({
+      at: entry.createdAt,
+      what: entry.action,
+      by: entry.actor,
+      why: entry.reason ?? '—',
+    })),
+    ...(props.stripeEvents ?? []).map((event) => ({
+      at: event.receivedAt,
+      what: event.type,
+      by: 'Stripe',
+      why: event.error ? `${event.status}: ${event.error}` : event.status,
+    })),
+  ].sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
   return (
     <Layout title={`Customer ${record.email}`} area="admin" who={props.who} csrf={props.csrf}>
       <p>
@@ -390,33 +407,36 @@ export function CustomerDetail(props: CustomerDetailProps) {
         </section>
       </div>
       <section class="card" aria-labelledby="audit-heading">
-        <h2 id="audit-heading">Timeline of admin actions</h2>
-        {props.audit && props.audit.length > 0 ? (
+        <h2 id="audit-heading">Timeline: admin actions and Stripe events</h2>
+        {timeline.length > 0 ? (
           <table>
             <thead>
               <tr>
                 <th scope="col">When</th>
-                <th scope="col">Action</th>
+                <th scope="col">What</th>
                 <th scope="col">By</th>
-                <th scope="col">Reason</th>
+                <th scope="col">Reason or outcome</th>
               </tr>
             </thead>
             <tbody>
-              {props.audit.map((entry) => (
+              {timeline.map((entry) => (
                 <tr>
                   <td>
-                    <Time at={entry.createdAt} />
+                    <Time at={entry.at} />
                   </td>
-                  <td>{entry.action}</td>
-                  <td>{entry.actor}</td>
-                  <td>{entry.reason ?? '—'}</td>
+                  <td class="wrap">{entry.what}</td>
+                  <td>{entry.by}</td>
+                  <td class="wrap">{entry.why}</td>
                 </tr>
               ))}
             </tbody>
           </table>
         ) : (
-          <p class="empty">No admin action on this customer yet.</p>
+          <p class="empty">Nothing yet: no admin action on this customer and no Stripe event for them.</p>
         )}
+        {props.audit === undefined || props.stripeEvents === undefined ? (
+          <p class="notice error">Part of the timeline could not be read; reload in a minute.</p>
+        ) : null}
       </section>
       <div class="grid">
         <section class="card" aria-labelledby="ledger-heading">

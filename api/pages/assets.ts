@@ -27,7 +27,7 @@ section.card { border: 1px solid var(--line); border-radius: 8px; padding: 1rem;
 .notice.error { border-color: var(--bad); background: #fdecea; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .4rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
-td.wrap { overflow-wrap: anywhere; min-width: 8rem; }
+td.wrap { overflow-wrap: anywhere; min-width: 6rem; }
 th { font-weight: 600; color: var(--muted); font-size: .9rem; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .muted { color: var(--muted); }

@@ -7,6 +7,7 @@ import type { AdminCredential, Config } from '../../src/config.js';
 import type { Secret } from '../../src/secret.js';
 import { customerTokenVerifier, matchingActor, type PageIdentity } from '../auth.js';
 import type { AppEnv } from '../env.js';
+import { customerWorkflowId } from '../../workflows/customer/messages.js';
 import { CREDIT_PACKS } from '../routes/billing.js';
 import { PAGES_CSS, PAGES_JS } from './assets.js';
 import {
@@ -69,6 +70,8 @@ export interface PageDependencies {
   fetch?: typeof fetch;
   /** Where Stripe's checkout and portal pages are (the forms that buy credits redirect there). */
   paymentOrigins: string[];
+  /** The Temporal Web UI and namespace, for the link to a customer's workflow. */
+  temporalUi?: { url: string; namespace: string } | undefined;
 }
 
 /** No inline script and nothing remote; forms post here, or redirect on to Stripe's checkout and portal. */
@@ -703,7 +706,7 @@ export function pageRoutes(deps: PageDependencies) {
   ) => {
     const who = admin(session);
     const path = `/api/admin/customers/${encodeURIComponent(id)}`;
-    const [detail, ledger, invoices, audit] = await Promise.all([
+    const [detail, ledger, invoices, audit, stripeEvents] = await Promise.all([
       ask<CustomerDetailProps['customer']>(c, who, 'GET', path),
       ask<NonNullable<CustomerDetailProps['ledger']>>(c, who, 'GET', `${path}/ledger?limit=20`),
       ask<{ invoices: NonNullable<CustomerDetailProps['invoices']> }>(
@@ -713,6 +716,12 @@ export function pageRoutes(deps: PageDependencies) {
         `/api/admin/invoices?customerId=${encodeURIComponent(id)}&limit=10`,
       ),
       ask<{ entries: NonNullable<CustomerDetailProps['audit']> }>(c, who, 'GET', `${path}/audit?limit=50`),
+      ask<{ events: NonNullable<CustomerDetailProps['stripeEvents']> }>(
+        c,
+        who,
+        'GET',
+        `/api/admin/stripe-events?customerId=${encodeURIComponent(id)}&limit=50`,
+      ),
     ]);
     if (detail.status === 401) return c.redirect('/admin/sign-in', 302);
     if (detail.status === 404 || detail.status === 400) {
@@ -739,6 +748,11 @@ export function pageRoutes(deps: PageDependencies) {
         ledger={ledger.ok ? ledger.body : undefined}
         invoices={invoices.ok ? invoices.body.invoices : undefined}
         audit={audit.ok ? audit.body.entries : undefined}
+        stripeEvents={stripeEvents.ok ? stripeEvents.body.events : undefined}
+        temporalUiUrl={
+          deps.temporalUi &&
+          `${deps.temporalUi.url.replace(/\/$/, '')}/namespaces/${encodeURIComponent(deps.temporalUi.namespace)}/workflows/${encodeURIComponent(customerWorkflowId(id))}`
+        }
         {...extra}
       />,
       status,

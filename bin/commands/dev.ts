@@ -182,7 +182,15 @@ async function startDev(
 
   // From here on the configuration is complete, with the local secrets filled in: check it as
   // both the worker and the API would.
-  const fullEnv = { HOST: '127.0.0.1', ...secretEnv, ...sandbox?.env, ...env, DATABASE_URL: databaseUrl };
+  const uiUrl = `http://${temporalHost}:${devConfig.dev.temporalUiPort}`;
+  const fullEnv = {
+    HOST: '127.0.0.1',
+    TEMPORAL_UI_URL: uiUrl,
+    ...secretEnv,
+    ...sandbox?.env,
+    ...env,
+    DATABASE_URL: databaseUrl,
+  };
   loadConfig(fullEnv, 'worker');
   const config = loadConfig(fullEnv, 'api');
   const stripe = createStripeClient(config.stripe)!;
@@ -205,7 +213,6 @@ async function startDev(
   });
   shutdown.add('billing gauges', stopGauges);
   const api = await startApiService({ config, logger, db, temporal, stripe, shutdown });
-  const uiUrl = `http://${temporalHost}:${devConfig.dev.temporalUiPort}`;
   await sandbox?.connect({ apiUrl: api.url, temporalUiUrl: uiUrl });
 
   // The canary proves the wiring end to end, and leaves a history per run in the Temporal UI.

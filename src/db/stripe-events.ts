@@ -168,16 +168,17 @@ export interface StripeEventSummary {
 /** Recorded events, newest first, optionally of one status (what operators look at: unroutable, …). */
 export async function listStripeEvents(
   db: Queryable,
-  filter: { status?: StripeEventStatus; limit: number; before?: Date },
+  filter: { status?: StripeEventStatus; limit: number; before?: Date; customerId?: string },
 ): Promise<StripeEventSummary[]> {
   const { rows } = await db.query<StripeEventSummary>(
     `SELECT id, type, livemode, status, customer_id AS "customerId", stripe_customer_id AS "stripeCustomerId",
             error, received_at AS "receivedAt"
      FROM stripe_events
      WHERE ($1::text IS NULL OR status = $1) AND ($2::timestamptz IS NULL OR received_at < $2)
+       AND ($4::text IS NULL OR customer_id = $4)
      ORDER BY received_at DESC, id
      LIMIT $3`,
-    [filter.status ?? null, filter.before ?? null, filter.limit],
+    [filter.status ?? null, filter.before ?? null, filter.limit, filter.customerId ?? null],
   );
   return rows;
 }

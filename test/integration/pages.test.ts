@@ -80,7 +80,10 @@ describe.skipIf(!hasChromium)('the billing page and the admin console, in Chromi
   beforeAll(async () => {
     stack = await startFullStack({
       name: 'pages',
-      config: { SESSION_SECRET: 'pages-session-secret-'.padEnd(48, 'x') },
+      config: {
+        SESSION_SECRET: 'pages-session-secret-'.padEnd(48, 'x'),
+        TEMPORAL_UI_URL: 'http://temporal-ui.example.test:8233',
+      },
     });
     // Suspending scales the customer's workloads to zero and reactivating restores them: a cluster.
     kubernetes = await startFakeKubernetes({ token: 'kube-token' });
@@ -268,6 +271,9 @@ describe.skipIf(!hasChromium)('the billing page and the admin console, in Chromi
     await page.getByRole('link', { name: 'pages-ada@example.test' }).click();
     await page.waitForURL(`${stack.apiUrl}/admin/customers/${ada.customerId}`);
     expect(await seriousViolations(page)).toEqual([]);
+    expect(await page.getByRole('link', { name: 'Temporal UI' }).getAttribute('href')).toBe(
+      `http://temporal-ui.example.test:8233/namespaces/default/workflows/customer-${ada.customerId}`,
+    );
 
     // Grant: the confirmation says the amount; confirmed, the grant is in the ledger and the timeline.
     await page.getByLabel('Amount (USD)').fill('25');
@@ -280,8 +286,10 @@ describe.skipIf(!hasChromium)('the billing page and the admin console, in Chromi
     expect(await seriousViolations(page)).toEqual([]);
     await page.getByRole('button', { name: 'Confirm' }).click();
     await page.waitForURL(/notice=grant/);
-    const timeline = page.getByRole('region', { name: 'Timeline of admin actions' });
+    const timeline = page.getByRole('region', { name: 'Timeline: admin actions and Stripe events' });
     expect(await timeline.innerText()).toMatch(/grant_credits\s+ops\s+goodwill after the outage/);
+    // Stripe's side of the story in the same timeline: the checkout that started the subscription.
+    expect(await timeline.innerText()).toMatch(/checkout\.session\.completed\s+Stripe\s+\w+/);
     expect(await page.getByRole('region', { name: 'Credit ledger' }).innerText()).toContain('$25.00 USD');
 
     // Suspend, then reactivate, each confirmed with its reason.
@@ -409,7 +417,9 @@ describe.skipIf(!hasChromium)('the billing page and the admin console, in Chromi
     await page.getByRole('button', { name: 'Confirm' }).click();
     await page.waitForURL(/notice=exemption/);
     expect(await page.getByRole('heading', { name: 'Exempt from grace periods' }).count()).toBe(1);
-    const timeline = await page.getByRole('region', { name: 'Timeline of admin actions' }).innerText();
+    const timeline = await page
+      .getByRole('region', { name: 'Timeline: admin actions and Stripe events' })
+      .innerText();
     expect(timeline).toMatch(/prepaid_enabled\s+ops\s+asked for prepaid/);
     expect(timeline).toMatch(/grace_period_exempt\s+ops\s+enterprise contract/);
     expect(await seriousViolations(page)).toEqual([]);
