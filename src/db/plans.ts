@@ -251,14 +251,6 @@ export async function setPlanStripePrice(db: Queryable, versionId: string, price
   );
 }
 
-/** Every Stripe price of a plan fee: a subscription item on one of them is the plan's base item. */
-export async function planStripePriceIds(db: Queryable): Promise<Set<string>> {
-  const { rows } = await db.query<{ id: string }>(
-    `SELECT stripe_price_id AS id FROM plan_versions WHERE stripe_price_id IS NOT NULL`,
-  );
-  return new Set(rows.map((row) => row.id));
-}
-
 /** The fee of every plan version with a Stripe price, in cents, by that price. */
 export async function planFeeCentsByStripePrice(db: Queryable): Promise<Map<string, bigint>> {
   const { rows } = await db.query<{ id: string; feeMicros: string }>(

@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import type { Queryable } from '../db/pool.js';
-import { planStripePriceIds, setPlanStripePrice } from '../db/plans.js';
+import { planFeeCentsByStripePrice, setPlanStripePrice } from '../db/plans.js';
 import { activeMeteredStripePrices } from '../db/prices.js';
 import type { PlanVersion } from '../domain/plans.js';
 
@@ -71,7 +71,7 @@ export async function baseItem(
   db: Queryable,
   subscription: Stripe.Subscription,
 ): Promise<Stripe.SubscriptionItem | undefined> {
-  const planPrices = await planStripePriceIds(db);
+  const planPrices = await planFeeCentsByStripePrice(db);
   return subscription.items.data.find((item) => planPrices.has(item.price.id));
 }
 

@@ -2,6 +2,7 @@ import { enqueueNotification } from '../db/notifications.js';
 import type { Queryable } from '../db/pool.js';
 import { dailyCosts, recordAnomaly, spendAlertCustomers } from '../db/usage-review.js';
 import { ANOMALY_WINDOW_DAYS, judgeDay } from '../domain/anomalies.js';
+import { finalUsageDay, firstUsageDay } from '../domain/billing-period.js';
 import { forecastPeriod, type Forecast } from '../domain/forecast.js';
 import { formatUsd } from '../domain/money.js';
 
@@ -22,12 +23,9 @@ const isoDate = (ms: number) => new Date(ms).toISOString().slice(0, 10);
  * its noon (UTC).
  */
 export function periodDates(period: { start: Date; end: Date }): { start: string; end: string } {
-  const noonOf = (ms: number) => Math.floor(ms / DAY_MS) * DAY_MS + DAY_MS / 2;
-  const startMs = period.start.getTime();
-  const endMs = period.end.getTime();
-  const first = noonOf(startMs) >= startMs ? noonOf(startMs) : noonOf(startMs) + DAY_MS;
-  const afterLast = noonOf(endMs) < endMs ? noonOf(endMs) + DAY_MS : noonOf(endMs);
-  return { start: isoDate(first), end: isoDate(afterLast) };
+  const seconds = { start: period.start.getTime() / 1000, end: period.end.getTime() / 1000 };
+  const last = finalUsageDay(seconds);
+  return { start: firstUsageDay(seconds), end: isoDate(Date.parse(`${last}T00:00:00Z`) + DAY_MS) };
 }
 
 /** The projection of the customer's current period, from its collected days. */
